@@ -1,0 +1,106 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoProcessor
+
+import ts_florence  # noqa: F401  (registers the Auto classes)
+from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration
+
+
+def _series(length, seed=0, channels=None):
+    rng = np.random.default_rng(seed)
+    shape = (length,) if channels is None else (length, channels)
+    return np.sin(np.arange(length) / 7.0).reshape(-1, *([1] if channels else [])) + 0.1 * rng.normal(size=shape)
+
+
+def test_forward_returns_logits_and_loss(model, processor):
+    inputs = processor(series=[_series(100), _series(37, 1)], text="<CAPTION>", text_target=["a wave", "noise"])
+    out = model(**inputs)
+    assert out.logits.shape[:2] == inputs["labels"].shape
+    assert out.logits.shape[-1] == model.config.text_config.vocab_size
+    assert torch.isfinite(out.loss) and out.loss.item() > 0
+    assert out.series_hidden_states.shape == (2, inputs["series_mask"].shape[1], model.config.text_config.d_model)
+
+
+def test_save_and_auto_load_give_identical_logits_with_safetensors_only(model, processor, tmp_path):
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    files = os.listdir(tmp_path)
+    assert "model.safetensors" in files
+    assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "ts_florence"
+
+    loaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    loaded_processor = AutoProcessor.from_pretrained(tmp_path)
+    assert type(loaded) is TSFlorenceForConditionalGeneration
+    assert type(loaded_processor) is type(processor)
+
+    inputs = processor(series=_series(300), text="<ANOMALY_DETECTION>", text_target="spike<loc_1><loc_2>")
+    reloaded_inputs = loaded_processor(series=_series(300), text="<ANOMALY_DETECTION>", text_target="spike<loc_1><loc_2>")
+    for key in inputs:
+        assert torch.equal(inputs[key], reloaded_inputs[key]), key
+    with torch.no_grad():
+        assert torch.equal(model(**inputs).logits, loaded(**inputs).logits)
+
+
+def test_placeholder_count_mismatch_names_both_numbers(model, processor):
+    inputs = processor(series=_series(50), text="<CAPTION>")
+    inputs["series_mask"][0, -1] = 0  # one feature fewer than placeholders
+    n_placeholders = int((inputs["input_ids"] == model.config.series_token_id).sum())
+    with pytest.raises(ValueError, match=rf"series tokens in input_ids \({n_placeholders}\) != series features "
+                                         rf"\({n_placeholders - 1}\)"):
+        model(**inputs)
+
+
+def test_sample_in_ragged_batch_matches_sample_alone(model, processor):
+    series = [_series(40), _series(2000, 1, channels=3), _series(9, 2)]
+    texts = ["<CAPTION>", "<EVENT_DETECTION>", "<CHANGE_POINT_DETECTION>"]
+    batch = processor(series=series, text=texts, text_target=["x", "y", "z"])
+    with torch.no_grad():
+        batched = model(**batch).logits
+        for i, s in enumerate(series):
+            alone = processor(series=s, text=texts[i], text_target="xyz"[i])
+            single = model(**alone).logits
+            torch.testing.assert_close(batched[i, : single.shape[1]], single[0], atol=1e-5, rtol=1e-4)
+
+
+def test_precomputed_series_features_give_the_same_logits(model, processor):
+    inputs = processor(series=_series(64), text="<CAPTION>", text_target="a wave")
+    with torch.no_grad():
+        direct = model(**inputs).logits
+        features = model.get_series_features(**{k: v for k, v in inputs.items() if k.startswith("series_")})
+        shared = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                       series_features=features, series_mask=inputs["series_mask"], labels=inputs["labels"]).logits
+    torch.testing.assert_close(direct, shared)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+@pytest.mark.parametrize("batched", [False, True])
+def test_generate_with_kv_cache_matches_generate_without(model, processor, num_beams, batched):
+    series = [_series(80), _series(500, 3)] if batched else _series(80)
+    inputs = processor(series=series, text="<ANOMALY_DETECTION>")
+    kwargs = dict(max_new_tokens=12, num_beams=num_beams, min_new_tokens=12)
+    cached = model.generate(**inputs, use_cache=True, **kwargs)
+    uncached = model.generate(**inputs, use_cache=False, **kwargs)
+    assert cached.shape == (2 if batched else 1, 13)
+    assert torch.equal(cached, uncached)
+    assert (cached[:, 0] == model.config.text_config.decoder_start_token_id).all()
+
+
+def test_presets_have_the_sizes_they_promise():
+    sizes = {}
+    for name in ["tiny", "base", "large"]:
+        with torch.device("meta"):
+            model = TSFlorenceForConditionalGeneration(TSFlorenceConfig.from_preset(name))
+        sizes[name] = sum(p.numel() for p in model.parameters()) / 1e6
+    assert 2 <= sizes["tiny"] <= 15, sizes
+    assert 200 <= sizes["base"] <= 260, sizes  # Florence-2 base: 0.23B
+    assert 700 <= sizes["large"] <= 840, sizes  # Florence-2 large: 0.77B
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        TSFlorenceConfig.from_preset("huge")

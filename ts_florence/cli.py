@@ -1,0 +1,193 @@
+"""The `ts-florence` command: `predict`, `init` and `tasks`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+logger = logging.getLogger("ts_florence")
+
+BUNDLED_MODEL = "pretrained"  # folder inside the package that holds the bundled default model
+
+
+def bundled_model_path() -> Path | None:
+    """The model shipped inside the package, or None when this installation has none."""
+    path = Path(str(resources.files("ts_florence"))) / BUNDLED_MODEL
+    return path if (path / "config.json").is_file() else None
+
+
+def _write_dir_atomically(out: Path, write, overwrite: bool) -> None:
+    """Calls `write(tmp_dir)` and moves the finished folder into place, so `out` is never half-written."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise SystemExit(f"error: {out} exists and is not empty; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from . import TSFlorenceConfig, TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+
+    texts = None
+    if args.corpus:
+        texts = [line for line in Path(args.corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not texts:
+            raise SystemExit(f"error: {args.corpus} holds no text to train the tokenizer on")
+    processor = TSFlorenceProcessor.from_preset(args.preset, texts=texts)
+    config = TSFlorenceConfig.from_preset(args.preset)
+    model = TSFlorenceForConditionalGeneration(config)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+
+    _write_dir_atomically(Path(args.out), write, args.overwrite)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"wrote a new {args.preset} model ({n_params / 1e6:.1f}M parameters, "
+          f"tokenizer of {len(processor.tokenizer)} tokens) to {args.out}")
+    return 0
+
+
+def _to_jsonable(value):
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _summary(result: dict, channel_names: list[str]) -> str:
+    lines = []
+    for task, inner in result.items():
+        lines.append(task)
+        if "text" in inner:
+            lines.append(f"  {inner['text']}")
+        n = len(inner.get("spans", inner.get("points", [])))
+        for i in range(n):
+            where = inner["spans"][i] if "spans" in inner else inner["points"][i]
+            label = inner.get("labels", [None] * n)[i]
+            channel = inner.get("channels", [None] * n)[i]
+            score = inner.get("scores", [None] * n)[i]
+            parts = [f"  {where}"]
+            if label:
+                parts.append(str(label))
+            if channel is not None:
+                parts.append(f"channel {channel_names[channel] if channel < len(channel_names) else channel}")
+            if score is not None:
+                parts.append(f"score {score:.2f}")
+            if "timestamps" in inner:
+                parts.append(str(inner["timestamps"][i]))
+            lines.append("  ".join(parts))
+        if n == 0 and "text" not in inner:
+            lines.append("  (nothing found)")
+    return "\n".join(lines)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .io import read_series
+
+    model_path = args.model
+    if model_path is None:
+        bundled = bundled_model_path()
+        if bundled is None:
+            raise SystemExit(
+                "error: no --model given and this installation bundles no default model yet; pass --model PATH "
+                "(a folder written by save_pretrained, e.g. by `ts-florence init` or training/train.py)"
+            )
+        model_path = str(bundled)
+    elif not Path(model_path).is_dir():
+        raise SystemExit(f"error: --model {model_path} is not a folder (models load offline from a local path)")
+
+    data = read_series(args.file, columns=args.column, time_column=args.time_column)
+    import ts_florence  # noqa: F401  (registers the Auto classes and the pipeline)
+    from transformers import pipeline
+
+    pipe = pipeline("time-series-prompting", model=model_path)
+    kwargs = {"task": args.task, "text": args.text, "num_beams": args.num_beams}
+    if args.window:
+        kwargs["window"] = args.window
+    if args.max_new_tokens:
+        kwargs["max_new_tokens"] = args.max_new_tokens
+    result = pipe(data.values, timestamps=data.timestamps, **kwargs)
+    if args.json:
+        print(json.dumps(_to_jsonable(result)))
+    else:
+        print(_summary(result, data.channel_names))
+    if args.plot:
+        from .plotting import plot_result
+
+        plot_result(data.values, result, args.plot, timestamps=data.timestamps, channel_names=data.channel_names,
+                    title=Path(args.file).name)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from .tasks import TASKS
+
+    for token, spec in TASKS.items():
+        needs = f" (input: {spec.input_kind})" if spec.takes_input else ""
+        print(f"{token:32s} {spec.description}{needs}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ts-florence", description="Florence-2 for time series.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="run a task on a series file (CSV, Parquet, JSON)")
+    p.add_argument("file", help="CSV, TSV, Parquet or JSON file; rows are time steps, numeric columns channels")
+    p.add_argument("--task", required=True, nargs="+", help="task token(s), e.g. '<ANOMALY_DETECTION>'")
+    p.add_argument("--text", help="input of a task that takes one (a phrase, a label, or <loc_s><loc_e>)")
+    p.add_argument("--model", help="model folder (default: the bundled model)")
+    p.add_argument("--column", nargs="+", help="value columns to use (default: every numeric column)")
+    p.add_argument("--time-column", help="column of timestamps (default: a column named time/date/timestamp)")
+    p.add_argument("--window", type=int, help="windowed inference: window length in samples")
+    p.add_argument("--num-beams", type=int, default=1, help="beam search width (1 = greedy)")
+    p.add_argument("--max-new-tokens", type=int, help="longest output in tokens")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--plot", help="draw the series with the result into this image file (png, svg, pdf)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("init", help="write a new, randomly initialised model and its processor")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "base", "large"])
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--corpus", help="text file (one text a line) to train the tokenizer on")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("tasks", help="list the task tokens")
+    p.set_defaults(func=cmd_tasks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

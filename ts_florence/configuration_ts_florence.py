@@ -1,0 +1,145 @@
+"""Configuration classes of ts-florence: the series encoder and the whole encoder-decoder."""
+
+from __future__ import annotations
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, BartConfig
+from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
+
+from .tokenization_ts_florence import SPECIAL_TOKEN_IDS
+
+# Sizes of the presets. `tiny` runs on a laptop core; `base` and `large` match Florence-2 base (0.23B)
+# and large (0.77B) in parameter count.
+PRESETS: dict[str, dict[str, dict]] = {
+    "tiny": {
+        "series": dict(
+            hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=512,
+            patch_length=16, num_patches=64, max_series_tokens=256,
+        ),
+        "text": dict(
+            vocab_size=4096, d_model=256, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4,
+            decoder_attention_heads=4, encoder_ffn_dim=1024, decoder_ffn_dim=1024, max_position_embeddings=512,
+        ),
+    },
+    "base": {
+        "series": dict(
+            hidden_size=768, num_hidden_layers=16, num_attention_heads=12, intermediate_size=3072,
+            patch_length=16, num_patches=128, max_series_tokens=512,
+        ),
+        "text": dict(
+            vocab_size=16384, d_model=768, encoder_layers=6, decoder_layers=6, encoder_attention_heads=12,
+            decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072, max_position_embeddings=1024,
+        ),
+    },
+    "large": {
+        "series": dict(
+            hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+            patch_length=16, num_patches=128, max_series_tokens=768,
+        ),
+        "text": dict(
+            vocab_size=32768, d_model=1024, encoder_layers=14, decoder_layers=14, encoder_attention_heads=16,
+            decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
+        ),
+    },
+}
+
+
+@strict
+class TSFlorenceSeriesConfig(PreTrainedConfig):
+    r"""
+    Configuration of the series encoder (the time-series counterpart of Florence-2's vision tower).
+
+    Every channel of a series is reduced (or stretched) by the feature extractor to a grid of
+    `num_patches * patch_length` cells, each cell carrying the mean, minimum and maximum of the samples
+    it covers and their observed fraction, so that a spike survives any reduction. A patch of
+    `patch_length` cells becomes one series token.
+
+    Args:
+        patch_length (`int`): cells per patch (one patch = one series token).
+        num_patches (`int`): patches per channel for a univariate series (the model's time resolution is
+            `num_patches * patch_length` cells).
+        max_series_tokens (`int`): token budget of one series over all its channels; a series with many
+            channels gets `min(num_patches, max_series_tokens // channels)` patches per channel.
+        max_channels (`int`): largest number of channels (one channel embedding each).
+        hidden_size (`int`): width of the series transformer.
+        num_hidden_layers (`int`): layers of the series transformer.
+        num_attention_heads (`int`): attention heads of the series transformer.
+        intermediate_size (`int`): feed-forward width of the series transformer.
+        dropout (`float`): dropout in the series transformer.
+        initializer_range (`float`): standard deviation of the weight initialisation.
+    """
+
+    model_type = "ts_florence_series"
+    base_config_key = "series_config"
+
+    patch_length: int = 16
+    num_patches: int = 64
+    max_series_tokens: int = 256
+    max_channels: int = 64
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    intermediate_size: int = 512
+    dropout: float = 0.1
+    initializer_range: float = 0.02
+
+    def validate_architecture(self):
+        super().validate_architecture()
+        if self.max_series_tokens < self.max_channels:
+            raise ValueError(
+                f"max_series_tokens ({self.max_series_tokens}) must be >= max_channels ({self.max_channels}) "
+                "so that every channel gets at least one token"
+            )
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+
+
+@strict
+class TSFlorenceConfig(PreTrainedConfig):
+    r"""
+    Configuration of [`TSFlorenceForConditionalGeneration`]: a series encoder, a projector and a stock BART
+    built from `text_config`, as Florence-2 composes its vision tower with BART.
+
+    Args:
+        series_config (`TSFlorenceSeriesConfig` or `dict`): the series encoder.
+        text_config (`BartConfig` or `dict`): the language model.
+        series_token_id (`int`): id of the `<series>` placeholder token filled with series features.
+    """
+
+    model_type = "ts_florence"
+    sub_configs_defaults = {
+        "series_config": TSFlorenceSeriesConfig,
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="bart"),
+    }
+
+    series_config: dict | PreTrainedConfig | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    series_token_id: int = SPECIAL_TOKEN_IDS["<series>"]
+    is_encoder_decoder: bool = True
+    tie_word_embeddings: bool = True
+
+    @classmethod
+    def from_preset(cls, name: str, **text_overrides) -> TSFlorenceConfig:
+        """A configuration for a new, untrained model: `"tiny"` (a few million parameters, CPU),
+        `"base"` (~0.23B) or `"large"` (~0.77B). Keyword arguments override fields of the BART sub-config
+        (for example `vocab_size=len(tokenizer)`)."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        preset = PRESETS[name]
+        text = dict(
+            preset["text"],
+            pad_token_id=SPECIAL_TOKEN_IDS["<pad>"],
+            bos_token_id=SPECIAL_TOKEN_IDS["<s>"],
+            eos_token_id=SPECIAL_TOKEN_IDS["</s>"],
+            decoder_start_token_id=SPECIAL_TOKEN_IDS["</s>"],
+            forced_eos_token_id=SPECIAL_TOKEN_IDS["</s>"],
+            scale_embedding=True,
+        )
+        text.update(text_overrides)
+        return cls(series_config=TSFlorenceSeriesConfig(**preset["series"]), text_config=BartConfig(**text))
+
+
+__all__ = ["TSFlorenceConfig", "TSFlorenceSeriesConfig", "PRESETS"]

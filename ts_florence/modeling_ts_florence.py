@@ -1,0 +1,402 @@
+"""ts-florence: a series encoder feeding a stock BART, mirroring transformers' Florence-2.
+
+Tensor conventions (built by `TSFlorenceSeriesFeatureExtractor`, one row per series token; a token is one
+patch of one channel, tokens of a series are channel-major, and a batch is right-padded in tokens):
+
+    series_patches       [batch x tokens x patch_length x 4]  per cell: scaled mean, min, max (asinh of
+                                                              robust z-scores) and observed fraction
+    series_channel_ids   [batch x tokens]                     channel of each token
+    series_position_ids  [batch x tokens]                     patch slot in [0, num_patches)
+    series_scale         [batch x tokens x 2]                 asinh(location), log(scale) of the channel
+    series_mask          [batch x tokens]                     1 for real tokens, 0 for padding
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoModel, GenerationConfig, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.models.bart.modeling_bart import shift_tokens_right
+
+from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
+
+SERIES_INPUT_NAMES = ("series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask")
+
+
+def default_generation_config(config: TSFlorenceConfig) -> dict:
+    """Generation defaults saved with every model. `no_repeat_ngram_size` stays 0: location outputs repeat
+    n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists."""
+    text = config.text_config
+    return dict(
+        max_new_tokens=256,
+        num_beams=1,
+        do_sample=False,
+        no_repeat_ngram_size=0,
+        decoder_start_token_id=text.decoder_start_token_id,
+        bos_token_id=text.bos_token_id,
+        eos_token_id=text.eos_token_id,
+        pad_token_id=text.pad_token_id,
+    )
+
+
+@dataclass
+class TSFlorenceSeq2SeqLMOutput(Seq2SeqLMOutput):
+    """`Seq2SeqLMOutput` plus the projected series features `[batch x tokens x d_model]`."""
+
+    series_hidden_states: torch.Tensor | None = None
+
+
+@dataclass
+class TSFlorenceSeq2SeqModelOutput(Seq2SeqModelOutput):
+    """`Seq2SeqModelOutput` plus the projected series features `[batch x tokens x d_model]`."""
+
+    series_hidden_states: torch.Tensor | None = None
+
+
+class TSFlorenceSeriesEncoder(nn.Module):
+    """Embeds patches of every channel and runs a transformer over all tokens of a series jointly, so
+    channels can attend to each other. Any length and up to `max_channels` channels in; at most
+    `max_series_tokens` tokens out."""
+
+    def __init__(self, config: TSFlorenceSeriesConfig):
+        super().__init__()
+        self.config = config
+        # 4 features per cell, plus 4 patch summaries (mean, min, max, observed) that keep extremes explicit
+        self.patch_embedding = nn.Linear(config.patch_length * 4 + 4, config.hidden_size)
+        self.scale_embedding = nn.Linear(2, config.hidden_size)
+        self.position_embedding = nn.Embedding(config.num_patches, config.hidden_size)
+        self.channel_embedding = nn.Embedding(config.max_channels, config.hidden_size)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = nn.TransformerEncoderLayer(
+            d_model=config.hidden_size,
+            nhead=config.num_attention_heads,
+            dim_feedforward=config.intermediate_size,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.layers = nn.TransformerEncoder(layer, config.num_hidden_layers, enable_nested_tensor=False)
+        self.layer_norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(
+        self,
+        series_patches: torch.Tensor,
+        series_channel_ids: torch.LongTensor,
+        series_position_ids: torch.LongTensor,
+        series_scale: torch.Tensor,
+        series_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Returns `[batch x tokens x hidden_size]`; padded tokens hold unspecified values."""
+        batch, tokens, patch_length, _ = series_patches.shape
+        if patch_length != self.config.patch_length:
+            raise ValueError(f"patch length of the input ({patch_length}) != config.patch_length "
+                             f"({self.config.patch_length}): the processor and the model do not match")
+        observed = series_patches[..., 3]  # [batch x tokens x patch_length]
+        weight = observed.sum(-1).clamp(min=1e-6)
+        summaries = torch.stack(
+            [
+                (series_patches[..., 0] * observed).sum(-1) / weight,
+                series_patches[..., 1].min(-1).values,
+                series_patches[..., 2].max(-1).values,
+                observed.mean(-1),
+            ],
+            dim=-1,
+        )  # [batch x tokens x 4]
+        flat = series_patches.reshape(batch, tokens, patch_length * 4)  # [batch x tokens x patch_length*4]
+        hidden = (
+            self.patch_embedding(torch.cat([flat, summaries], dim=-1))
+            + self.scale_embedding(series_scale)
+            + self.position_embedding(series_position_ids)
+            + self.channel_embedding(series_channel_ids)
+        )
+        hidden = self.layers(self.dropout(hidden), src_key_padding_mask=~series_mask.bool())
+        return self.layer_norm(hidden)
+
+
+class TSFlorenceMultiModalProjector(nn.Module):
+    """Maps series features to the language model's width."""
+
+    def __init__(self, config: TSFlorenceConfig):
+        super().__init__()
+        self.linear = nn.Linear(config.series_config.hidden_size, config.text_config.d_model)
+        self.layer_norm = nn.LayerNorm(config.text_config.d_model)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layer_norm(self.linear(features))
+
+
+class TSFlorencePreTrainedModel(PreTrainedModel):
+    config: TSFlorenceConfig
+    config_class = TSFlorenceConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    input_modalities = ("time", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["TSFlorenceSeriesEncoder", "BartEncoderLayer", "BartDecoderLayer"]
+
+
+class TSFlorenceModel(TSFlorencePreTrainedModel):
+    def __init__(self, config: TSFlorenceConfig):
+        super().__init__(config)
+        self.series_tower = TSFlorenceSeriesEncoder(config.series_config)
+        self.multi_modal_projector = TSFlorenceMultiModalProjector(config)
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_encoder(self, modality=None):
+        return self.language_model.get_encoder()
+
+    def get_decoder(self):
+        return self.language_model.get_decoder()
+
+    def get_series_features(self, **series_inputs: torch.Tensor) -> torch.Tensor:
+        """Series tokens projected to the language model width: `[batch x tokens x d_model]`.
+
+        Takes the `series_*` tensors of the processor. Compute once and pass as `series_features` to run
+        several prompts on the same series without re-encoding it."""
+        missing = [name for name in SERIES_INPUT_NAMES if series_inputs.get(name) is None]
+        if missing:
+            raise ValueError(f"series inputs missing: {missing}; pass the processor's output unchanged")
+        return self.multi_modal_projector(self.series_tower(**{n: series_inputs[n] for n in SERIES_INPUT_NAMES}))
+
+    def merge_series_features(
+        self,
+        input_ids: torch.LongTensor,
+        inputs_embeds: torch.Tensor,
+        series_features: torch.Tensor,
+        series_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Writes the real (unpadded) series features, in order, into the `<series>` placeholders."""
+        placeholder = input_ids == self.config.series_token_id  # [batch x text_len]
+        features = series_features[series_mask.bool()].to(inputs_embeds.dtype)  # [real_tokens x d_model]
+        n_tokens, n_features = int(placeholder.sum()), features.shape[0]
+        if n_tokens != n_features:
+            raise ValueError(
+                f"series tokens in input_ids ({n_tokens}) != series features ({n_features}); build the inputs "
+                "with TSFlorenceProcessor, which writes one <series> token per series feature"
+            )
+        return inputs_embeds.masked_scatter(placeholder.unsqueeze(-1), features)
+
+    def embed_inputs(
+        self,
+        input_ids: torch.LongTensor,
+        series_features: torch.Tensor | None = None,
+        series_mask: torch.Tensor | None = None,
+        **series_inputs: torch.Tensor,
+    ) -> torch.Tensor:
+        """Token embeddings of `input_ids` with series features in the placeholders: `[batch x len x d_model]`."""
+        inputs_embeds = self.get_input_embeddings()(input_ids)
+        if series_features is None and series_inputs.get("series_patches") is None:
+            if (input_ids == self.config.series_token_id).any():
+                raise ValueError("input_ids hold <series> tokens but no series was given")
+            return inputs_embeds
+        if series_mask is None:
+            raise ValueError("series_mask is required with series inputs")
+        if series_features is None:
+            series_features = self.get_series_features(series_mask=series_mask, **series_inputs)
+        return self.merge_series_features(input_ids, inputs_embeds, series_features, series_mask)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        series_patches: torch.Tensor | None = None,
+        series_channel_ids: torch.LongTensor | None = None,
+        series_position_ids: torch.LongTensor | None = None,
+        series_scale: torch.Tensor | None = None,
+        series_mask: torch.Tensor | None = None,
+        series_features: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> TSFlorenceSeq2SeqModelOutput:
+        kwargs.pop("return_dict", None)  # outputs are always dataclasses
+        if encoder_outputs is None:
+            if inputs_embeds is None:
+                if input_ids is None:
+                    raise ValueError("pass input_ids (with series inputs), inputs_embeds or encoder_outputs")
+                if series_features is None and series_patches is not None:
+                    series_features = self.get_series_features(
+                        series_patches=series_patches,
+                        series_channel_ids=series_channel_ids,
+                        series_position_ids=series_position_ids,
+                        series_scale=series_scale,
+                        series_mask=series_mask,
+                    )
+                inputs_embeds = self.embed_inputs(input_ids, series_features=series_features, series_mask=series_mask)
+            encoder_outputs = self.language_model.encoder(
+                attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs
+            )
+        elif isinstance(encoder_outputs, tuple):
+            encoder_outputs = BaseModelOutput(*encoder_outputs)
+
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            batch = encoder_outputs.last_hidden_state.shape[0]
+            start = self.config.text_config.decoder_start_token_id
+            decoder_input_ids = torch.full(
+                (batch, 1), start, dtype=torch.long, device=encoder_outputs.last_hidden_state.device
+            )
+
+        decoder_outputs = self.language_model.decoder(
+            input_ids=decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            encoder_attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return TSFlorenceSeq2SeqModelOutput(
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            past_key_values=decoder_outputs.past_key_values,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+            encoder_attentions=encoder_outputs.attentions,
+            series_hidden_states=series_features,
+        )
+
+
+class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.shared.weight"}
+
+    def __init__(self, config: TSFlorenceConfig):
+        super().__init__(config)
+        self.model = TSFlorenceModel(config)
+        self.lm_head = nn.Linear(config.text_config.d_model, config.text_config.vocab_size, bias=False)
+        self.post_init()
+        self.generation_config = GenerationConfig(**default_generation_config(config))
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def get_encoder(self, modality=None):
+        return self.model.get_encoder()
+
+    def get_decoder(self):
+        return self.model.get_decoder()
+
+    def get_series_features(self, **series_inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.get_series_features(**series_inputs)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        series_patches: torch.Tensor | None = None,
+        series_channel_ids: torch.LongTensor | None = None,
+        series_position_ids: torch.LongTensor | None = None,
+        series_scale: torch.Tensor | None = None,
+        series_mask: torch.Tensor | None = None,
+        series_features: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs,
+    ) -> TSFlorenceSeq2SeqLMOutput:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch, target_len)`): target token ids, -100 where ignored;
+            the decoder input is `labels` shifted right behind `decoder_start_token_id`, as in BART.
+        """
+        text_config = self.config.text_config
+        if labels is not None:
+            use_cache = False
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = shift_tokens_right(labels, text_config.pad_token_id, text_config.decoder_start_token_id)
+
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            series_patches=series_patches,
+            series_channel_ids=series_channel_ids,
+            series_position_ids=series_position_ids,
+            series_scale=series_scale,
+            series_mask=series_mask,
+            series_features=series_features,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.reshape(-1, text_config.vocab_size).float(), labels.reshape(-1), ignore_index=-100
+            )
+        return TSFlorenceSeq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            decoder_hidden_states=outputs.decoder_hidden_states,
+            decoder_attentions=outputs.decoder_attentions,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+            encoder_attentions=outputs.encoder_attentions,
+            series_hidden_states=outputs.series_hidden_states,
+        )
+
+    def _maybe_prepare_encoder_kwargs_for_generation(
+        self, inputs_tensor: torch.Tensor, model_kwargs: dict, model_input_name: str | None, generation_config
+    ) -> dict:
+        # Series features go into the <series> placeholders before the text encoder runs, once per
+        # generate() call; the decoding steps then only see `encoder_outputs`.
+        series_inputs = {name: model_kwargs.pop(name, None) for name in (*SERIES_INPUT_NAMES, "series_features")}
+        if model_kwargs.get("encoder_outputs") is not None:
+            return model_kwargs
+        inputs_embeds = model_kwargs.pop("inputs_embeds", None)
+        if inputs_embeds is None:
+            inputs_embeds = self.model.embed_inputs(inputs_tensor, **series_inputs)
+        model_kwargs["inputs_embeds"] = inputs_embeds
+        model_kwargs = self._prepare_text_encoder_decoder_kwargs_for_generation(
+            inputs_tensor=None,
+            model_kwargs=model_kwargs,
+            model_input_name=model_input_name,
+            generation_config=generation_config,
+        )
+        model_kwargs.pop("inputs_embeds", None)
+        return model_kwargs
+
+
+__all__ = [
+    "default_generation_config",
+    "TSFlorenceSeriesEncoder",
+    "TSFlorencePreTrainedModel",
+    "TSFlorenceModel",
+    "TSFlorenceForConditionalGeneration",
+]

@@ -1,0 +1,164 @@
+"""`pipeline("time-series-prompting")`: series + task prompt(s) in, Florence-2-shaped results out."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from transformers import Pipeline
+
+from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, split_task
+from .tasks import get_task
+from .windowing import merge_windows, window_starts
+
+logger = logging.getLogger(__name__)
+
+
+class TimeSeriesPromptingPipeline(Pipeline):
+    """Runs one or several task prompts on one series or a batch.
+
+    ```python
+    pipe = pipeline("time-series-prompting", model=path)
+    pipe(values, task="<ANOMALY_DETECTION>")
+    # {"<ANOMALY_DETECTION>": {"spans": [[120, 131]], "labels": ["spike"], "channels": [None], "scores": [0.93]}}
+    pipe(values, task=["<CAPTION>", "<REGIME_SEGMENTATION>"])  # the series is encoded once for both
+    pipe([a, b, c], task="<CAPTION>", batch_size=8)             # a list of results
+    pipe(long_values, task="<EVENT_DETECTION>", window=2048)   # overlapping windows, merged with 1-D NMS
+    ```
+
+    Args (call):
+        series: one series or a batch (see `ts_florence.processing_ts_florence.as_series_list`).
+        task: a task token or a list of them; a token may carry its input (`"<OPEN_VOCABULARY_DETECTION>dip"`).
+        text: the input of a task that takes one (phrase, label, or `<loc_s><loc_e>`), for every task given.
+        timestamps: one per sample (or a list per series); results then carry them too.
+        window: run windows of this many samples (overlap `window_overlap`, a fraction) and merge results.
+        batch_size: series per forward pass.
+        generate_kwargs: passed to `model.generate` (e.g. `num_beams`, `max_new_tokens`).
+    """
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_feature_extractor = False
+    _load_image_processor = False
+    _load_video_processor = False
+
+    def _sanitize_parameters(self, task=None, text=None, window=None, window_overlap=None, generate_kwargs=None,
+                             max_new_tokens=None, num_beams=None, **kwargs):
+        preprocess = {}
+        if task is not None:
+            preprocess["task"] = task
+        if text is not None:
+            preprocess["text"] = text
+        if window is not None:
+            preprocess["window"] = window
+        if window_overlap is not None:
+            preprocess["window_overlap"] = window_overlap
+        forward = {"generate_kwargs": dict(generate_kwargs or {})}
+        if max_new_tokens is not None:
+            forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
+        if num_beams is not None:
+            forward["generate_kwargs"]["num_beams"] = num_beams
+        return preprocess, forward, {}
+
+    def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
+        items, batched = as_series_list(series, timestamps)
+        preprocess_params, forward_params, _ = self._sanitize_parameters(**kwargs)
+        outputs = []
+        for i in range(0, len(items), batch_size):
+            model_inputs = self.preprocess(items[i : i + batch_size], **preprocess_params)
+            outputs.extend(self.postprocess(self.forward(model_inputs, **forward_params)))
+        return outputs if batched else outputs[0]
+
+    def preprocess(self, items: list[SeriesInput], task="<CAPTION>", text=None, window=None, window_overlap=0.25):
+        prompts = []
+        for t in [task] if isinstance(task, str) else list(task):
+            token, inline = split_task(t)
+            spec = get_task(token)
+            text_input = inline if inline is not None else (text if spec.takes_input else None)
+            spec.build_prompt(text_input)  # fail early, with the task's own message, on a missing input
+            prompts.append((token, text_input))
+        if len({token for token, _ in prompts}) != len(prompts):
+            raise ValueError(f"a task was given twice: {[token for token, _ in prompts]}")
+        if window is not None:
+            text_tasks = [token for token, _ in prompts if get_task(token).output_kind == "text"]
+            if text_tasks:
+                raise ValueError(f"windowed inference applies to span and point tasks, not to {text_tasks}")
+        windows = []  # (series index, window start, window length, SeriesInput)
+        for s, item in enumerate(items):
+            if window is None or item.length <= window:
+                windows.append((s, 0, item.length, item))
+                continue
+            for start in window_starts(item.length, window, window_overlap):
+                windows.append((s, start, window, SeriesInput(values=item.values[:, start : start + window])))
+        features = self.processor.feature_extractor.encode([w[3] for w in windows], return_tensors="pt")
+        n_tokens = [self.processor.feature_extractor.num_tokens(w[3].values.shape[0]) for w in windows]
+        texts = [token + (text_input or "") for _ in windows for token, text_input in prompts]
+        prompt_tokens = [n for n in n_tokens for _ in prompts]
+        encoding = self.processor.tokenizer(
+            self.processor.build_prompts(texts, prompt_tokens), padding=True, return_tensors="pt"
+        )
+        return {
+            "encoding": dict(encoding),
+            "features": dict(features),
+            "num_prompts": len(prompts),
+            "meta": {"items": items, "windows": [w[:3] for w in windows], "prompts": prompts, "window": window},
+        }
+
+    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
+        generate_kwargs = dict(generate_kwargs or {})
+        model = self.model
+        features = model.get_series_features(**model_inputs["features"])  # [windows x tokens x d_model]
+        repeat = model_inputs["num_prompts"]
+        # One encoding of each series, shared by all its prompts.
+        series_features = features.repeat_interleave(repeat, dim=0)
+        series_mask = model_inputs["features"]["series_mask"].repeat_interleave(repeat, dim=0)
+        out = model.generate(
+            **model_inputs["encoding"],
+            series_features=series_features,
+            series_mask=series_mask,
+            return_dict_in_generate=True,
+            output_scores=True,
+            **generate_kwargs,
+        )
+        beams = out.get("beam_indices")
+        transition = model.compute_transition_scores(
+            out.sequences, out.scores, beams, normalize_logits=beams is None
+        )  # [prompts x generated] log-probabilities
+        return {
+            "sequences": out.sequences[:, 1:],  # drop the decoder start token
+            "probs": transition.exp().clamp(0, 1),
+            "meta": model_inputs["meta"],
+        }
+
+    def postprocess(self, model_outputs: dict) -> list[dict]:
+        meta = model_outputs["meta"]
+        prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
+        pad = self.processor.tokenizer.pad_token_id
+        parsed = []  # one dict per (window, prompt), window indices
+        for row, (ids, probs) in enumerate(zip(model_outputs["sequences"].tolist(), model_outputs["probs"].tolist())):
+            keep = [k for k, i in enumerate(ids) if i != pad]
+            text, char_scores = self.processor.decode_with_scores([ids[k] for k in keep], [probs[k] for k in keep])
+            length = windows[row // len(prompts)][2]
+            token, text_input = prompts[row % len(prompts)]
+            parsed.append(
+                self.processor.post_process_generation(
+                    text, token, length, text_input=text_input, char_scores=char_scores
+                )[token]
+            )
+        results = []
+        for s, item in enumerate(items):
+            rows = [w for w, (series_index, _, _) in enumerate(windows) if series_index == s]
+            result = {}
+            for p, (token, _) in enumerate(prompts):
+                per_window = [parsed[w * len(prompts) + p] for w in rows]
+                if len(rows) == 1:
+                    merged = per_window[0]
+                else:
+                    starts = [windows[w][1] for w in rows]
+                    merged = merge_windows(token, per_window, starts, meta["window"], item.length)
+                result[token] = add_timestamps(merged, item.timestamps)
+            results.append(result)
+        return results
+
+
+__all__ = ["TimeSeriesPromptingPipeline"]

@@ -1,0 +1,375 @@
+"""Input conversion, series feature extraction, prompt building and post-processing.
+
+`TSFlorenceSeriesFeatureExtractor` turns series of any length (NaN = missing) into fixed-size patch
+tokens; `TSFlorenceProcessor` adds the prompt of a task (`tasks.TASKS`) behind one `<series>` placeholder per
+series token, and parses generated text back into spans, points and labels in the user's sample indices.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
+
+from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task
+
+logger = logging.getLogger(__name__)
+
+_TASK_PREFIX = re.compile(r"^\s*(<[A-Za-z_]+>)(.*)$", re.DOTALL)
+
+
+@dataclass
+class SeriesInput:
+    """One series as the library holds it: `values [channels x time]` float64, NaN = missing."""
+
+    values: np.ndarray
+    timestamps: Any | None = None  # a sequence of `time` timestamps, or None
+    channel_names: list[str] | None = None
+
+    @property
+    def length(self) -> int:
+        return self.values.shape[1]
+
+
+def _is_single_series(series: Any) -> bool:
+    """A list/tuple of numbers is one series; a list of arrays, lists, tensors or pandas objects is a batch."""
+    if isinstance(series, (list, tuple)):
+        return len(series) == 0 or not any(
+            isinstance(x, (list, tuple)) or hasattr(x, "shape") or hasattr(x, "values") for x in series
+        )
+    return True
+
+
+def _to_series_input(series: Any, timestamps: Any | None, index: int) -> SeriesInput:
+    where = f"series {index}"
+    channel_names = None
+    if hasattr(series, "detach"):  # torch tensor
+        series = series.detach().cpu().numpy()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency, but keep the library importable
+        pd = None
+    if pd is not None and isinstance(series, (pd.Series, pd.DataFrame)):
+        if timestamps is None and isinstance(series.index, pd.DatetimeIndex):
+            timestamps = series.index
+        if isinstance(series, pd.DataFrame):
+            channel_names = [str(c) for c in series.columns]
+            non_numeric = [c for c in series.columns if not pd.api.types.is_numeric_dtype(series[c])]
+            if non_numeric:
+                raise ValueError(f"{where}: non-numeric values in column(s) {non_numeric}")
+        elif series.name is not None:
+            channel_names = [str(series.name)]
+        series = series.to_numpy()
+    array = np.asarray(series)
+    if array.dtype.kind in "OUS":
+        # Objects may mix numbers and None (missing); strings and anything else are rejected.
+        flat = array.ravel()
+        bad = next((v for v in flat if v is not None and not isinstance(v, (int, float, np.number))), None)
+        if bad is not None or (array.dtype.kind != "O" and flat.size):
+            bad = flat[0] if bad is None else bad
+            raise ValueError(f"{where}: non-numeric values (e.g. {bad!r}); expected numbers")
+        array = np.where(np.equal(array, None), np.nan, array)
+    elif array.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: values of dtype {array.dtype} are not numbers")
+    array = array.astype(np.float64)
+    if array.ndim == 1:
+        array = array[None, :]  # [1 x time]
+    elif array.ndim == 2:
+        array = array.T  # (time, channels) -> [channels x time]
+    else:
+        raise ValueError(
+            f"{where}: expected shape (time,) or (time, channels), got {array.ndim}-D shape {tuple(array.shape)}"
+        )
+    channels, length = array.shape
+    if length == 0 or channels == 0:
+        raise ValueError(f"{where}: empty series (shape (time={length}, channels={channels}))")
+    if channels > MAX_CHANNELS:
+        raise ValueError(
+            f"{where}: {channels} channels, more than the {MAX_CHANNELS} supported; is the array transposed? "
+            "expected (time, channels)"
+        )
+    infinite = np.isinf(array)
+    if infinite.any():
+        ch, t = np.argwhere(infinite)[0]
+        raise ValueError(f"{where}: infinite value at channel {ch}, time {t}; use NaN for missing values")
+    empty = np.where(np.isnan(array).all(axis=1))[0]
+    if len(empty):
+        raise ValueError(f"{where}: channel(s) {empty.tolist()} have no observed value (all NaN)")
+    if timestamps is not None and len(timestamps) != length:
+        raise ValueError(f"{where}: {len(timestamps)} timestamps for a series of length {length}")
+    if channel_names is not None and len(channel_names) != channels:
+        channel_names = None
+    return SeriesInput(values=array, timestamps=timestamps, channel_names=channel_names)
+
+
+def as_series_list(series: Any, timestamps: Any | None = None) -> tuple[list[SeriesInput], bool]:
+    """Converts any supported input into a list of validated `SeriesInput`.
+
+    Accepted: a list of numbers, a NumPy array `(time,)` or `(time, channels)`, a pandas Series or DataFrame
+    (a DatetimeIndex gives timestamps), a torch tensor, or a list of such (a batch; lengths may differ).
+    `timestamps` is one sequence for a single series or a list of them for a batch.
+    Returns the list and whether the input was a batch.
+    """
+    if series is None:
+        raise ValueError("no series given")
+    if _is_single_series(series):
+        return [_to_series_input(series, timestamps, 0)], False
+    if len(series) == 0:
+        raise ValueError("empty batch: no series given")
+    if timestamps is not None and len(timestamps) != len(series):
+        raise ValueError(f"{len(timestamps)} timestamp sequences for a batch of {len(series)} series")
+    return [
+        _to_series_input(s, None if timestamps is None else timestamps[i], i) for i, s in enumerate(series)
+    ], True
+
+
+class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
+    r"""
+    Reduces (or stretches) each channel to `num_patches * patch_length` cells and cuts them into patches.
+
+    Each channel is scaled with its observed values only (median and IQR, falling back to the standard
+    deviation), the robust z-scores are aggregated per cell into mean, minimum and maximum (so a one-sample
+    spike survives any reduction) and compressed with `asinh`; the observed fraction of each cell is kept
+    as a fourth feature. A series with `C` channels gets `min(num_patches, max_series_tokens // C)` patches
+    per channel.
+
+    Args:
+        patch_length (`int`): cells per patch.
+        num_patches (`int`): patches per channel of a univariate series.
+        max_series_tokens (`int`): token budget of one series over all channels.
+    """
+
+    model_input_names = ["series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask"]
+
+    def __init__(self, patch_length: int = 16, num_patches: int = 64, max_series_tokens: int = 256, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_length = patch_length
+        self.num_patches = num_patches
+        self.max_series_tokens = max_series_tokens
+
+    def patches_per_channel(self, channels: int) -> int:
+        return max(1, min(self.num_patches, self.max_series_tokens // channels))
+
+    def num_tokens(self, channels: int) -> int:
+        """Series tokens (and `<series>` placeholders) of one series with `channels` channels."""
+        return channels * self.patches_per_channel(channels)
+
+    def _encode_one(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        channels, length = values.shape
+        patches = self.patches_per_channel(channels)
+        cells = patches * self.patch_length
+        observed = ~np.isnan(values)
+        loc = np.nanmedian(values, axis=1, keepdims=True)  # [channels x 1]
+        q75, q25 = np.nanpercentile(values, [75, 25], axis=1, keepdims=True)
+        scale = (q75 - q25) / 1.349
+        eps = 1e-12 * np.maximum(1.0, np.abs(loc))
+        std = np.nanstd(values, axis=1, keepdims=True)
+        scale = np.where(scale > eps, scale, np.where(std > eps, std, 1.0))
+        z = np.where(observed, (values - loc) / scale, 0.0)  # [channels x time]
+        # Cell j covers samples [floor(j*n/cells), floor((j+1)*n/cells)); when n < cells a cell repeats the
+        # nearest sample (np.*.reduceat returns a[start] for an empty range).
+        starts = (np.arange(cells) * length) // cells
+        count = np.add.reduceat(observed, starts, axis=1)  # [channels x cells]
+        total = np.maximum(np.diff(np.append(starts, length)), 1)
+        mean = np.add.reduceat(z, starts, axis=1) / np.maximum(count, 1)
+        low = np.minimum.reduceat(np.where(observed, z, np.inf), starts, axis=1)
+        high = np.maximum.reduceat(np.where(observed, z, -np.inf), starts, axis=1)
+        seen = count > 0
+        cell_features = np.stack(
+            [
+                np.arcsinh(mean),
+                np.where(seen, np.arcsinh(np.where(seen, low, 0.0)), 0.0),
+                np.where(seen, np.arcsinh(np.where(seen, high, 0.0)), 0.0),
+                np.minimum(count / total, 1.0),
+            ],
+            axis=-1,
+        )  # [channels x cells x 4]
+        scale_features = np.concatenate([np.arcsinh(loc) / 10.0, np.log(scale) / 10.0], axis=1)  # [channels x 2]
+        return {
+            # [channels*patches x patch_length x 4]
+            "series_patches": cell_features.reshape(channels * patches, self.patch_length, 4),
+            "series_channel_ids": np.repeat(np.arange(channels), patches),
+            "series_position_ids": np.tile((np.arange(patches) * self.num_patches) // patches, channels),
+            "series_scale": np.repeat(scale_features, patches, axis=0),
+        }
+
+    def __call__(self, series: Any, timestamps: Any | None = None, return_tensors: str | None = "pt") -> BatchFeature:
+        """Features of one series or a batch (see `as_series_list`), right-padded to the longest in tokens."""
+        items, _ = as_series_list(series, timestamps)
+        return self.encode(items, return_tensors=return_tensors)
+
+    def encode(self, items: Sequence[SeriesInput], return_tensors: str | None = "pt") -> BatchFeature:
+        encoded = [self._encode_one(item.values) for item in items]
+        width = max(len(e["series_channel_ids"]) for e in encoded)
+        batch = {
+            "series_patches": np.zeros((len(items), width, self.patch_length, 4), np.float32),
+            "series_channel_ids": np.zeros((len(items), width), np.int64),
+            "series_position_ids": np.zeros((len(items), width), np.int64),
+            "series_scale": np.zeros((len(items), width, 2), np.float32),
+            "series_mask": np.zeros((len(items), width), np.int64),
+        }
+        for i, e in enumerate(encoded):
+            n = len(e["series_channel_ids"])
+            for key, value in e.items():
+                batch[key][i, :n] = value
+            batch["series_mask"][i, :n] = 1
+        return BatchFeature(batch, tensor_type=return_tensors)
+
+
+def split_task(text: str) -> tuple[str, str | None]:
+    """`"<TASK>rest"` -> `("<TASK>", "rest" or None)`; raises on text without a known task token."""
+    if not isinstance(text, str):
+        raise TypeError(f"prompt must be a string starting with a task token, got {type(text).__name__}")
+    match = _TASK_PREFIX.match(text)
+    if match is None:
+        get_task(text.strip() or "<>")  # raises with the list of known tasks
+    token, rest = match.group(1), match.group(2).strip()
+    get_task(token)
+    return token, rest or None
+
+
+def add_timestamps(result: dict, timestamps: Sequence | None) -> dict:
+    """Adds `"timestamps"` to a parsed result: `[first, last]` sample timestamps of each span (inclusive),
+    or the timestamp of each point. Returns `result` unchanged when `timestamps` is None."""
+    if timestamps is None:
+        return result
+    if "spans" in result:
+        result["timestamps"] = [[timestamps[s], timestamps[e - 1]] for s, e in result["spans"]]
+    elif "points" in result:
+        result["timestamps"] = [timestamps[p] for p in result["points"]]
+    return result
+
+
+class TSFlorenceProcessor(ProcessorMixin):
+    r"""
+    Builds model inputs from series and task prompts and turns generated text into results.
+
+    `processor(series=values, text="<ANOMALY_DETECTION>")` returns `input_ids`, `attention_mask` and the
+    `series_*` tensors of [`TSFlorenceSeriesFeatureExtractor`]. A prompt is a task token, followed by the
+    task's input when it takes one (`"<CAPTION_TO_PHRASE_GROUNDING>a spike near the end"`).
+
+    Args:
+        feature_extractor ([`TSFlorenceSeriesFeatureExtractor`]): series features.
+        tokenizer ([`PreTrainedTokenizerFast`]): the ts-florence tokenizer.
+    """
+
+    def __init__(self, feature_extractor=None, tokenizer=None, **kwargs):
+        super().__init__(feature_extractor, tokenizer, **kwargs)
+
+    def build_prompts(self, texts: Sequence[str], num_series_tokens: Sequence[int]) -> list[str]:
+        """Encoder texts: one `<series>` per series token, then the task token and its prompt."""
+        prompts = []
+        for text, n_tokens in zip(texts, num_series_tokens, strict=True):
+            token, text_input = split_task(text)
+            prompts.append(SERIES_TOKEN * n_tokens + get_task(token).build_prompt(text_input))
+        return prompts
+
+    def __call__(
+        self,
+        series: Any = None,
+        text: str | Sequence[str] | None = None,
+        timestamps: Any | None = None,
+        text_target: str | Sequence[str] | None = None,
+        return_tensors: str | None = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """
+        Args:
+            series: one series or a batch (see `as_series_list`); one series is shared by all prompts.
+            text: a prompt or one prompt per series; one prompt is shared by all series.
+            timestamps: accepted for symmetry with the pipeline; results carry them via
+                `post_process_generation(..., timestamps=...)`.
+            text_target: target text(s) for training; returned as `labels`, padding set to -100.
+        """
+        if text is None:
+            raise ValueError("no prompt given: pass text='<TASK>' (e.g. '<CAPTION>'), see ts_florence.TASKS")
+        items, _ = as_series_list(series, timestamps)
+        texts = [text] if isinstance(text, str) else list(text)
+        if len(items) == 1 and len(texts) > 1:
+            items = items * len(texts)
+        elif len(texts) == 1 and len(items) > 1:
+            texts = texts * len(items)
+        if len(items) != len(texts):
+            raise ValueError(f"{len(items)} series but {len(texts)} prompts; give one prompt per series")
+        features = self.feature_extractor.encode(items, return_tensors=return_tensors)
+        n_tokens = [self.feature_extractor.num_tokens(item.values.shape[0]) for item in items]
+        encoding = self.tokenizer(
+            self.build_prompts(texts, n_tokens), padding=True, return_tensors=return_tensors, **kwargs
+        )
+        data = {**encoding, **features}
+        if text_target is not None:
+            targets = [text_target] if isinstance(text_target, str) else list(text_target)
+            if len(targets) != len(texts):
+                raise ValueError(f"{len(targets)} targets for {len(texts)} prompts")
+            labels = self.tokenizer(targets, padding=True, return_tensors=return_tensors)
+            data["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+        return BatchFeature(data)
+
+    def decode_with_scores(
+        self, token_ids: Sequence[int], token_probs: Sequence[float] | None = None
+    ) -> tuple[str, list[float] | None]:
+        """Decodes generated ids keeping special tokens, with one probability per character when
+        `token_probs` (one per id) is given, so that parsed items can be scored."""
+        ids = [int(i) for i in token_ids]
+        pieces = [self.tokenizer.convert_tokens_to_string([t]) for t in self.tokenizer.convert_ids_to_tokens(ids)]
+        text = "".join(pieces)
+        if token_probs is None:
+            return text, None
+        char_probs: list[float] = []
+        for piece, prob in zip(pieces, token_probs, strict=True):
+            char_probs.extend([float(prob)] * len(piece))
+        return text, char_probs
+
+    def post_process_generation(
+        self,
+        text: str,
+        task: str,
+        series_length: int,
+        text_input: str | None = None,
+        timestamps: Sequence | None = None,
+        char_scores: Sequence[float] | None = None,
+    ) -> dict[str, dict]:
+        """Parses generated text (decoded with `skip_special_tokens=False`) into
+        `{task: {"spans": [[start, end], ...], "labels": [...], "channels": [...], "scores": [...]}}` (keys by
+        task, see `tasks.py`). Spans are half-open sample indices of the series as given; with `timestamps`
+        (one per sample) the result also holds `"timestamps"`: `[first, last]` sample timestamps of each span
+        (inclusive), or the timestamp of each point. Scores need `char_scores` (see `decode_with_scores`)."""
+        token, inline_input = split_task(task)
+        result = get_task(token).parse(
+            text, series_length, text_input=text_input or inline_input, char_scores=char_scores
+        )
+        if timestamps is not None and len(timestamps) != series_length:
+            raise ValueError(f"{len(timestamps)} timestamps for a series of length {series_length}")
+        return {token: add_timestamps(result, timestamps)}
+
+    @classmethod
+    def from_preset(cls, name: str, texts: Sequence[str] | None = None) -> TSFlorenceProcessor:
+        """A processor for a new model of preset `name`: the feature extractor sized like the preset's series
+        encoder and a tokenizer trained on `texts` (default: `generated_text_corpus()`)."""
+        from .configuration_ts_florence import PRESETS
+        from .tokenization_ts_florence import generated_text_corpus, train_tokenizer
+
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        series = PRESETS[name]["series"]
+        feature_extractor = TSFlorenceSeriesFeatureExtractor(
+            patch_length=series["patch_length"],
+            num_patches=series["num_patches"],
+            max_series_tokens=series["max_series_tokens"],
+        )
+        tokenizer = train_tokenizer(texts if texts is not None else generated_text_corpus(),
+                                    PRESETS[name]["text"]["vocab_size"])
+        return cls(feature_extractor=feature_extractor, tokenizer=tokenizer)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["input_ids", "attention_mask", *self.feature_extractor.model_input_names]
+
+
+__all__ = ["TSFlorenceSeriesFeatureExtractor", "TSFlorenceProcessor", "SeriesInput", "add_timestamps", "as_series_list",
+           "split_task"]

@@ -1,0 +1,120 @@
+"""Windowed inference for series longer than the model's resolution, and 1-D non-maximum suppression.
+
+A long series is cut into overlapping windows; each window is run through the model and its results,
+in window indices, are shifted back to series indices and merged: detection spans by 1-D NMS, regime
+segments and points by ownership (each window owns the part of the series nearest to its centre).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .tasks import get_task
+
+
+def span_iou(a: Sequence[int], b: Sequence[int]) -> float:
+    """Intersection over union of two half-open spans `[start, end)` in samples."""
+    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def nms_1d(spans: Sequence[Sequence[int]], scores: Sequence[float | None], iou_threshold: float = 0.5) -> list[int]:
+    """Indices of the spans kept by greedy non-maximum suppression, best score first: a span is dropped
+    when it overlaps a kept one with IoU above `iou_threshold`. A score of None counts as 0."""
+    order = sorted(range(len(spans)), key=lambda i: -(scores[i] if scores[i] is not None else 0.0))
+    kept: list[int] = []
+    for i in order:
+        if all(span_iou(spans[i], spans[k]) <= iou_threshold for k in kept):
+            kept.append(i)
+    return kept
+
+
+def window_starts(length: int, window: int, overlap: float = 0.25) -> list[int]:
+    """Start indices of windows of `window` samples covering `[0, length)` with the given overlap fraction;
+    the last window ends at `length`. A series no longer than the window gives one window at 0."""
+    if window < 2:
+        raise ValueError(f"window ({window}) must be at least 2 samples")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap ({overlap}) must be in [0, 1)")
+    if length <= window:
+        return [0]
+    step = max(1, int(window * (1 - overlap)))
+    starts = list(range(0, length - window, step))
+    return starts + [length - window]
+
+
+def _ownership(starts: Sequence[int], window: int, length: int) -> list[tuple[int, int]]:
+    """The region `[lo, hi)` of the series each window answers for: boundaries at the middle of overlaps."""
+    bounds = [0]
+    for prev, nxt in zip(starts[:-1], starts[1:]):
+        bounds.append((nxt + min(prev + window, length)) // 2)
+    bounds.append(length)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def merge_windows(
+    task: str,
+    results: Sequence[dict],
+    starts: Sequence[int],
+    window: int,
+    length: int,
+    iou_threshold: float = 0.5,
+) -> dict:
+    """Merges per-window results (inner dicts of `post_process_generation`, window indices) into one
+    result in series indices."""
+    spec = get_task(task)
+    if spec.output_kind == "text":
+        raise ValueError(f"windowed inference applies to span and point tasks, not to {task} (text output)")
+    owners = _ownership(starts, window, length)
+    if spec.output_kind == "points":
+        points, scores = [], []
+        for result, start, (lo, hi) in zip(results, starts, owners):
+            for p, s in zip(result.get("points", []), result.get("scores", [])):
+                if lo <= p + start < hi:
+                    points.append(p + start)
+                    scores.append(s)
+        order = np.argsort(points, kind="stable")
+        return {"points": [points[i] for i in order], "scores": [scores[i] for i in order]}
+
+    items: list[dict] = []
+    for result, start, (lo, hi) in zip(results, starts, owners):
+        n = len(result.get("spans", []))
+        for i in range(n):
+            s, e = result["spans"][i]
+            item = {key: result[key][i] for key in result if isinstance(result[key], list) and len(result[key]) == n}
+            if spec.output_kind == "segments":
+                # Segments tile the series: clip each window's segments to the region it owns.
+                s, e = max(s + start, lo), min(e + start, hi)
+                if s >= e:
+                    continue
+            else:
+                s, e = s + start, e + start
+            item["spans"] = [s, e]
+            items.append(item)
+
+    if spec.output_kind == "segments":
+        items.sort(key=lambda it: it["spans"][0])
+        merged: list[dict] = []
+        for item in items:
+            if merged and merged[-1].get("labels") == item.get("labels") and merged[-1]["spans"][1] >= item["spans"][0]:
+                merged[-1]["spans"] = [merged[-1]["spans"][0], max(merged[-1]["spans"][1], item["spans"][1])]
+            else:
+                merged.append(item)
+        items = merged
+    else:
+        labels = [it.get("labels") for it in items]
+        keep: list[int] = []
+        for label in dict.fromkeys(labels):
+            idx = [i for i, lab in enumerate(labels) if lab == label]
+            kept = nms_1d([items[i]["spans"] for i in idx], [items[i].get("scores") for i in idx], iou_threshold)
+            keep.extend(idx[k] for k in kept)
+        items = sorted((items[i] for i in keep), key=lambda it: tuple(it["spans"]))
+
+    keys = list(results[0].keys()) if results else ["spans"]
+    return {key: [it.get(key) for it in items] for key in keys if key != "timestamps"}
+
+
+__all__ = ["span_iou", "nms_1d", "window_starts", "merge_windows"]
