@@ -1,0 +1,387 @@
+"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file.
+
+`read_series(path)` returns a `SeriesFile`: values as float32 `(time, channels)` with NaN for missing
+samples, the timestamps when the file has a time column, and one name per channel.
+
+Formats, chosen by the file extension:
+
+- `.csv` (comma), `.tsv` and `.txt` (tab): the first row is a header unless every field in it is a
+  number, in which case the file has no header and the channels are named `"0"`, `"1"`, ... A header
+  whose first field is empty (what `DataFrame.to_csv` writes for the index) makes the first column
+  the row index: it gives the timestamps when it parses as datetimes and is never a channel.
+- `.parquet` / `.pq`: read with pandas; a `DatetimeIndex` saved by pandas gives the timestamps.
+- `.json`, one document:
+    - a list of numbers: one channel, named `"0"`;
+    - a list of lists: rows are time, columns are channels (`"0"`, `"1"`, ...);
+    - a list of objects (records, one per time step) or an object of columns `{"col": [...], ...}`;
+    - the series object `{"values": ..., "timestamps": [...], "channel_names": [...]}`, where only
+      `values` is required. `values` is a list of numbers (one channel) or a list of lists. A list of
+      lists is `[channels][time]`, as in the corpus schema, unless `channel_names` is given and its
+      length matches the inner lists and not the outer one: then it is `[time][channels]`. An object
+      counts as the series object when its `values` is a list of lists, or when it has no keys other
+      than the three above (so `{"time": [...], "values": [...]}` is a table of two columns). Other keys
+      of a series object, such as a corpus record's annotations, are ignored.
+- `.jsonl`: one JSON value per line, read as if the lines were the items of one JSON list (records,
+  rows or numbers).
+
+Timestamps come from `time_column` when given, else from the first column named time, timestamp,
+date or datetime (any case) or, failing that, the first column of a datetime type, else from a
+`DatetimeIndex`. Numbers are not accepted as times, since their unit (seconds? milliseconds?) cannot be
+known: write times as date strings (ISO 8601). A time column found by name that does not parse is
+left out of the channels, with a warning, and the series is read without timestamps.
+
+Values are never changed beyond the conversion to float32: infinities stay (the processor rejects
+them with its own message), rows keep their order, and missing values become NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import json
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+_PARQUET_EXTENSIONS = (".parquet", ".pq")
+_JSON_EXTENSIONS = (".json", ".jsonl")
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (*_DELIMITERS, *_PARQUET_EXTENSIONS, *_JSON_EXTENSIONS)
+
+_TIME_COLUMN_NAMES = frozenset({"time", "timestamp", "date", "datetime"})
+_SERIES_OBJECT_KEYS = frozenset({"values", "timestamps", "channel_names"})
+# pd.to_numeric turns these strings into NaN too; they mean "missing", not "not a number".
+_MISSING_STRINGS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none"})
+
+
+@dataclass
+class SeriesFile:
+    """One series read from a file.
+
+    Attributes:
+        values: float32 array of shape `(time, channels)`, one row per sample; NaN marks a missing sample.
+        timestamps: one timestamp per sample (row of `values`), or None when the file has no time axis.
+        channel_names: one name per channel (column of `values`).
+        path: the file the series was read from.
+    """
+
+    values: np.ndarray
+    timestamps: pd.DatetimeIndex | None
+    channel_names: list[str]
+    path: str
+
+
+def read_series(
+    path: str | os.PathLike,
+    columns: Sequence[str] | None = None,
+    time_column: str | None = None,
+) -> SeriesFile:
+    """Reads one series, `(time, channels)`, from a file; see the module docstring for formats and rules.
+
+    Args:
+        path: a `.csv`, `.tsv`, `.txt`, `.parquet`, `.pq`, `.json` or `.jsonl` file.
+        columns: the value columns to read, in this order; each must be numeric (numbers, or strings that
+            parse as numbers). Default: every numeric column except the time column; other columns are
+            skipped with a log line.
+        time_column: the column holding one timestamp per sample; it must parse as datetimes. Default:
+            found by name or type, see the module docstring.
+
+    Returns:
+        A `SeriesFile` with float32 values of shape `(time, channels)`; time is in samples (rows).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the extension is not supported, the file is empty or has zero rows, it has no numeric
+            column, a requested column is missing or not numeric, or the time column does not parse.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "series file not found", str(path))
+    extension = path.suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        supported = ", ".join(SUPPORTED_EXTENSIONS)
+        raise ValueError(f"{path}: unsupported extension {path.suffix!r}; supported: {supported}")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path}: the file is empty")
+    if isinstance(columns, str):
+        columns = [columns]
+
+    timestamps = None
+    if extension in _DELIMITERS:
+        frame = _read_delimited(path, _DELIMITERS[extension])
+    elif extension in _PARQUET_EXTENSIONS:
+        frame = _read_parquet(path)
+    else:
+        frame, timestamps = _read_json(path, lines=extension == ".jsonl")
+    return _series_from_frame(frame, path, columns, time_column, timestamps)
+
+
+def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
+    first_row = _first_row(path, sep)
+    has_header = not all(_is_number(field) for field in first_row if field.strip())
+    # An empty first header field is the index column that DataFrame.to_csv writes.
+    index_col = 0 if has_header and not first_row[0].strip() else None
+    try:
+        frame = pd.read_csv(path, sep=sep, header=0 if has_header else None, index_col=index_col)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        kind = "CSV" if sep == "," else "tab-separated text"
+        raise ValueError(f"{path}: cannot parse as {kind}: {err}") from err
+    if not has_header:
+        logger.info("%s: the first row is all numbers, so the file is read as having no header", path)
+    if index_col is not None and not pd.api.types.is_numeric_dtype(frame.index):
+        try:
+            frame.index = _parse_datetimes(frame.index)
+        except (ValueError, TypeError, OverflowError):
+            logger.info("%s: the unnamed first column is not datetimes; it is left out as a row label", path)
+    return frame
+
+
+def _first_row(path: Path, sep: str) -> list[str]:
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for line in handle:
+            if line.strip():
+                return [field.strip() for field in next(csv.reader([line], delimiter=sep))]
+    raise ValueError(f"{path}: the file is empty (only blank lines)")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        raise ValueError(f"{path}: cannot read as Parquet: {err}") from err
+
+
+def _read_json(path: Path, lines: bool) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
+    text = path.read_text(encoding="utf-8-sig")
+    if not text.strip():
+        raise ValueError(f"{path}: the file is empty (only whitespace)")
+    if lines:
+        document = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                document.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}: line {number} is not valid JSON: {err}") from err
+    else:
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON: {err}") from err
+    return _frame_from_json(document, path)
+
+
+def _frame_from_json(document: Any, path: Path) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
+    if isinstance(document, dict):
+        if _is_series_object(document):
+            return _frame_from_series_object(document, path)
+        try:
+            return pd.DataFrame(document), None
+        except ValueError as err:  # scalar values or columns of different lengths
+            raise ValueError(f"{path}: cannot read the JSON object as a table of columns: {err}") from err
+    if not isinstance(document, list):
+        raise ValueError(f"{path}: expected a JSON list or object, got {type(document).__name__}")
+    if all(isinstance(row, list) for row in document):
+        _check_same_lengths(document, path, "rows of the list of lists ([time][channels])")
+        return pd.DataFrame(document), None
+    if all(isinstance(row, dict) for row in document):
+        return pd.DataFrame.from_records(document), None
+    if not any(isinstance(row, (list, dict)) for row in document):
+        return pd.DataFrame({"0": document}), None
+    raise ValueError(f"{path}: a JSON list must hold only numbers, only rows (lists) or only records")
+
+
+def _is_series_object(document: dict) -> bool:
+    values = document.get("values")
+    if not isinstance(values, list):
+        return False
+    nested = bool(values) and all(isinstance(row, list) for row in values)
+    return nested or set(document) <= _SERIES_OBJECT_KEYS
+
+
+def _frame_from_series_object(document: dict, path: Path) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
+    ignored = sorted(set(document) - _SERIES_OBJECT_KEYS)
+    if ignored:
+        logger.info("%s: ignoring keys %s of the series object", path, ignored)
+    values = document["values"]
+    names = document.get("channel_names")
+    if names is not None and not isinstance(names, list):
+        raise ValueError(f"{path}: 'channel_names' must be a list, got {type(names).__name__}")
+
+    if values and all(isinstance(row, list) for row in values):
+        _check_same_lengths(values, path, "lists in 'values'")
+        inner = len(values[0])
+        channels_first = names is None or len(names) == len(values)
+        if not channels_first and len(names) != inner:
+            raise ValueError(f"{path}: {len(names)} channel_names for 'values' of {len(values)} x {inner}")
+        columns = values if channels_first else [list(column) for column in zip(*values, strict=True)]
+    elif any(isinstance(value, (list, dict)) for value in values):
+        raise ValueError(f"{path}: 'values' must be a list of numbers or a list of lists, not a mixture")
+    else:
+        columns = [values]
+
+    if names is None:
+        names = [str(i) for i in range(len(columns))]
+    elif len(names) != len(columns):
+        raise ValueError(f"{path}: 'channel_names' has {len(names)} names for {len(columns)} channels")
+    frame = pd.DataFrame({i: column for i, column in enumerate(columns)})
+    frame.columns = [str(name) for name in names]
+
+    timestamps = None
+    if document.get("timestamps") is not None:
+        timestamps = _to_datetime_index(pd.Series(document["timestamps"]), "'timestamps'", path)
+        if len(timestamps) != len(frame):
+            raise ValueError(f"{path}: {len(timestamps)} timestamps for {len(frame)} samples")
+    return frame, timestamps
+
+
+def _check_same_lengths(rows: list[list], path: Path, what: str) -> None:
+    lengths = sorted({len(row) for row in rows})
+    if len(lengths) > 1:
+        raise ValueError(f"{path}: the {what} have different lengths: {lengths}")
+
+
+def _series_from_frame(
+    frame: pd.DataFrame,
+    path: Path,
+    columns: Sequence[str] | None,
+    time_column: str | None,
+    timestamps: pd.DatetimeIndex | None,
+) -> SeriesFile:
+    frame = frame.set_axis([str(name) for name in frame.columns], axis=1)
+    duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+    if duplicated:
+        raise ValueError(f"{path}: duplicate column names {duplicated}")
+    available = list(frame.columns)
+    if not available:
+        raise ValueError(f"{path}: the file has no columns")
+    if len(frame) == 0:
+        raise ValueError(f"{path}: the file has zero rows (columns: {available})")
+
+    time_name = None
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise ValueError(f"{path}: time column {time_column!r} not found; available columns: {available}")
+        timestamps = _to_datetime_index(frame[time_column], f"time column {time_column!r}", path)
+        time_name = time_column
+    elif timestamps is None:
+        timestamps, time_name = _find_timestamps(frame, path)
+
+    names: list[str] = []
+    arrays: list[np.ndarray] = []
+    if columns is not None:
+        if not columns:
+            raise ValueError(f"{path}: `columns` is empty; available columns: {available}")
+        missing = [name for name in columns if name not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: column(s) {missing} not found; available columns: {available}")
+        for name in columns:
+            array, bad = _as_numbers(frame[name])
+            if array is None:
+                raise ValueError(f"{path}: column {name!r} is not numeric (e.g. {bad!r:.60})")
+            names.append(name)
+            arrays.append(array)
+    else:
+        for name in available:
+            if name == time_name:
+                continue
+            array, bad = _as_numbers(frame[name])
+            if array is None:
+                logger.info("%s: skipping non-numeric column %r (e.g. %.60r)", path, name, bad)
+                continue
+            names.append(name)
+            arrays.append(array)
+        if not arrays:
+            raise ValueError(f"{path}: no numeric column (columns: {available})")
+
+    wide = np.column_stack(arrays)  # [time x channels], float64
+    with np.errstate(over="ignore"):  # counted and logged just below
+        values = wide.astype(np.float32)
+    overflow = int(np.count_nonzero(np.isinf(values) & np.isfinite(wide)))
+    if overflow:
+        logger.warning("%s: %d values are beyond the float32 range and became +-inf", path, overflow)
+    if timestamps is not None:
+        _check_timestamps(timestamps, path)
+    logger.debug("%s: read %d samples x %d channels", path, values.shape[0], values.shape[1])
+    return SeriesFile(values=values, timestamps=timestamps, channel_names=names, path=str(path))
+
+
+def _find_timestamps(frame: pd.DataFrame, path: Path) -> tuple[pd.DatetimeIndex | None, str | None]:
+    """Timestamps found by column name, then column type, then index; and the column they came from."""
+    named = [name for name in frame.columns if name.strip().lower() in _TIME_COLUMN_NAMES]
+    typed = [name for name in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[name])]
+    candidates = named + [name for name in typed if name not in named]
+    if candidates:
+        name = candidates[0]
+        if len(candidates) > 1:
+            logger.info("%s: timestamps from column %r (also time-like: %s)", path, name, candidates[1:])
+        try:
+            return _to_datetime_index(frame[name], f"column {name!r}", path), name
+        except ValueError as err:
+            logger.warning("%s; reading without timestamps and leaving the column out of the channels", err)
+            return None, name
+    if isinstance(frame.index, pd.DatetimeIndex):
+        return frame.index, None
+    return None, None
+
+
+def _to_datetime_index(raw: pd.Series, what: str, path: Path) -> pd.DatetimeIndex:
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return pd.DatetimeIndex(raw)
+    if pd.api.types.is_numeric_dtype(raw):
+        raise ValueError(f"{path}: {what} holds numbers of unknown time unit; write dates (ISO 8601)")
+    try:
+        return _parse_datetimes(raw)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(f"{path}: {what} does not parse as datetimes: {err}") from err
+
+
+def _parse_datetimes(raw: pd.Series | pd.Index) -> pd.DatetimeIndex:
+    with warnings.catch_warnings():
+        # Callers report a failure in their own words, and element-wise parsing that succeeds is fine.
+        warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
+        return pd.DatetimeIndex(pd.to_datetime(raw))
+
+
+def _check_timestamps(timestamps: pd.DatetimeIndex, path: Path) -> None:
+    missing = int(timestamps.isna().sum())
+    if missing:
+        logger.warning("%s: %d timestamps are missing (NaT)", path, missing)
+    elif not timestamps.is_monotonic_increasing:
+        logger.warning("%s: timestamps are not in increasing order; rows are kept in file order", path)
+
+
+def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, Any]:
+    """The column as float64, or None and an example of a value that is not a number."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan), None
+    present = column.dropna()
+    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
+        return None, present.iloc[0] if len(present) else column.dtype
+    try:
+        converted = pd.to_numeric(column, errors="coerce")
+    except (TypeError, ValueError):  # objects that are not scalars, such as nested lists
+        return None, present.iloc[0]
+    blank = column.astype(str).str.strip().str.lower().isin(_MISSING_STRINGS)
+    failed = column.notna() & converted.isna() & ~blank
+    if failed.any():
+        return None, column[failed].iloc[0]
+    return converted.to_numpy(dtype=np.float64, na_value=np.nan), None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
