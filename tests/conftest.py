@@ -54,3 +54,11 @@ def processor(tokenizer):
 def model():
     torch.manual_seed(0)
     return TSFlorenceForConditionalGeneration(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def burst_model(tmp_path_factory):
+    """A small model that learned to find the burst in 8 series (tests/burst.py); about half a minute."""
+    from burst import train_burst_model
+
+    return train_burst_model(tmp_path_factory.mktemp("burst_model"))

@@ -1,0 +1,101 @@
+import numpy as np
+import pandas as pd
+import pytest
+from transformers import pipeline
+
+import ts_florence  # noqa: F401  (registers "time-series-prompting")
+from ts_florence.windowing import merge_windows, nms_1d, span_iou, window_starts
+
+
+@pytest.fixture(scope="module")
+def pipe(burst_model):
+    return pipeline("time-series-prompting", model=str(burst_model.folder))
+
+
+def test_pipeline_on_one_series_gives_spans_in_user_indices_with_scores(pipe, burst_model):
+    result = pipe(burst_model.series[0], task="<ANOMALY_DETECTION>")
+    found = result["<ANOMALY_DETECTION>"]
+    assert found["labels"] == ["burst"]
+    assert span_iou(found["spans"][0], burst_model.spans[0]) >= 0.5
+    assert all(0.0 < s <= 1.0 for s in found["scores"])
+
+
+def test_pipeline_on_a_batch_returns_one_result_per_series(pipe, burst_model):
+    results = pipe(burst_model.series[:5], task="<ANOMALY_DETECTION>", batch_size=2)
+    assert len(results) == 5
+    for result, truth in zip(results, burst_model.spans[:5]):
+        assert span_iou(result["<ANOMALY_DETECTION>"]["spans"][0], truth) >= 0.5
+
+
+def test_several_tasks_on_one_series_match_running_them_one_by_one(pipe, burst_model):
+    series = burst_model.series[3]
+    together = pipe(series, task=["<CAPTION>", "<ANOMALY_DETECTION>"])
+    assert together["<CAPTION>"] == pipe(series, task="<CAPTION>")["<CAPTION>"]
+    assert together["<ANOMALY_DETECTION>"] == pipe(series, task="<ANOMALY_DETECTION>")["<ANOMALY_DETECTION>"]
+    assert together["<CAPTION>"]["text"] == burst_model.captions[3]
+
+
+def test_beam_search_in_the_pipeline_scores_items(pipe, burst_model):
+    found = pipe(burst_model.series[1], task="<ANOMALY_DETECTION>", num_beams=3)["<ANOMALY_DETECTION>"]
+    assert span_iou(found["spans"][0], burst_model.spans[1]) >= 0.5
+    assert all(0.0 < s <= 1.0 for s in found["scores"])
+
+
+def test_pipeline_results_carry_timestamps(pipe, burst_model):
+    index = pd.date_range("2026-03-01", periods=len(burst_model.series[2]), freq="15min")
+    found = pipe(pd.Series(burst_model.series[2], index=index), task="<ANOMALY_DETECTION>")["<ANOMALY_DETECTION>"]
+    (start, end), = found["spans"]
+    assert found["timestamps"] == [[index[start], index[end - 1]]]
+
+
+def test_windowed_pipeline_maps_window_results_back_to_the_series(pipe, burst_model):
+    # Three known series side by side: windows of 128 samples (no overlap) must find each burst in place.
+    long = np.concatenate(burst_model.series[:3])
+    found = pipe(long, task="<ANOMALY_DETECTION>", window=128, window_overlap=0.0)["<ANOMALY_DETECTION>"]
+    truths = [[s + 128 * i, e + 128 * i] for i, (s, e) in enumerate(burst_model.spans[:3])]
+    assert len(found["spans"]) == 3
+    for span, truth in zip(found["spans"], truths):
+        assert span_iou(span, truth) >= 0.5
+
+
+def test_windowed_inference_rejects_text_tasks(pipe):
+    with pytest.raises(ValueError, match="windowed inference applies to span and point tasks"):
+        pipe(np.arange(1000.0), task="<CAPTION>", window=128)
+
+
+def test_pipeline_rejects_bad_input_with_a_clear_error(pipe):
+    with pytest.raises(ValueError, match="unknown task"):
+        pipe(np.arange(10.0), task="<FORECAST>")
+    with pytest.raises(ValueError, match="no observed value"):
+        pipe(np.full(10, np.nan), task="<CAPTION>")
+
+
+def test_window_starts_cover_the_series_and_end_at_its_end():
+    starts = window_starts(1000, 300, overlap=0.25)
+    assert starts[0] == 0 and starts[-1] == 700
+    assert all(b - a <= 300 for a, b in zip(starts, starts[1:]))
+    assert window_starts(100, 300) == [0]
+
+
+def test_nms_keeps_the_best_of_overlapping_spans():
+    spans = [[0, 10], [1, 11], [20, 30], [2, 9]]
+    assert sorted(nms_1d(spans, [0.5, 0.9, 0.7, None], iou_threshold=0.5)) == [1, 2]
+
+
+def test_merge_windows_deduplicates_spans_seen_by_two_windows():
+    per_window = [
+        {"spans": [[90, 100]], "labels": ["spike"], "channels": [None], "scores": [0.8]},
+        {"spans": [[40, 50]], "labels": ["spike"], "channels": [None], "scores": [0.6]},
+    ]
+    merged = merge_windows("<ANOMALY_DETECTION>", per_window, starts=[0, 50], window=150, length=200)
+    assert merged == {"spans": [[90, 100]], "labels": ["spike"], "channels": [None], "scores": [0.8]}
+
+
+def test_merge_windows_tiles_segments_by_ownership():
+    per_window = [
+        {"spans": [[0, 60], [60, 100]], "labels": ["calm", "volatile"], "scores": [0.9, 0.8]},
+        {"spans": [[0, 50], [50, 100]], "labels": ["volatile", "calm"], "scores": [0.7, 0.9]},
+    ]
+    merged = merge_windows("<REGIME_SEGMENTATION>", per_window, starts=[0, 50], window=100, length=150)
+    assert merged["spans"] == [[0, 60], [60, 100], [100, 150]]
+    assert merged["labels"] == ["calm", "volatile", "calm"]
