@@ -16,8 +16,11 @@ def main() -> None:
     temperature = 12 + 6 * np.sin(2 * np.pi * (t - 6) / 24) + rng.normal(0, 0.5, n)
     temperature[610:640] = np.nan  # a sensor gap
     frame = pd.DataFrame(
-        {"time": pd.date_range("2026-01-01", periods=n, freq="h"), "load": load.round(3),
-         "temperature": temperature.round(3)}
+        {
+            "time": pd.date_range("2026-01-01", periods=n, freq="h"),
+            "load": load.round(3),
+            "temperature": temperature.round(3),
+        }
     )
     out = Path(__file__).with_name("load_and_temperature.csv")
     frame.to_csv(out, index=False)

@@ -42,14 +42,31 @@ def _small_model(vocab_size: int) -> TSFlorenceForConditionalGeneration:
     ids = SPECIAL_TOKEN_IDS
     config = TSFlorenceConfig(
         series_config=TSFlorenceSeriesConfig(
-            hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-            patch_length=4, num_patches=16, max_series_tokens=64, dropout=0.0,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=128,
+            patch_length=4,
+            num_patches=16,
+            max_series_tokens=64,
+            dropout=0.0,
         ),
         text_config=BartConfig(
-            vocab_size=vocab_size, d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-            decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=128,
-            pad_token_id=ids["<pad>"], bos_token_id=ids["<s>"], eos_token_id=ids["</s>"],
-            decoder_start_token_id=ids["</s>"], dropout=0.0, attention_dropout=0.0,
+            vocab_size=vocab_size,
+            d_model=64,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=4,
+            decoder_attention_heads=4,
+            encoder_ffn_dim=128,
+            decoder_ffn_dim=128,
+            max_position_embeddings=128,
+            pad_token_id=ids["<pad>"],
+            bos_token_id=ids["<s>"],
+            eos_token_id=ids["</s>"],
+            decoder_start_token_id=ids["</s>"],
+            dropout=0.0,
+            attention_dropout=0.0,
         ),
     )
     return TSFlorenceForConditionalGeneration(config)
@@ -83,11 +100,13 @@ def train_burst_model(folder: Path) -> "BurstModel":
     detection = get_task("<ANOMALY_DETECTION>")
     targets = [detection.format_target({"spans": [s], "labels": ["burst"], "channels": [None]}, LENGTH) for s in spans]
     tokenizer = train_tokenizer(generated_text_corpus(300) + captions, vocab_size=1600)
-    processor = TSFlorenceProcessor(TSFlorenceSeriesFeatureExtractor(patch_length=4, num_patches=16,
-                                                                     max_series_tokens=64), tokenizer)
+    processor = TSFlorenceProcessor(
+        TSFlorenceSeriesFeatureExtractor(patch_length=4, num_patches=16, max_series_tokens=64), tokenizer
+    )
     model = _small_model(vocab_size=1600)
-    batch = processor(series=series * 2, text=["<ANOMALY_DETECTION>"] * 8 + ["<CAPTION>"] * 8,
-                      text_target=targets + captions)
+    batch = processor(
+        series=series * 2, text=["<ANOMALY_DETECTION>"] * 8 + ["<CAPTION>"] * 8, text_target=targets + captions
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 30))
 
@@ -102,7 +121,7 @@ def train_burst_model(folder: Path) -> "BurstModel":
         scheduler.step()
         if loss.item() < 0.05 and step % 20 == 0:
             found = _predict(model, processor, series, "<ANOMALY_DETECTION>")
-            ious = [max((span_iou(s, p) for p in f["spans"]), default=0.0) for s, f in zip(spans, found)]
+            ious = [max((span_iou(s, p) for p in f["spans"]), default=0.0) for s, f in zip(spans, found, strict=False)]
             texts = [f["text"] for f in _predict(model, processor, series, "<CAPTION>")]
             if min(ious) >= 0.5 and texts == captions:
                 break

@@ -54,8 +54,19 @@ def test_predict_reads_each_format_and_finds_the_burst(burst_files, burst_model,
 
 def test_predict_draws_the_plot_and_prints_a_summary(burst_files, burst_model, capsys):
     png = burst_files / "plot.png"
-    cli.main(["predict", str(burst_files / "s.csv"), "--task", "<ANOMALY_DETECTION>", "<CAPTION>",
-              "--model", str(burst_model.folder), "--plot", str(png)])
+    cli.main(
+        [
+            "predict",
+            str(burst_files / "s.csv"),
+            "--task",
+            "<ANOMALY_DETECTION>",
+            "<CAPTION>",
+            "--model",
+            str(burst_model.folder),
+            "--plot",
+            str(png),
+        ]
+    )
     out = capsys.readouterr().out
     assert "burst" in out and burst_model.captions[0] in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

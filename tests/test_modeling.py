@@ -39,7 +39,9 @@ def test_save_and_auto_load_give_identical_logits_with_safetensors_only(model, p
     assert type(loaded_processor) is type(processor)
 
     inputs = processor(series=_series(300), text="<ANOMALY_DETECTION>", text_target="spike<loc_1><loc_2>")
-    reloaded_inputs = loaded_processor(series=_series(300), text="<ANOMALY_DETECTION>", text_target="spike<loc_1><loc_2>")
+    reloaded_inputs = loaded_processor(
+        series=_series(300), text="<ANOMALY_DETECTION>", text_target="spike<loc_1><loc_2>"
+    )
     for key in inputs:
         assert torch.equal(inputs[key], reloaded_inputs[key]), key
     with torch.no_grad():
@@ -50,8 +52,11 @@ def test_placeholder_count_mismatch_names_both_numbers(model, processor):
     inputs = processor(series=_series(50), text="<CAPTION>")
     inputs["series_mask"][0, -1] = 0  # one feature fewer than placeholders
     n_placeholders = int((inputs["input_ids"] == model.config.series_token_id).sum())
-    with pytest.raises(ValueError, match=rf"series tokens in input_ids \({n_placeholders}\) != series features "
-                                         rf"\({n_placeholders - 1}\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"series tokens in input_ids \({n_placeholders}\) != series features "
+        rf"\({n_placeholders - 1}\)",
+    ):
         model(**inputs)
 
 
@@ -72,8 +77,13 @@ def test_precomputed_series_features_give_the_same_logits(model, processor):
     with torch.no_grad():
         direct = model(**inputs).logits
         features = model.get_series_features(**{k: v for k, v in inputs.items() if k.startswith("series_")})
-        shared = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                       series_features=features, series_mask=inputs["series_mask"], labels=inputs["labels"]).logits
+        shared = model(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            series_features=features,
+            series_mask=inputs["series_mask"],
+            labels=inputs["labels"],
+        ).logits
     torch.testing.assert_close(direct, shared)
 
 

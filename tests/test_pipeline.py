@@ -23,7 +23,7 @@ def test_pipeline_on_one_series_gives_spans_in_user_indices_with_scores(pipe, bu
 def test_pipeline_on_a_batch_returns_one_result_per_series(pipe, burst_model):
     results = pipe(burst_model.series[:5], task="<ANOMALY_DETECTION>", batch_size=2)
     assert len(results) == 5
-    for result, truth in zip(results, burst_model.spans[:5]):
+    for result, truth in zip(results, burst_model.spans[:5], strict=False):
         assert span_iou(result["<ANOMALY_DETECTION>"]["spans"][0], truth) >= 0.5
 
 
@@ -44,7 +44,7 @@ def test_beam_search_in_the_pipeline_scores_items(pipe, burst_model):
 def test_pipeline_results_carry_timestamps(pipe, burst_model):
     index = pd.date_range("2026-03-01", periods=len(burst_model.series[2]), freq="15min")
     found = pipe(pd.Series(burst_model.series[2], index=index), task="<ANOMALY_DETECTION>")["<ANOMALY_DETECTION>"]
-    (start, end), = found["spans"]
+    ((start, end),) = found["spans"]
     assert found["timestamps"] == [[index[start], index[end - 1]]]
 
 
@@ -54,7 +54,7 @@ def test_windowed_pipeline_maps_window_results_back_to_the_series(pipe, burst_mo
     found = pipe(long, task="<ANOMALY_DETECTION>", window=128, window_overlap=0.0)["<ANOMALY_DETECTION>"]
     truths = [[s + 128 * i, e + 128 * i] for i, (s, e) in enumerate(burst_model.spans[:3])]
     assert len(found["spans"]) == 3
-    for span, truth in zip(found["spans"], truths):
+    for span, truth in zip(found["spans"], truths, strict=False):
         assert span_iou(span, truth) >= 0.5
 
 
@@ -73,7 +73,7 @@ def test_pipeline_rejects_bad_input_with_a_clear_error(pipe):
 def test_window_starts_cover_the_series_and_end_at_its_end():
     starts = window_starts(1000, 300, overlap=0.25)
     assert starts[0] == 0 and starts[-1] == 700
-    assert all(b - a <= 300 for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= 300 for a, b in zip(starts, starts[1:], strict=False))
     assert window_starts(100, 300) == [0]
 
 

@@ -120,7 +120,9 @@ def test_bad_prompts_get_a_clear_error(processor, text, message):
 
 def test_split_task_separates_token_and_input():
     assert split_task("<CAPTION_TO_PHRASE_GROUNDING>a spike near the end") == (
-        "<CAPTION_TO_PHRASE_GROUNDING>", "a spike near the end")
+        "<CAPTION_TO_PHRASE_GROUNDING>",
+        "a spike near the end",
+    )
     assert split_task("<CAPTION>") == ("<CAPTION>", None)
 
 
@@ -129,8 +131,9 @@ def test_post_process_returns_user_indices_timestamps_and_scores(processor):
     text = "</s><s>spike<loc_100><loc_101><ch_1><loc_500><loc_549>level shift<loc_900><loc_999></s>"
     timestamps = pd.date_range("2026-01-01", periods=n, freq="min")
     probs = [0.9] * len(text)
-    result = processor.post_process_generation(text, "<ANOMALY_DETECTION>", n, timestamps=timestamps,
-                                               char_scores=probs)["<ANOMALY_DETECTION>"]
+    result = processor.post_process_generation(
+        text, "<ANOMALY_DETECTION>", n, timestamps=timestamps, char_scores=probs
+    )["<ANOMALY_DETECTION>"]
     assert result["spans"] == [[500, 510], [2500, 2750], [4500, 5000]]
     assert result["labels"] == ["spike", "spike", "level shift"]
     assert result["channels"] == [None, 1, None]
@@ -139,8 +142,9 @@ def test_post_process_returns_user_indices_timestamps_and_scores(processor):
 
 
 def test_decode_with_scores_aligns_probabilities_with_characters(processor):
-    ids = processor.tokenizer("dip", add_special_tokens=False)["input_ids"] + [processor.tokenizer.convert_tokens_to_ids(
-        "<loc_3>")]
+    ids = processor.tokenizer("dip", add_special_tokens=False)["input_ids"] + [
+        processor.tokenizer.convert_tokens_to_ids("<loc_3>")
+    ]
     probs = [0.5] * (len(ids) - 1) + [1.0]
     text, char_probs = processor.decode_with_scores(ids, probs)
     assert text == "dip<loc_3>"

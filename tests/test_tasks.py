@@ -102,19 +102,13 @@ def test_output_kinds_follow_the_design_table():
 
 def test_special_token_lists():
     assert SERIES_TOKEN == "<series>"
-    assert (
-        len(LOC_TOKENS) == NUM_LOC_BINS == 1000
-        and LOC_TOKENS[0] == "<loc_0>"
-        and LOC_TOKENS[-1] == "<loc_999>"
-    )
+    assert len(LOC_TOKENS) == NUM_LOC_BINS == 1000 and LOC_TOKENS[0] == "<loc_0>" and LOC_TOKENS[-1] == "<loc_999>"
     assert len(CHANNEL_TOKENS) == MAX_CHANNELS == 64 and CHANNEL_TOKENS[-1] == "<ch_63>"
     assert CONTROL_TOKENS == ("<s>", "</s>", "<pad>", "<unk>")
 
 
 def test_get_task_names_the_unknown_token_and_the_known_ones():
-    with pytest.raises(
-        ValueError, match=r"unknown task '<FOO>'; known tasks: <CAPTION>, <DETAILED_CAPTION>, "
-    ):
+    with pytest.raises(ValueError, match=r"unknown task '<FOO>'; known tasks: <CAPTION>, <DETAILED_CAPTION>, "):
         get_task("<FOO>")
 
 
@@ -296,9 +290,7 @@ def test_format_target_writes_every_segment_label():
 
 
 def test_format_target_sorts_and_deduplicates_points_and_proposals():
-    assert (
-        get_task("<CHANGE_POINT_DETECTION>").format_target({"points": [7, 3, 7]}, 10) == "<loc_300><loc_700>"
-    )
+    assert get_task("<CHANGE_POINT_DETECTION>").format_target({"points": [7, 3, 7]}, 10) == "<loc_300><loc_700>"
     proposal = get_task("<SPAN_PROPOSAL>").format_target({"spans": [[5, 6], [1, 2], [5, 6]]}, 10)
     assert proposal == "<loc_100><loc_100><loc_500><loc_500>"
 
@@ -424,9 +416,7 @@ def test_parse_widens_spans_in_bins_without_samples_to_one_sample():
 
 
 def test_parse_open_vocabulary_labels_every_span_with_the_input():
-    parsed = parse_generation(
-        "<loc_1><loc_2><loc_5><loc_9>", "<OPEN_VOCABULARY_DETECTION>", 1000, text_input="spike"
-    )
+    parsed = parse_generation("<loc_1><loc_2><loc_5><loc_9>", "<OPEN_VOCABULARY_DETECTION>", 1000, text_input="spike")
     assert parsed == {"spans": [[1, 3], [5, 10]], "labels": ["spike", "spike"], "scores": [None, None]}
 
 
@@ -519,10 +509,7 @@ def test_char_scores_must_cover_every_character():
 
 
 def test_build_prompt_puts_the_prompt_after_the_token():
-    assert (
-        get_task("<ANOMALY_DETECTION>").build_prompt()
-        == "<ANOMALY_DETECTION>Locate the anomalies in the series."
-    )
+    assert get_task("<ANOMALY_DETECTION>").build_prompt() == "<ANOMALY_DETECTION>Locate the anomalies in the series."
     assert (
         get_task("<OPEN_VOCABULARY_DETECTION>").build_prompt(" level shift ")
         == "<OPEN_VOCABULARY_DETECTION>Locate level shift in the series."
@@ -546,9 +533,7 @@ def test_build_prompt_rejects_unexpected_input(token):
         get_task(token).build_prompt("spike")
 
 
-@pytest.mark.parametrize(
-    "text_input", ["<loc_5>", "<loc_9><loc_2>", "<loc_1000><loc_2>", "<ch_1><loc_1><loc_2>", "x"]
-)
+@pytest.mark.parametrize("text_input", ["<loc_5>", "<loc_9><loc_2>", "<loc_1000><loc_2>", "<ch_1><loc_1><loc_2>", "x"])
 def test_build_prompt_rejects_malformed_span_input(text_input):
     with pytest.raises(ValueError, match="needs one span '<loc_a><loc_b>'"):
         get_task("<SPAN_TO_DESCRIPTION>").build_prompt(text_input)

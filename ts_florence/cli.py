@@ -57,8 +57,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     _write_dir_atomically(Path(args.out), write, args.overwrite)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"wrote a new {args.preset} model ({n_params / 1e6:.1f}M parameters, "
-          f"tokenizer of {len(processor.tokenizer)} tokens) to {args.out}")
+    print(
+        f"wrote a new {args.preset} model ({n_params / 1e6:.1f}M parameters, "
+        f"tokenizer of {len(processor.tokenizer)} tokens) to {args.out}"
+    )
     return 0
 
 
@@ -117,8 +119,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: --model {model_path} is not a folder (models load offline from a local path)")
 
     data = read_series(args.file, columns=args.column, time_column=args.time_column)
-    import ts_florence  # noqa: F401  (registers the Auto classes and the pipeline)
     from transformers import pipeline
+
+    import ts_florence  # noqa: F401  (registers the Auto classes and the pipeline)
 
     pipe = pipeline("time-series-prompting", model=model_path)
     kwargs = {"task": args.task, "text": args.text, "num_beams": args.num_beams}
@@ -134,8 +137,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.plot:
         from .plotting import plot_result
 
-        plot_result(data.values, result, args.plot, timestamps=data.timestamps, channel_names=data.channel_names,
-                    title=Path(args.file).name)
+        plot_result(
+            data.values,
+            result,
+            args.plot,
+            timestamps=data.timestamps,
+            channel_names=data.channel_names,
+            title=Path(args.file).name,
+        )
         print(f"plot written to {args.plot}", file=sys.stderr)
     return 0
 

@@ -93,8 +93,10 @@ class TSFlorenceSeriesEncoder(nn.Module):
         """Returns `[batch x tokens x hidden_size]`; padded tokens hold unspecified values."""
         batch, tokens, patch_length, _ = series_patches.shape
         if patch_length != self.config.patch_length:
-            raise ValueError(f"patch length of the input ({patch_length}) != config.patch_length "
-                             f"({self.config.patch_length}): the processor and the model do not match")
+            raise ValueError(
+                f"patch length of the input ({patch_length}) != config.patch_length "
+                f"({self.config.patch_length}): the processor and the model do not match"
+            )
         observed = series_patches[..., 3]  # [batch x tokens x patch_length]
         weight = observed.sum(-1).clamp(min=1e-6)
         summaries = torch.stack(
@@ -332,7 +334,9 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         if labels is not None:
             use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
-                decoder_input_ids = shift_tokens_right(labels, text_config.pad_token_id, text_config.decoder_start_token_id)
+                decoder_input_ids = shift_tokens_right(
+                    labels, text_config.pad_token_id, text_config.decoder_start_token_id
+                )
 
         outputs = self.model(
             input_ids=input_ids,

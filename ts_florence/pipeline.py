@@ -42,8 +42,17 @@ class TimeSeriesPromptingPipeline(Pipeline):
     _load_image_processor = False
     _load_video_processor = False
 
-    def _sanitize_parameters(self, task=None, text=None, window=None, window_overlap=None, generate_kwargs=None,
-                             max_new_tokens=None, num_beams=None, **kwargs):
+    def _sanitize_parameters(
+        self,
+        task=None,
+        text=None,
+        window=None,
+        window_overlap=None,
+        generate_kwargs=None,
+        max_new_tokens=None,
+        num_beams=None,
+        **kwargs,
+    ):
         preprocess = {}
         if task is not None:
             preprocess["task"] = task
@@ -135,7 +144,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
         prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
         pad = self.processor.tokenizer.pad_token_id
         parsed = []  # one dict per (window, prompt), window indices
-        for row, (ids, probs) in enumerate(zip(model_outputs["sequences"].tolist(), model_outputs["probs"].tolist())):
+        sequences, probabilities = model_outputs["sequences"].tolist(), model_outputs["probs"].tolist()
+        for row, (ids, probs) in enumerate(zip(sequences, probabilities, strict=True)):
             keep = [k for k, i in enumerate(ids) if i != pad]
             text, char_scores = self.processor.decode_with_scores([ids[k] for k in keep], [probs[k] for k in keep])
             length = windows[row // len(prompts)][2]

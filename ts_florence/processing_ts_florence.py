@@ -123,9 +123,7 @@ def as_series_list(series: Any, timestamps: Any | None = None) -> tuple[list[Ser
         raise ValueError("empty batch: no series given")
     if timestamps is not None and len(timestamps) != len(series):
         raise ValueError(f"{len(timestamps)} timestamp sequences for a batch of {len(series)} series")
-    return [
-        _to_series_input(s, None if timestamps is None else timestamps[i], i) for i, s in enumerate(series)
-    ], True
+    return [_to_series_input(s, None if timestamps is None else timestamps[i], i) for i, s in enumerate(series)], True
 
 
 class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
@@ -362,8 +360,9 @@ class TSFlorenceProcessor(ProcessorMixin):
             num_patches=series["num_patches"],
             max_series_tokens=series["max_series_tokens"],
         )
-        tokenizer = train_tokenizer(texts if texts is not None else generated_text_corpus(),
-                                    PRESETS[name]["text"]["vocab_size"])
+        tokenizer = train_tokenizer(
+            texts if texts is not None else generated_text_corpus(), PRESETS[name]["text"]["vocab_size"]
+        )
         return cls(feature_extractor=feature_extractor, tokenizer=tokenizer)
 
     @property
@@ -371,5 +370,11 @@ class TSFlorenceProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", *self.feature_extractor.model_input_names]
 
 
-__all__ = ["TSFlorenceSeriesFeatureExtractor", "TSFlorenceProcessor", "SeriesInput", "add_timestamps", "as_series_list",
-           "split_task"]
+__all__ = [
+    "TSFlorenceSeriesFeatureExtractor",
+    "TSFlorenceProcessor",
+    "SeriesInput",
+    "add_timestamps",
+    "as_series_list",
+    "split_task",
+]

@@ -215,9 +215,7 @@ def _char_probs(char_scores: Sequence[float] | None, text: str) -> np.ndarray | 
         return None
     probs = np.asarray(char_scores, dtype=np.float64)
     if probs.shape != (len(text),):
-        raise ValueError(
-            f"char_scores has shape {probs.shape}; expected one score per character ({len(text)})"
-        )
+        raise ValueError(f"char_scores has shape {probs.shape}; expected one score per character ({len(text)})")
     # A NaN probability carries no confidence, so it counts as 0.
     return np.nan_to_num(np.clip(probs, 0.0, 1.0), nan=0.0)
 
@@ -230,15 +228,11 @@ def _score(probs: np.ndarray | None, chars: Sequence[int]) -> float | None:
         return round(float(np.exp(np.log(probs[np.asarray(chars, dtype=np.intp)]).mean())), 4)
 
 
-def _parse_text(
-    spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None
-) -> Result:
+def _parse_text(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
     return {"text": _TEXT_NOISE_RE.sub("", text).strip()}
 
 
-def _parse_labelled(
-    spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None
-) -> Result:
+def _parse_labelled(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
     found = [span for span in _scan_spans(text, spec.with_channels) if span.label is not None]
     result: Result = {
         "spans": [_decode_span(span.first, span.last, n) for span in found],
@@ -250,18 +244,14 @@ def _parse_labelled(
     return result
 
 
-def _parse_segments(
-    spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None
-) -> Result:
+def _parse_segments(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
     # Coverage is not enforced: a wrong segmentation is the metric's business, not the parser's.
     parsed = _parse_labelled(spec, text, n, text_input, probs)
     order = sorted(range(len(parsed["spans"])), key=lambda i: parsed["spans"][i])
     return {key: [values[i] for i in order] for key, values in parsed.items()}
 
 
-def _parse_spans(
-    spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None
-) -> Result:
+def _parse_spans(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
     found = _scan_spans(text, with_channels=False)
     result: Result = {"spans": [_decode_span(span.first, span.last, n) for span in found]}
     if spec.input_kind == "text":
@@ -272,9 +262,7 @@ def _parse_spans(
     return result
 
 
-def _parse_points(
-    spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None
-) -> Result:
+def _parse_points(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
     # Other tokens and text cannot change what a <loc_i> means here, so no cleaning is needed; a point
     # mentioned twice keeps the score of its first mention.
     scores: dict[int, float | None] = {}
@@ -308,9 +296,7 @@ def _format_text(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
     text = result["text"].strip()
     if _TEXT_NOISE_RE.search(text):
         # The parser removes these from text outputs, so such a target could never round-trip.
-        raise ValueError(
-            f"{spec.token} target must not contain control, location or channel tokens: {text!r}"
-        )
+        raise ValueError(f"{spec.token} target must not contain control, location or channel tokens: {text!r}")
     return text
 
 
@@ -321,9 +307,7 @@ def _format_labelled(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
     items = sorted(
         (
             (*_bounds(span), _check_label(label), channel)
-            for span, label, channel in zip(
-                result["spans"], result["labels"], result["channels"], strict=True
-            )
+            for span, label, channel in zip(result["spans"], result["labels"], result["channels"], strict=True)
         ),
         key=lambda item: (item[0], item[1], item[2], -1 if item[3] is None else item[3]),
     )
@@ -340,8 +324,7 @@ def _format_labelled(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
 def _format_segments(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
     _check_same_length(spec.token, result, ("spans", "labels"))
     items = sorted(
-        (*_bounds(span), _check_label(label))
-        for span, label in zip(result["spans"], result["labels"], strict=True)
+        (*_bounds(span), _check_label(label)) for span, label in zip(result["spans"], result["labels"], strict=True)
     )
     return "".join(label + span_to_text(start, end, n) for start, end, label in items)
 
@@ -417,9 +400,7 @@ class TaskSpec:
         if self.output_kind not in get_args(OutputKind):
             raise ValueError(f"{self.token}: unknown output kind {self.output_kind!r}")
         if ("{input}" in self.prompt) != self.takes_input:
-            raise ValueError(
-                f"{self.token}: the prompt must contain '{{input}}' exactly when the task takes input"
-            )
+            raise ValueError(f"{self.token}: the prompt must contain '{{input}}' exactly when the task takes input")
 
     @property
     def takes_input(self) -> bool:
@@ -481,9 +462,7 @@ class TaskSpec:
         """
         n = _series_length(record)
         return list(
-            dict.fromkeys(
-                (text_input, self.format_target(result, n)) for text_input, result in self.extract(record, n)
-            )
+            dict.fromkeys((text_input, self.format_target(result, n)) for text_input, result in self.extract(record, n))
         )
 
 
@@ -540,9 +519,7 @@ def _class_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str | None, Re
     return [(None, {"text": label})] if _has_text(label) else []
 
 
-def _kind_pairs(
-    kind: str, answer_none: bool, record: Mapping[str, Any], n: int
-) -> list[tuple[str | None, Result]]:
+def _kind_pairs(kind: str, answer_none: bool, record: Mapping[str, Any], n: int) -> list[tuple[str | None, Result]]:
     """Spans of one kind. With `answer_none`, a record whose spans were annotated (`spans` is a list, maybe
     empty) but hold none of that kind gives an empty target, so the model learns to answer with nothing."""
     if record.get("spans") is None:
@@ -588,9 +565,7 @@ def _grounding_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str | None
     detailed) that mentions every phrase; when none does, each grounding goes with the first caption that
     mentions its phrase. Groundings whose phrase no caption mentions are skipped."""
     captions = _captions(record)
-    groundings = [
-        g for g in _entries(record, "groundings") if any(_mentions(c, g.get("phrase")) for c in captions)
-    ]
+    groundings = [g for g in _entries(record, "groundings") if any(_mentions(c, g.get("phrase")) for c in captions)]
     whole = next((c for c in captions if all(_mentions(c, g["phrase"]) for g in groundings)), None)
     by_caption: dict[str, list[Mapping[str, Any]]] = {}
     for g in groundings:
@@ -612,9 +587,7 @@ def _open_vocabulary_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str 
     by_label: dict[str, list[list[int]]] = {}
     for entry in _entries(record, "spans"):
         by_label.setdefault(_check_label(entry["label"]), []).append(_span_of(entry))
-    return [
-        (label, {"spans": spans, "labels": [label] * len(spans)}) for label, spans in sorted(by_label.items())
-    ]
+    return [(label, {"spans": spans, "labels": [label] * len(spans)}) for label, spans in sorted(by_label.items())]
 
 
 def _span_category_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str | None, Result]]:

@@ -66,8 +66,23 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> PreTrainedT
     )
 
 
-_SHAPES = ["spike", "dip", "level shift", "trend change", "variance burst", "flat line", "missing stretch",
-           "oscillation burst", "peak", "drop", "step", "outlier", "gap", "plateau", "surge"]
+_SHAPES = [
+    "spike",
+    "dip",
+    "level shift",
+    "trend change",
+    "variance burst",
+    "flat line",
+    "missing stretch",
+    "oscillation burst",
+    "peak",
+    "drop",
+    "step",
+    "outlier",
+    "gap",
+    "plateau",
+    "surge",
+]
 _TRENDS = ["rises", "falls", "stays flat", "climbs steadily", "declines slowly", "drifts upward", "trends downward"]
 _SEASONS = ["a daily cycle", "a weekly cycle", "a yearly cycle", "no clear seasonality", "a period of {p} samples"]
 _NOISE = ["low noise", "moderate noise", "high noise", "heavy-tailed noise"]

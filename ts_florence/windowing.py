@@ -49,10 +49,10 @@ def window_starts(length: int, window: int, overlap: float = 0.25) -> list[int]:
 def _ownership(starts: Sequence[int], window: int, length: int) -> list[tuple[int, int]]:
     """The region `[lo, hi)` of the series each window answers for: boundaries at the middle of overlaps."""
     bounds = [0]
-    for prev, nxt in zip(starts[:-1], starts[1:]):
+    for prev, nxt in zip(starts[:-1], starts[1:], strict=False):
         bounds.append((nxt + min(prev + window, length)) // 2)
     bounds.append(length)
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(zip(bounds[:-1], bounds[1:], strict=False))
 
 
 def merge_windows(
@@ -71,8 +71,8 @@ def merge_windows(
     owners = _ownership(starts, window, length)
     if spec.output_kind == "points":
         points, scores = [], []
-        for result, start, (lo, hi) in zip(results, starts, owners):
-            for p, s in zip(result.get("points", []), result.get("scores", [])):
+        for result, start, (lo, hi) in zip(results, starts, owners, strict=False):
+            for p, s in zip(result.get("points", []), result.get("scores", []), strict=False):
                 if lo <= p + start < hi:
                     points.append(p + start)
                     scores.append(s)
@@ -80,7 +80,7 @@ def merge_windows(
         return {"points": [points[i] for i in order], "scores": [scores[i] for i in order]}
 
     items: list[dict] = []
-    for result, start, (lo, hi) in zip(results, starts, owners):
+    for result, start, (lo, hi) in zip(results, starts, owners, strict=False):
         n = len(result.get("spans", []))
         for i in range(n):
             s, e = result["spans"][i]
