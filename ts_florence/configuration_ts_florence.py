@@ -17,8 +17,8 @@ PRESETS: dict[str, dict[str, dict]] = {
             num_hidden_layers=2,
             num_attention_heads=4,
             intermediate_size=512,
-            patch_length=16,
-            num_patches=64,
+            patch_length=32,
+            num_patches=32,
             max_series_tokens=256,
         ),
         "text": dict(
