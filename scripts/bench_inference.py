@@ -48,7 +48,7 @@ def run_batch(model, processor, series, prompt, new_tokens, num_beams):
 
 
 def throughput(model, processor, series, prompt, new_tokens, num_beams, batch, repeats) -> float:
-    run_batch(model, processor, series[:batch], prompt, new_tokens, num_beams)  # warm-up
+    run_batch(model, processor, series[:1], prompt, new_tokens, num_beams)  # warm-up (first-call overheads)
     done, start = 0, time.perf_counter()
     for r in range(repeats):
         chunk = series[r * batch : (r + 1) * batch]

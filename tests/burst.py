@@ -5,19 +5,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BartConfig
+from tiny import TINY_VOCAB, tiny_config
 
 from ts_florence import (
-    TSFlorenceConfig,
     TSFlorenceForConditionalGeneration,
     TSFlorenceProcessor,
-    TSFlorenceSeriesConfig,
     TSFlorenceSeriesFeatureExtractor,
     generated_text_corpus,
     get_task,
     train_tokenizer,
 )
-from ts_florence.tokenization_ts_florence import SPECIAL_TOKEN_IDS
 from ts_florence.windowing import span_iou
 
 LENGTH = 128
@@ -36,40 +33,6 @@ def _bursts(count: int, seed: int = 0):
         where = "start" if start < LENGTH / 3 else "middle" if start < 2 * LENGTH / 3 else "end"
         captions.append(f"a burst near the {where}")
     return series, spans, captions
-
-
-def _small_model(vocab_size: int) -> TSFlorenceForConditionalGeneration:
-    ids = SPECIAL_TOKEN_IDS
-    config = TSFlorenceConfig(
-        series_config=TSFlorenceSeriesConfig(
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=128,
-            patch_length=4,
-            num_patches=16,
-            max_series_tokens=64,
-            dropout=0.0,
-        ),
-        text_config=BartConfig(
-            vocab_size=vocab_size,
-            d_model=64,
-            encoder_layers=2,
-            decoder_layers=2,
-            encoder_attention_heads=4,
-            decoder_attention_heads=4,
-            encoder_ffn_dim=128,
-            decoder_ffn_dim=128,
-            max_position_embeddings=128,
-            pad_token_id=ids["<pad>"],
-            bos_token_id=ids["<s>"],
-            eos_token_id=ids["</s>"],
-            decoder_start_token_id=ids["</s>"],
-            dropout=0.0,
-            attention_dropout=0.0,
-        ),
-    )
-    return TSFlorenceForConditionalGeneration(config)
 
 
 def _predict(model, processor, series, task):
@@ -99,11 +62,11 @@ def train_burst_model(folder: Path) -> "BurstModel":
     series, spans, captions = _bursts(8)
     detection = get_task("<ANOMALY_DETECTION>")
     targets = [detection.format_target({"spans": [s], "labels": ["burst"], "channels": [None]}, LENGTH) for s in spans]
-    tokenizer = train_tokenizer(generated_text_corpus(300) + captions, vocab_size=1600)
+    tokenizer = train_tokenizer(generated_text_corpus(300) + captions, vocab_size=TINY_VOCAB)
     processor = TSFlorenceProcessor(
         TSFlorenceSeriesFeatureExtractor(patch_length=4, num_patches=16, max_series_tokens=64), tokenizer
     )
-    model = _small_model(vocab_size=1600)
+    model = TSFlorenceForConditionalGeneration(tiny_config(width=64, layers=2, heads=4, num_patches=16))
     batch = processor(
         series=series * 2, text=["<ANOMALY_DETECTION>"] * 8 + ["<CAPTION>"] * 8, text_target=targets + captions
     )
