@@ -149,6 +149,40 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine_build(args: argparse.Namespace) -> int:
+    from .engine.build import build_corpus, load_config
+
+    config_path = args.config or str(Path(str(resources.files("ts_florence"))) / "engine" / "configs" / "default.yaml")
+    config = load_config(config_path)
+    rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
+    world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
+    stats = build_corpus(config, args.out, num_proc=args.num_proc, rank=rank, world_size=world_size)
+    if not stats:
+        print(f"rank {rank}: shards done; rank 0 finishes the corpus")
+        return 0
+    print(f"\n{'step':28s} {'in':>8s} {'out':>8s} {'seconds':>9s}  removed")
+    for name, step in stats["steps"].items():
+        removed = sum(step["dropped"].values()) + sum(step["removed"].values())
+        print(f"{name:28s} {step['in']:8d} {step['out']:8d} {step['seconds']:9.1f}  {removed}")
+    print(
+        f"\ntrain {stats['train']} series ({', '.join(f'{k} {v}' for k, v in stats['train_by_kind'].items())}; "
+        f"real share {stats['real_share']:.1%}), eval {stats['eval']} ({stats['eval_version']})"
+    )
+    print("annotations: " + ", ".join(f"{k} {v}" for k, v in stats["annotations"].items()))
+    print(f"written to {args.out} (load with datasets.load_dataset)")
+    return 0
+
+
+def cmd_engine_audit(args: argparse.Namespace) -> int:
+    from .engine.audit import audit_corpus, format_table
+
+    report = audit_corpus(args.corpus, limit=args.limit, num_proc=args.num_proc)
+    print(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks import TASKS
 
@@ -183,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="text file (one text a line) to train the tokenizer on")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.set_defaults(func=cmd_init)
+
+    engine = sub.add_parser("engine", help="the data engine: build and audit a corpus")
+    engine_sub = engine.add_subparsers(dest="engine_command", required=True)
+    p = engine_sub.add_parser("build", help="build (or resume) a corpus from a config")
+    p.add_argument("--config", help="build config (YAML); default: the shipped engine/configs/default.yaml")
+    p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
+    p.add_argument("--num-proc", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--rank", type=int, help="this node's rank (default: $RANK or 0)")
+    p.add_argument("--world-size", type=int, help="number of nodes (default: $WORLD_SIZE or 1)")
+    p.set_defaults(func=cmd_engine_build)
+    p = engine_sub.add_parser("audit", help="score the specialists and the merged labels against exact truth")
+    p.add_argument("corpus", help="a corpus folder written by `engine build`")
+    p.add_argument("--limit", type=int, help="audit at most this many evaluation series")
+    p.add_argument("--num-proc", type=int, default=1)
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.set_defaults(func=cmd_engine_audit)
 
     p = sub.add_parser("tasks", help="list the task tokens")
     p.set_defaults(func=cmd_tasks)

@@ -26,8 +26,16 @@ from typing import Any
 
 import numpy as np
 
-ANOMALY_LABELS = ("spike", "dip", "level shift", "trend change", "variance burst", "flat line", "missing stretch",
-                  "oscillation burst")
+ANOMALY_LABELS = (
+    "spike",
+    "dip",
+    "level shift",
+    "trend change",
+    "variance burst",
+    "flat line",
+    "missing stretch",
+    "oscillation burst",
+)
 """Anomaly/event labels shared by the generator, the specialists and the caption writer."""
 
 EVENT_LABELS = ("peak", "trough", "level shift", "flat line", "gap", "variance burst")
@@ -81,19 +89,45 @@ def values_hash(record_or_values: dict[str, Any] | np.ndarray) -> str:
     return hashlib.sha1(array.tobytes() + str(array.shape).encode()).hexdigest()
 
 
-def span(start: int, end: int, label: str, kind: str, *, channel: int | None = None, description: str | None = None,
-         score: float = 1.0, source: str, round: int = 0) -> dict[str, Any]:
-    return {"start": int(start), "end": int(end), "channel": channel, "label": label, "kind": kind,
-            "description": description, "score": float(score), "source": source, "round": int(round)}
+def span(
+    start: int,
+    end: int,
+    label: str,
+    kind: str,
+    *,
+    channel: int | None = None,
+    description: str | None = None,
+    score: float = 1.0,
+    source: str,
+    round: int = 0,
+) -> dict[str, Any]:
+    return {
+        "start": int(start),
+        "end": int(end),
+        "channel": channel,
+        "label": label,
+        "kind": kind,
+        "description": description,
+        "score": float(score),
+        "source": source,
+        "round": int(round),
+    }
 
 
 def segment(start: int, end: int, label: str, *, score: float = 1.0, source: str, round: int = 0) -> dict[str, Any]:
-    return {"start": int(start), "end": int(end), "label": label, "score": float(score), "source": source,
-            "round": int(round)}
+    return {
+        "start": int(start),
+        "end": int(end),
+        "label": label,
+        "score": float(score),
+        "source": source,
+        "round": int(round),
+    }
 
 
-def change_point(index: int, *, label: str = "change", score: float = 1.0, source: str,
-                 round: int = 0) -> dict[str, Any]:
+def change_point(
+    index: int, *, label: str = "change", score: float = 1.0, source: str, round: int = 0
+) -> dict[str, Any]:
     return {"index": int(index), "label": label, "score": float(score), "source": source, "round": int(round)}
 
 
@@ -143,3 +177,14 @@ class SeriesDescription:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeriesDescription:
+        return cls(
+            length=data["length"],
+            channels=[ChannelDescription(**c) for c in data.get("channels", [])],
+            events=[EventDescription(**e) for e in data.get("events", [])],
+            segments=[tuple(s) for s in data.get("segments", [])],
+            sampling=data.get("sampling"),
+            label=data.get("label"),
+        )

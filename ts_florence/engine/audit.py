@@ -1,0 +1,205 @@
+"""The teachers' scores: every specialist, and the merged and filtered engine output, against the exact ground
+truth of the frozen evaluation split (synthetic and semi-synthetic series). These are the numbers a model
+trained on the corpus has to beat.
+
+Semi-synthetic series are real windows with injected events: only the injected events are known, so a
+detector that finds a real event of the underlying series is counted wrong there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from .schema import SeriesDescription, values_array
+
+logger = logging.getLogger(__name__)
+
+MERGED = "merged+filtered"
+
+
+def _truth_view(record: dict) -> dict:
+    """The record as the engine would receive it: values only, no annotations, no truth in meta."""
+    blank = {k: v for k, v in record.items() if k not in ("spans", "segments", "change_points", "groundings")}
+    blank.update(
+        source="audit",
+        spans=[],
+        segments=[],
+        change_points=[],
+        groundings=[],
+        meta="{}",
+        captions={"brief": "", "detailed": "", "more_detailed": "", "source": ""},
+    )
+    return blank
+
+
+def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
+    return [[a["start"], a["end"]] for a in annotations if a.get("kind") == kind]
+
+
+def _change_points(record: dict, segments: list[dict], points: list[dict]) -> list[int]:
+    found = {p["index"] for p in points} | {s["start"] for s in segments if s["start"] > 0}
+    return sorted(found)
+
+
+def _predictions(record: dict, specialists, pipeline) -> dict[str, dict]:
+    """What each specialist, and the whole recipe, says about one evaluation series."""
+    values = values_array(record)
+    out = {}
+    for specialist in specialists:
+        try:
+            found = specialist(values, record.get("timestamps"))
+        except Exception as err:  # noqa: BLE001 - the audit reports failures instead of stopping
+            logger.warning("%s failed on %s: %s", specialist.name, record["id"], err)
+            found = {}
+        out[specialist.name] = found
+    merged = _truth_view(record)
+    for step in pipeline:
+        merged = step.process(merged) if merged is not None else None
+    out[MERGED] = merged or {}
+    return out
+
+
+def _truth_summary(record: dict) -> dict:
+    meta = json.loads(record.get("meta") or "{}")
+    description = SeriesDescription.from_dict(meta["description"]) if "description" in meta else None
+    truth = {
+        "length": len(record["values"][0]),
+        "events": [(s["start"], s["end"], s["label"]) for s in record["spans"]],
+        "event_count": len(record["spans"]),
+    }
+    if description is not None and description.channels:
+        truth["trend"] = description.channels[0].trend
+        truth["periods"] = description.channels[0].periods
+    return truth
+
+
+def _audit_chunk(args) -> dict:
+    records, config = args
+    from .build import build_steps
+    from .specialists import SPECIALISTS
+
+    specialists = [
+        SPECIALISTS[spec["name"]](**{k: v for k, v in spec.items() if k != "name"}) for spec in config.specialists
+    ]
+    pipeline = build_steps(config)
+    rows = []
+    for record in records:
+        preds = _predictions(record, specialists, pipeline)
+        rows.append(
+            {
+                "record": record,
+                "preds": {name: {k: v for k, v in p.items() if k != "description"} for name, p in preds.items()},
+            }
+        )
+    return {"rows": rows}
+
+
+def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
+    """Scores per source (specialist names and `merged+filtered`) on records with exact truth."""
+    from ..evaluation.metrics import caption_attribute_accuracy, change_point_f1, covering, span_prf_corpus
+
+    chunks = [records[i :: max(1, num_proc)] for i in range(max(1, num_proc))]
+    if num_proc > 1:
+        with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+            parts = pool.map(_audit_chunk, [(c, config) for c in chunks])
+    else:
+        parts = [_audit_chunk((chunks[0], config))]
+    rows = [row for part in parts for row in part["rows"]]
+
+    report: dict[str, dict] = {}
+    sources = list(rows[0]["preds"]) if rows else []
+    for source in sources:
+        scores: dict[str, float | None] = {}
+        for kind in ("anomaly", "event"):
+            truths = [_spans(r["record"]["spans"], kind) for r in rows]
+            if not any(truths):
+                continue
+            preds = [_spans(r["preds"][source].get("spans", []), kind) for r in rows]
+            if (
+                not any(preds)
+                and source != MERGED
+                and not any(a.get("kind") == kind for r in rows for a in r["preds"][source].get("spans", []))
+            ):
+                scores[f"{kind} F1@0.5"] = None  # this source does not detect that kind
+                continue
+            scores[f"{kind} F1@0.5"] = span_prf_corpus(preds, truths, iou=0.5)["f1"]
+        seg_rows = [r for r in rows if r["record"]["segments"]]
+        produces_segments = any(
+            r["preds"][source].get("segments") or r["preds"][source].get("change_points") for r in seg_rows
+        )
+        if seg_rows and produces_segments:
+            cov, f1 = [], []
+            for r in seg_rows:
+                n = len(r["record"]["values"][0])
+                true_cps = sorted({s["start"] for s in r["record"]["segments"] if s["start"] > 0})
+                pred_cps = _change_points(
+                    r["record"], r["preds"][source].get("segments", []), r["preds"][source].get("change_points", [])
+                )
+                cov.append(covering(pred_cps, true_cps, n))
+                f1.append(change_point_f1(pred_cps, true_cps, n, margin=0.01)["f1"])
+            scores["covering"] = float(np.mean(cov))
+            scores["change-point F1 (1%)"] = float(np.mean(f1))
+        captions = [(r["preds"][source].get("captions") or {}).get("detailed") for r in rows]
+        if any(captions):
+            accuracies = [
+                caption_attribute_accuracy(c, _truth_summary(r["record"]))["accuracy"]
+                for c, r in zip(captions, rows, strict=True)
+                if c
+            ]
+            accuracies = [a for a in accuracies if a is not None]
+            scores["caption attribute accuracy"] = float(np.mean(accuracies)) if accuracies else None
+        report[source] = scores
+    return {"series": len(rows), "by_kind": _count_kinds(rows), "scores": report}
+
+
+def _count_kinds(rows) -> dict:
+    counts = defaultdict(int)
+    for r in rows:
+        counts["synthetic" if r["record"]["id"].startswith("eval-syn") else "semi-synthetic"] += 1
+    return dict(counts)
+
+
+def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1) -> dict:
+    """Audits the specialists of the corpus's own build config on its frozen evaluation split."""
+    import datasets
+
+    from .build import BuildConfig, _from_dict
+
+    corpus = Path(corpus)
+    stats = json.loads((corpus / "stats.json").read_text())
+    config = _from_dict(BuildConfig, stats["config"], "stats.json config")
+    evaluation = datasets.load_dataset(str(corpus), split="eval")
+    if limit is not None and limit < len(evaluation):
+        rng = np.random.default_rng(0)
+        evaluation = evaluation.select(sorted(rng.choice(len(evaluation), limit, replace=False)))
+    report = audit_records(list(evaluation), config, num_proc=num_proc)
+    report["corpus"] = stats["name"]
+    report["eval_version"] = stats["eval_version"]
+    return report
+
+
+def format_table(report: dict) -> str:
+    columns = sorted(
+        {c for scores in report["scores"].values() for c in scores},
+        key=lambda c: ["anomaly", "event", "covering", "change", "caption"].index(
+            next(p for p in ["anomaly", "event", "covering", "change", "caption"] if c.startswith(p))
+        ),
+    )
+    lines = [
+        f"audit on {report['series']} evaluation series {report.get('by_kind', '')}",
+        "| source | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for source, scores in report["scores"].items():
+        cells = [f"{scores[c]:.3f}" if scores.get(c) is not None else "–" for c in columns]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["audit_corpus", "audit_records", "format_table", "MERGED"]

