@@ -20,8 +20,9 @@ def bench_config(series: int, shards: int) -> BuildConfig:
     return BuildConfig(
         name="bench",
         shards=shards,
-        sources=SourcesConfig(synthetic=0, semi_synthetic=0, max_real=series, min_length=448, max_length=576,
-                              heldout_fraction=0.0),
+        sources=SourcesConfig(
+            synthetic=0, semi_synthetic=0, max_real=series, min_length=448, max_length=576, heldout_fraction=0.0
+        ),
         eval=EvalConfig(synthetic=0, semi_synthetic=0),
     )
 
@@ -41,8 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         collect_real(config, root / "warm" / "work")
         (root / "warm" / "work" / "real.ready").write_text("ok")
         print(f"reading the real sources: {time.perf_counter() - start:.0f} s (not counted below)")
-        print(f"{'processes':>9s} {'series':>7s} {'wall s':>7s} {'series/s':>9s} {'in specialists':>15s} "
-              f"{'outside':>8s}")
+        print(
+            f"{'processes':>9s} {'series':>7s} {'wall s':>7s} {'series/s':>9s} {'in specialists':>15s} {'outside':>8s}"
+        )
         for procs in args.procs:
             out = root / f"p{procs}"
             (out / "work").mkdir(parents=True)

@@ -152,8 +152,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_engine_build(args: argparse.Namespace) -> int:
     from .engine.build import build_corpus, load_config
 
-    config_path = args.config or str(Path(str(resources.files("ts_florence"))) / "engine" / "configs" / "default.yaml")
-    config = load_config(config_path)
+    config = load_config(args.config)
     rank = args.rank if args.rank is not None else int(os.environ.get("RANK", 0))
     world_size = args.world_size if args.world_size is not None else int(os.environ.get("WORLD_SIZE", 1))
     stats = build_corpus(config, args.out, num_proc=args.num_proc, rank=rank, world_size=world_size)

@@ -52,7 +52,7 @@ class SourcesConfig:
 
 @dataclass
 class EvalConfig:
-    synthetic: int = 1_600
+    synthetic: int = 1_700
     semi_synthetic: int = 400
     seed: int = 1_000_000_000  # far from training seeds: the two never share a generated series
     version: str = "eval-v1"
@@ -98,15 +98,21 @@ def _from_dict(cls, data: dict, where: str):
     return cls(**kwargs)
 
 
-def load_config(path: str | os.PathLike | None) -> BuildConfig:
-    """Reads a build config (YAML); unknown keys and unknown step names are errors naming them."""
-    if path is None:
-        config = BuildConfig()
-    else:
-        import yaml
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs") / "default.yaml"
 
-        text = Path(path).read_text(encoding="utf-8")
-        config = _from_dict(BuildConfig, yaml.safe_load(text) or {}, str(path))
+
+def load_config(path: str | os.PathLike | None = None) -> BuildConfig:
+    """Reads a build config (YAML; default: the shipped `configs/default.yaml`); unknown keys and unknown step
+    names are errors naming them."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    if not path.is_file():
+        raise ValueError(f"no build config at {path}")
+    text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError(f"{path} is empty")
+    config = _from_dict(BuildConfig, yaml.safe_load(text) or {}, str(path))
     build_steps(config)  # validates step names and arguments now, not in a worker later
     return config
 
@@ -152,11 +158,31 @@ class WriteCaptions(S.Step):
         else:
             return record
         record[S.DESCRIPTION] = description
+        _describe_spans(record, description)
         seed = int(hashlib.sha1(record["id"].encode()).hexdigest()[:8], 16)
         captions = write_captions(description, seed, channel_names=record.get("channel_names"))
         record["captions"] = {**captions, "source": "caption_writer"}
         record["groundings"] = [dict(g, source="caption_writer") for g in ground_phrases(description, captions)]
         return record
+
+
+def _describe_spans(record: dict, description: SeriesDescription) -> None:
+    """Gives every span without one a short description (the target of `<DENSE_SPAN_CAPTION>`), from the
+    matching event of the description: label, signed size and channel, e.g. "spike of +3.2 on load"."""
+    sizes = {(e.start, e.end, e.label): e.magnitude for e in description.events}
+    names = record.get("channel_names") or []
+    for span in record["spans"]:
+        if span.get("description"):
+            continue
+        text = span["label"]
+        magnitude = sizes.get((span["start"], span["end"], span["label"]))
+        if magnitude is not None and np.isfinite(magnitude):
+            text += f" of {magnitude:+.3g}"
+        else:
+            text += f" lasting {span['end'] - span['start']} samples"
+        if span["channel"] is not None and span["channel"] < len(names):
+            text += f" on {names[span['channel']]}"
+        span["description"] = text.replace("<", "").replace(">", "")
 
 
 def _event(span: dict, values: np.ndarray) -> EventDescription:
@@ -248,7 +274,7 @@ def _share(total: int, shards: int, k: int) -> range:
 
 def shard_records(config: BuildConfig, real, k: int) -> Iterator[dict]:
     """The input records of shard `k`: its slice of the real windows, synthetic seeds and semi-synthetic seeds."""
-    from .synthetic import generate_record, inject_events
+    from .synthetic import generate_record
 
     for i in _share(len(real), config.shards, k):
         yield real[i]
@@ -256,7 +282,17 @@ def shard_records(config: BuildConfig, real, k: int) -> Iterator[dict]:
         yield generate_record(config.seed * 10_000_000 + i)
     if len(real):
         for i in _share(config.sources.semi_synthetic, config.shards, k):
-            yield inject_events(real[(i * 7919) % len(real)], seed=config.seed * 10_000_000 + i)
+            yield from _injected(real[(i * 7919) % len(real)], seed=config.seed * 10_000_000 + i)
+
+
+def _injected(record: dict, seed: int) -> Iterator[dict]:
+    """A semi-synthetic record, or nothing (logged) when no event fits the real window (e.g. mostly NaN)."""
+    from .synthetic import inject_events
+
+    try:
+        yield inject_events(record, seed=seed)
+    except ValueError as err:
+        logger.info("no event injected into %s: %s", record["id"], err)
 
 
 def _clean(record: dict) -> dict:
@@ -403,16 +439,16 @@ def build_corpus(
 def eval_records(config: BuildConfig, heldout) -> Iterator[dict]:
     """The frozen evaluation split: synthetic series (seeds from `eval.seed`) and held-out real windows with
     injected events; exact ground truth only, never annotated by the specialists."""
-    from .synthetic import generate_record, inject_events
+    from .synthetic import generate_record
 
     captions = WriteCaptions()
     for i in range(config.eval.synthetic):
         record = generate_record(config.eval.seed + i, split="eval", id_prefix="eval-syn")
         yield _clean(captions.process(record))
     for i in range(config.eval.semi_synthetic if len(heldout) else 0):
-        record = inject_events(heldout[(i * 7919) % len(heldout)], seed=config.eval.seed + i)
-        record["split"] = "eval"
-        yield _clean(record)
+        for record in _injected(heldout[(i * 7919) % len(heldout)], seed=config.eval.seed + i):
+            record["split"] = "eval"
+            yield _clean(record)
 
 
 def finish(config: BuildConfig, out: Path) -> dict:

@@ -1,0 +1,185 @@
+"""The engine's build: schema on disk, rank sharding, resume after a crash, and bad input."""
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+
+from ts_florence.engine import build as B
+from ts_florence.engine import steps as S
+from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus, load_config
+from ts_florence.engine.schema import new_record, values_hash
+
+
+def small_config(**overrides) -> BuildConfig:
+    """A build of ~80 series in a few seconds: synthetic, semi-synthetic and windows of a fake real source."""
+    config = BuildConfig(
+        name="test-corpus",
+        shards=4,
+        sources=SourcesConfig(synthetic=40, semi_synthetic=12, real=["fake"], max_length=512, heldout_fraction=0.2),
+        eval=EvalConfig(synthetic=16, semi_synthetic=6, seed=123_456_789),
+        specialists=[{"name": n} for n in ("regime_describer", "stl_zscore", "change_points", "events")],
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+def _fake_real(name):
+    """Ten "real" series standing in for a package source (the real readers are tested in test_engine_sources)."""
+    from ts_florence.engine.sources import RawSeries
+
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        n = 300 + 50 * i
+        values = np.sin(np.arange(n) / (3 + i)) * (i + 1) + 0.2 * rng.normal(size=n)
+        if i == 3:
+            values[100:110] += 8  # a real event the specialists should find
+        yield RawSeries(name=f"fake:{i}", values=values[None, :], provenance=f"fake==0:series{i}:value")
+
+
+@pytest.fixture(autouse=True)
+def fake_source(monkeypatch):
+    import ts_florence.engine.sources as sources
+
+    monkeypatch.setattr(sources, "read_raw", _fake_real)
+
+
+def _load(path):
+    return datasets.load_dataset(str(path))
+
+
+def test_build_writes_a_loadable_corpus_with_every_annotation_kind(tmp_path):
+    stats = build_corpus(small_config(), tmp_path / "corpus", progress=False)
+    corpus = _load(tmp_path / "corpus")
+    assert set(corpus) == {"train", "eval"}
+    train = corpus["train"]
+    assert stats["train"] == len(train) and len(corpus["eval"]) == 22
+    assert set(train.column_names) >= {
+        "id",
+        "source",
+        "split",
+        "values",
+        "timestamps",
+        "channel_names",
+        "captions",
+        "label",
+        "spans",
+        "segments",
+        "change_points",
+        "groundings",
+    }
+    kinds = {s["kind"] for spans in train["spans"] for s in spans}
+    assert kinds == {"anomaly", "event"}
+    assert sum(map(len, train["segments"])) and sum(map(len, train["change_points"]))
+    assert sum(map(len, train["groundings"])) and all(c["brief"] for c in train["captions"][:40])
+    assert {s.split(":")[0] for s in train["source"]} >= {"synthetic", "semi", "fake==0"}
+    real_spans = [s for r in train if r["source"].startswith("fake") for s in r["spans"]]
+    assert real_spans and all(s["source"] != "synthetic" and s["round"] == 0 for s in real_spans)
+    card = (tmp_path / "corpus" / "README.md").read_text()
+    assert card.startswith("---\nconfigs:") and "eval-v1" in card
+    assert json.loads((tmp_path / "corpus" / "stats.json").read_text())["steps"]["merge"]["in"] > 0
+
+
+def test_no_training_series_shares_its_values_with_the_evaluation_split(tmp_path):
+    build_corpus(small_config(), tmp_path / "c", progress=False)
+    corpus = _load(tmp_path / "c")
+    eval_hashes = {values_hash(r) for r in corpus["eval"]}
+    assert len(eval_hashes) == len(corpus["eval"])
+    assert not eval_hashes & {values_hash(r) for r in corpus["train"]}
+    heldout = {r["id"].split(":")[1] for r in corpus["eval"] if r["source"].startswith("semi:")}
+    trained = {r["id"].split(":")[1] for r in corpus["train"] if r["source"].startswith("fake")}
+    assert heldout and not heldout & trained  # a held-out real series gives no training window
+
+
+def test_two_ranks_together_cover_every_series_once(tmp_path):
+    config = small_config()
+    build_corpus(config, tmp_path / "c", rank=0, world_size=2, progress=False, finalize=False)
+    done = sorted(p.name for p in (tmp_path / "c" / "work" / "shards").glob("*.stats.json"))
+    assert done == ["shard-00000.stats.json", "shard-00002.stats.json"]
+    build_corpus(config, tmp_path / "c", rank=1, world_size=2, progress=False)  # rank 1 never finishes the corpus
+    assert not (tmp_path / "c" / "data").exists()
+    build_corpus(config, tmp_path / "c", rank=0, world_size=2, progress=False)  # finds its shards done, finishes
+    shards = datasets.load_dataset(
+        "parquet",
+        data_files=sorted(str(p) for p in (tmp_path / "c" / "work" / "shards").glob("*.parquet")),
+        split="train",
+    )
+    ids = shards["id"]
+    real = datasets.load_from_disk(str(tmp_path / "c" / "work" / "real"))
+    expected = len(real) + config.sources.synthetic + config.sources.semi_synthetic
+    assert len(ids) == len(set(ids)) == expected
+
+
+def test_a_build_killed_half_way_resumes_and_gives_the_same_corpus(tmp_path, monkeypatch):
+    config = small_config()
+    build_corpus(config, tmp_path / "whole", progress=False)
+
+    real_process = B.process_shard
+    calls = []
+
+    def crash_on_third(config, work, k):
+        calls.append(k)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed")
+        return real_process(config, work, k)
+
+    monkeypatch.setattr(B, "process_shard", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        build_corpus(config, tmp_path / "resumed", progress=False)
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "resumed" / "work" / "shards").glob("*.parquet")}
+    assert len(finished) == 2 and not (tmp_path / "resumed" / "data").exists()
+    monkeypatch.setattr(B, "process_shard", real_process)
+    build_corpus(config, tmp_path / "resumed", progress=False)
+    assert all(p.stat().st_mtime_ns == t for p, t in finished.items())  # finished shards were not redone
+    whole, resumed = _load(tmp_path / "whole"), _load(tmp_path / "resumed")
+    for split in ("train", "eval"):
+        a, b = whole[split].to_list(), resumed[split].to_list()
+        assert [r["id"] for r in a] == [r["id"] for r in b]
+        for x, y in zip(a, b, strict=True):
+            assert all(
+                np.array_equal(u, v, equal_nan=True) for u, v in zip(x.pop("values"), y.pop("values"), strict=True)
+            )
+            assert x == y
+
+
+def test_config_with_an_unknown_step_or_key_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("specialists:\n  - {name: crystal_ball}\n")
+    with pytest.raises(ValueError, match="unknown specialist 'crystal_ball'; known: \\["):
+        load_config(bad)
+    bad.write_text("filters:\n  - {name: confidence, min_scor: 0.5}\n")
+    with pytest.raises(ValueError, match="filter 'confidence'.*min_scor"):
+        load_config(bad)
+    bad.write_text("sources:\n  synthetics: 10\n")
+    with pytest.raises(ValueError, match="unknown key\\(s\\) \\['synthetics'\\]"):
+        load_config(bad)
+
+
+def test_the_shipped_default_config_loads():
+    config = load_config(None)
+    assert config.sources.synthetic + config.sources.semi_synthetic + (config.sources.max_real or 0) >= 50_000
+
+
+def test_bad_series_are_dropped_with_a_reason_and_a_failing_specialist_skips_one_series(tmp_path, monkeypatch):
+    class Flaky:
+        name = "flaky"
+        produces = ("spans",)
+
+        def __call__(self, values, timestamps=None):
+            if values.shape[1] == 333:
+                raise RuntimeError("cannot handle 333 samples")
+            return {"spans": []}
+
+    records = [
+        new_record("ok", "x", np.arange(100.0)),
+        new_record("nan", "x", np.full(50, np.nan)),
+        new_record("inf", "x", np.r_[1.0, np.inf, 2.0]),
+        new_record("bad", "x", np.arange(333.0)),
+    ]
+    valid, annotate = S.ValidSeriesFilter(), S.Annotate(Flaky())
+    out = list(annotate.run(valid.run(records)))
+    assert [r["id"] for r in out] == ["ok"]
+    assert valid.summary()["dropped"] == {"a channel with no observed value": 1, "infinite values": 1}
+    assert annotate.summary()["dropped"] == {"RuntimeError in flaky": 1}
