@@ -182,6 +182,31 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation.runner import evaluate_path, report_markdown
+
+    report = evaluate_path(
+        args.model,
+        args.data,
+        split=args.split,
+        tasks=args.tasks,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        num_beams=args.num_beams,
+    )
+    markdown = report_markdown(report)
+    print(markdown)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in (("report.json", json.dumps(_to_jsonable(report), indent=2)), ("report.md", markdown)):
+            tmp = out / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, out / name)
+        print(f"report written to {out}/report.json and report.md", file=sys.stderr)
+    return 0
+
+
 def cmd_tasks(args: argparse.Namespace) -> int:
     from .tasks import TASKS
 
@@ -216,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="text file (one text a line) to train the tokenizer on")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("evaluate", help="score a model on a corpus split (the frozen evaluation split by default)")
+    p.add_argument("--model", required=True, help="model folder")
+    p.add_argument("--data", required=True, help="corpus folder (datasets.load_dataset)")
+    p.add_argument("--split", default="eval")
+    p.add_argument("--tasks", nargs="+", help="task tokens (default: every task with examples)")
+    p.add_argument("--limit", type=int, help="at most this many examples per task (fixed subsample)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--out", help="folder for report.json and report.md")
+    p.set_defaults(func=cmd_evaluate)
 
     engine = sub.add_parser("engine", help="the data engine: build and audit a corpus")
     engine_sub = engine.add_subparsers(dest="engine_command", required=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import Pipeline
 
-from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, split_task
+from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation, split_task
 from .tasks import get_task
 from .windowing import merge_windows, window_starts
 
@@ -129,25 +129,13 @@ class TimeSeriesPromptingPipeline(Pipeline):
             output_scores=True,
             **generate_kwargs,
         )
-        beams = out.get("beam_indices")
-        transition = model.compute_transition_scores(
-            out.sequences, out.scores, beams, normalize_logits=beams is None
-        )  # [prompts x generated] log-probabilities
-        return {
-            "sequences": out.sequences[:, 1:],  # drop the decoder start token
-            "probs": transition.exp().clamp(0, 1),
-            "meta": model_inputs["meta"],
-        }
+        return {"decoded": decode_generation(model, self.processor, out), "meta": model_inputs["meta"]}
 
     def postprocess(self, model_outputs: dict) -> list[dict]:
         meta = model_outputs["meta"]
         prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
-        pad = self.processor.tokenizer.pad_token_id
         parsed = []  # one dict per (window, prompt), window indices
-        sequences, probabilities = model_outputs["sequences"].tolist(), model_outputs["probs"].tolist()
-        for row, (ids, probs) in enumerate(zip(sequences, probabilities, strict=True)):
-            keep = [k for k, i in enumerate(ids) if i != pad]
-            text, char_scores = self.processor.decode_with_scores([ids[k] for k in keep], [probs[k] for k in keep])
+        for row, (text, char_scores) in enumerate(model_outputs["decoded"]):
             length = windows[row // len(prompts)][2]
             token, text_input = prompts[row % len(prompts)]
             parsed.append(

@@ -243,6 +243,24 @@ def add_timestamps(result: dict, timestamps: Sequence | None) -> dict:
     return result
 
 
+def decode_generation(model, processor: TSFlorenceProcessor, output) -> list[tuple[str, list[float]]]:
+    """`(text, one probability per character)` for each sequence of `model.generate(...,
+    return_dict_in_generate=True, output_scores=True)`: the model's own token probabilities (greedy or beam),
+    without the decoder start token and padding, ready for `post_process_generation(..., char_scores=...)`."""
+    beams = output.get("beam_indices")
+    transition = model.compute_transition_scores(
+        output.sequences, output.scores, beams, normalize_logits=beams is None
+    )  # [batch x generated] log-probabilities
+    sequences = output.sequences[:, 1:].tolist()  # without the decoder start token
+    probabilities = transition.exp().clamp(0, 1).tolist()
+    pad = processor.tokenizer.pad_token_id
+    decoded = []
+    for ids, probs in zip(sequences, probabilities, strict=True):
+        keep = [k for k, i in enumerate(ids) if i != pad]
+        decoded.append(processor.decode_with_scores([ids[k] for k in keep], [probs[k] for k in keep]))
+    return decoded
+
+
 class TSFlorenceProcessor(ProcessorMixin):
     r"""
     Builds model inputs from series and task prompts and turns generated text into results.
