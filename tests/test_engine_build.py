@@ -183,3 +183,19 @@ def test_bad_series_are_dropped_with_a_reason_and_a_failing_specialist_skips_one
     assert [r["id"] for r in out] == ["ok"]
     assert valid.summary()["dropped"] == {"a channel with no observed value": 1, "infinite values": 1}
     assert annotate.summary()["dropped"] == {"RuntimeError in flaky": 1}
+
+
+def test_audit_scores_every_specialist_and_the_merged_output_against_truth(tmp_path):
+    from ts_florence.engine.audit import MERGED, audit_corpus, format_table
+    from ts_florence.engine.specialists import SPECIALISTS
+
+    build_corpus(small_config(), tmp_path / "c", progress=False)
+    report = audit_corpus(tmp_path / "c", limit=12)
+    assert report["series"] == 12
+    assert set(report["scores"]) == set(SPECIALISTS) | {MERGED}
+    merged = report["scores"][MERGED]
+    assert {"anomaly F1@0.5", "covering", "change-point F1 (1%)"} <= set(merged)
+    values = [v for scores in report["scores"].values() for v in scores.values() if v is not None]
+    assert values and all(0.0 <= v <= 1.0 for v in values)
+    table = format_table(report)
+    assert all(f"| {source} |" in table for source in report["scores"])

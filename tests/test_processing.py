@@ -149,3 +149,10 @@ def test_decode_with_scores_aligns_probabilities_with_characters(processor):
     text, char_probs = processor.decode_with_scores(ids, probs)
     assert text == "dip<loc_3>"
     assert char_probs == [0.5] * 3 + [1.0] * len("<loc_3>")
+
+
+def test_ids_beyond_the_trained_vocabulary_decode_to_nothing(processor):
+    unused = len(processor.tokenizer) + 5  # the model's embedding matrix is larger than the trained vocabulary
+    dip = processor.tokenizer("dip", add_special_tokens=False)["input_ids"]
+    text, char_probs = processor.decode_with_scores(dip + [unused], [0.5] * len(dip) + [0.1])
+    assert text == "dip" and char_probs == [0.5] * 3

@@ -332,7 +332,9 @@ class TSFlorenceProcessor(ProcessorMixin):
         """Decodes generated ids keeping special tokens, with one probability per character when
         `token_probs` (one per id) is given, so that parsed items can be scored."""
         ids = [int(i) for i in token_ids]
-        pieces = [self.tokenizer.convert_tokens_to_string([t]) for t in self.tokenizer.convert_ids_to_tokens(ids)]
+        # Ids past the trained vocabulary (the embedding matrix is larger) decode to nothing rather than failing.
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
+        pieces = [self.tokenizer.convert_tokens_to_string([t]) if t is not None else "" for t in tokens]
         text = "".join(pieces)
         if token_probs is None:
             return text, None

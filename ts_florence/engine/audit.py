@@ -82,11 +82,9 @@ def _truth_summary(record: dict) -> dict:
 def _audit_chunk(args) -> dict:
     records, config = args
     from .build import build_steps
-    from .specialists import SPECIALISTS
+    from .specialists import default_specialists
 
-    specialists = [
-        SPECIALISTS[spec["name"]](**{k: v for k, v in spec.items() if k != "name"}) for spec in config.specialists
-    ]
+    specialists = default_specialists()  # every registered specialist, also those the build leaves out
     pipeline = build_steps(config)
     rows = []
     for record in records:
