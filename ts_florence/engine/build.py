@@ -162,7 +162,10 @@ class WriteCaptions(S.Step):
         seed = int(hashlib.sha1(record["id"].encode()).hexdigest()[:8], 16)
         captions = write_captions(description, seed, channel_names=record.get("channel_names"))
         record["captions"] = {**captions, "source": "caption_writer"}
-        record["groundings"] = [dict(g, source="caption_writer") for g in ground_phrases(description, captions)]
+        names = record.get("channel_names")
+        record["groundings"] = [
+            dict(g, source="caption_writer") for g in ground_phrases(description, captions, channel_names=names)
+        ]
         return record
 
 
@@ -186,12 +189,10 @@ def _describe_spans(record: dict, description: SeriesDescription) -> None:
 
 
 def _event(span: dict, values: np.ndarray) -> EventDescription:
+    from .specialists import event_magnitude
+
     channel = values[span["channel"] if span["channel"] is not None else 0]
-    inside = channel[span["start"] : span["end"]]
-    outside = np.r_[channel[: span["start"]], channel[span["end"] :]]
-    magnitude = None
-    if np.isfinite(inside).any() and np.isfinite(outside).any():
-        magnitude = float(np.nanmean(inside) - np.nanmedian(outside))
+    magnitude = event_magnitude(channel, span["start"], span["end"], span["label"])
     return EventDescription(span["start"], span["end"], span["label"], span["kind"], span["channel"], magnitude)
 
 
