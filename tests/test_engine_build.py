@@ -199,3 +199,21 @@ def test_audit_scores_every_specialist_and_the_merged_output_against_truth(tmp_p
     assert values and all(0.0 <= v <= 1.0 for v in values)
     table = format_table(report)
     assert all(f"| {source} |" in table for source in report["scores"])
+
+
+def test_merge_keeps_spans_that_enough_sources_agree_on_and_counts_the_rest():
+    from ts_florence.engine.schema import span
+
+    record = new_record("r", "pkg", np.arange(200.0))
+    record[S.CANDIDATES] = {
+        "spans": [
+            span(50, 60, "spike", "anomaly", score=0.9, source="stl_zscore"),
+            span(51, 61, "spike", "anomaly", score=0.7, source="isolation_forest"),
+            span(150, 160, "dip", "anomaly", score=0.99, source="isolation_forest"),
+        ]
+    }
+    merge = S.Merge(weights={"stl_zscore": 2.0, "isolation_forest": 1.0}, min_sources=2, iou=0.5)
+    (out,) = merge.run([record])
+    assert [(s["start"], s["end"], s["source"]) for s in out["spans"]] == [(50, 60, "isolation_forest+stl_zscore")]
+    assert out["spans"][0]["score"] == pytest.approx((0.9 * 2 + 0.7) / 3, abs=1e-4)  # weighted mean; all weight voted
+    assert merge.summary()["removed"] == {"agreement: 1 < 2 sources": 1}

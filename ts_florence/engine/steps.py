@@ -129,8 +129,12 @@ class Merge(Step):
     def weight(self, source: str) -> float:
         return self.weights.get(source, self.weights.get(source.split("@")[0], 1.0))
 
-    def _voters(self, members: Sequence[dict]) -> tuple[list[str], float]:
+    def _agreed(self, members: Sequence[dict]) -> tuple[list[str], float] | None:
+        """The sources that voted for a cluster and their total weight, or None (counted) when too few agree."""
         sources = sorted({m["source"] for m in members})
+        if len(sources) < self.min_sources and max(self.weight(s) for s in sources) < self.trusted_weight:
+            self.removed(f"agreement: {len(sources)} < {self.min_sources} sources")
+            return None
         return sources, sum(self.weight(s) for s in sources)
 
     def _merge_spans(self, spans: list[dict], all_sources: set[str]) -> list[dict]:
@@ -152,10 +156,10 @@ class Merge(Step):
                 clusters.append([s])
         merged = []
         for cluster in clusters:
-            sources, weight = self._voters(cluster)
-            if len(sources) < self.min_sources and max(self.weight(s) for s in sources) < self.trusted_weight:
-                self.removed(f"agreement: {len(sources)} < {self.min_sources} sources")
+            agreed = self._agreed(cluster)
+            if agreed is None:
                 continue
+            sources, weight = agreed
             best = cluster[0]
             mean = sum(m["score"] * self.weight(m["source"]) for m in cluster) / sum(
                 self.weight(m["source"]) for m in cluster
@@ -176,10 +180,10 @@ class Merge(Step):
                 clusters.append([p])
         merged = []
         for cluster in clusters:
-            sources, weight = self._voters(cluster)
-            if len(sources) < self.min_sources and max(self.weight(s) for s in sources) < self.trusted_weight:
-                self.removed(f"agreement: {len(sources)} < {self.min_sources} sources")
+            agreed = self._agreed(cluster)
+            if agreed is None:
                 continue
+            sources, weight = agreed
             best = max(cluster, key=lambda p: p["score"] * self.weight(p["source"]))
             merged.append(
                 dict(
