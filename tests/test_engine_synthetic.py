@@ -624,3 +624,11 @@ def test_inject_events_works_on_a_synthetic_record_of_one_channel():
     assert all(span["channel"] is None and span["kind"] == "anomaly" for span in injected["spans"])
     for token in TASKS:
         get_task(token).examples(injected)
+
+
+def test_noise_level_of_a_constant_channel_is_defined():
+    from ts_florence.engine.synthetic import noise_level
+
+    assert noise_level(0.0, 0.0) == "low"
+    assert noise_level(1.0, 0.0) == "high"
+    assert noise_level(float("nan"), 1.0) == "high"

@@ -218,8 +218,11 @@ def robust_range(values: np.ndarray) -> float:
 def noise_level(noise_std: float, series_range: float) -> str:
     """The noise label, "low" | "moderate" | "high", of `noise_std / series_range` (`NOISE_LEVELS`); both in series
     units, the range being `robust_range` of the values."""
-    ratio = noise_std / series_range if series_range > 0 else math.inf
-    return next(label for bound, label in NOISE_LEVELS if ratio < bound)
+    if series_range > 0:
+        ratio = noise_std / series_range
+    else:  # a constant channel: no noise is low noise, any noise on no range is high
+        ratio = 0.0 if noise_std == 0 else math.inf
+    return next((label for bound, label in NOISE_LEVELS if ratio < bound), NOISE_LEVELS[-1][1])
 
 
 def trend_direction(trend_change: float, trend_strength: float, series_range: float) -> str:
