@@ -47,7 +47,8 @@ def fake_source(monkeypatch):
 
 
 def _load(path):
-    return datasets.load_dataset(str(path))
+    # A private cache: datasets may serve an earlier corpus of the same folder name from its shared cache.
+    return datasets.load_dataset(str(path), cache_dir=str(path / ".hf_cache"))
 
 
 def test_build_writes_a_loadable_corpus_with_every_annotation_kind(tmp_path):

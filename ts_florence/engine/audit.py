@@ -172,7 +172,8 @@ def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1
     corpus = Path(corpus)
     stats = json.loads((corpus / "stats.json").read_text())
     config = _from_dict(BuildConfig, stats["config"], "stats.json config")
-    evaluation = datasets.load_dataset(str(corpus), split="eval")
+    # Read afresh: the shared datasets cache can hold an older corpus of the same folder name.
+    evaluation = datasets.load_dataset(str(corpus), split="eval", download_mode="force_redownload")
     if limit is not None and limit < len(evaluation):
         rng = np.random.default_rng(0)
         evaluation = evaluation.select(sorted(rng.choice(len(evaluation), limit, replace=False)))
