@@ -165,15 +165,13 @@ def _count_kinds(rows) -> dict:
 
 def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1) -> dict:
     """Audits the specialists of the corpus's own build config on its frozen evaluation split."""
-    import datasets
 
-    from .build import BuildConfig, _from_dict
+    from .build import BuildConfig, _from_dict, load_split
 
     corpus = Path(corpus)
     stats = json.loads((corpus / "stats.json").read_text())
     config = _from_dict(BuildConfig, stats["config"], "stats.json config")
-    # Read afresh: the shared datasets cache can hold an older corpus of the same folder name.
-    evaluation = datasets.load_dataset(str(corpus), split="eval", download_mode="force_redownload")
+    evaluation = load_split(corpus, "eval")
     if limit is not None and limit < len(evaluation):
         rng = np.random.default_rng(0)
         evaluation = evaluation.select(sorted(rng.choice(len(evaluation), limit, replace=False)))

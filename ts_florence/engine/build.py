@@ -437,6 +437,19 @@ def build_corpus(
 # Finishing: duplicates, the frozen evaluation split, contamination check, card
 
 
+def load_split(corpus: str | os.PathLike, split: str):
+    """One split of a corpus folder written by `build_corpus`, read from its Parquet files directly
+    (`datasets.load_dataset(folder)` reads the same, but its shared cache can serve an older corpus that lived in
+    a folder of the same name)."""
+    import datasets
+
+    files = sorted(str(p) for p in (Path(corpus) / "data").glob(f"{split}-*.parquet"))
+    if not files:
+        available = sorted({p.name.split("-")[0] for p in (Path(corpus) / "data").glob("*.parquet")})
+        raise ValueError(f"{corpus} has no split {split!r}; available splits: {available}")
+    return datasets.load_dataset("parquet", data_files={split: files}, split=split)
+
+
 def eval_records(config: BuildConfig, heldout) -> Iterator[dict]:
     """The frozen evaluation split: synthetic series (seeds from `eval.seed`) and held-out real windows with
     injected events; exact ground truth only, never annotated by the specialists."""

@@ -424,9 +424,11 @@ def load_records(data: str | Path, split: str = "eval") -> datasets.Dataset:
             raise ValueError(f"{data} has no split {split!r}; available splits: {', '.join(saved)}")
         return saved[split]
     try:
-        # A local folder is read afresh: the shared datasets cache can hold an older corpus of the same name.
-        mode = "force_redownload" if folder.is_dir() else None
-        return datasets.load_dataset(str(data), split=split, download_mode=mode)
+        if (folder / "data").is_dir():
+            from ..engine.build import load_split
+
+            return load_split(folder, split)
+        return datasets.load_dataset(str(data), split=split)
     except ValueError as err:
         if "Unknown split" not in str(err):
             raise
