@@ -446,7 +446,7 @@ def load_split(corpus: str | os.PathLike, split: str):
     files = sorted(str(p) for p in (Path(corpus) / "data").glob(f"{split}-*.parquet"))
     if not files:
         available = sorted({p.name.split("-")[0] for p in (Path(corpus) / "data").glob("*.parquet")})
-        raise ValueError(f"{corpus} has no split {split!r}; available splits: {available}")
+        raise ValueError(f"{corpus} has no split {split!r}; available splits: {', '.join(available)}")
     return datasets.load_dataset("parquet", data_files={split: files}, split=split)
 
 
