@@ -218,3 +218,16 @@ def test_merge_keeps_spans_that_enough_sources_agree_on_and_counts_the_rest():
     assert [(s["start"], s["end"], s["source"]) for s in out["spans"]] == [(50, 60, "isolation_forest+stl_zscore")]
     assert out["spans"][0]["score"] == pytest.approx((0.9 * 2 + 0.7) / 3, abs=1e-4)  # weighted mean; all weight voted
     assert merge.summary()["removed"] == {"agreement: 1 < 2 sources": 1}
+
+
+def test_two_worker_processes_give_the_single_process_corpus_even_after_openmp_ran(tmp_path):
+    import torch
+
+    torch.ones(64, 64) @ torch.ones(64, 64)  # OpenMP is now live in this process: forked workers would die
+    config = small_config()
+    build_corpus(config, tmp_path / "one", progress=False)
+    build_corpus(config, tmp_path / "two", num_proc=2, progress=False)
+    one, two = _load(tmp_path / "one"), _load(tmp_path / "two")
+    for split in ("train", "eval"):
+        assert one[split]["id"] == two[split]["id"]
+        assert one[split]["spans"] == two[split]["spans"]

@@ -198,6 +198,12 @@ class TSFlorenceModel(TSFlorencePreTrainedModel):
         **series_inputs: torch.Tensor,
     ) -> torch.Tensor:
         """Token embeddings of `input_ids` with series features in the placeholders: `[batch x len x d_model]`."""
+        limit = self.config.text_config.max_position_embeddings
+        if input_ids.shape[-1] > limit:
+            raise ValueError(
+                f"the encoder input is {input_ids.shape[-1]} tokens (series tokens + prompt) but the model takes at "
+                f"most {limit}; shorten the text input of the prompt"
+            )
         inputs_embeds = self.get_input_embeddings()(input_ids)
         if series_features is None and series_inputs.get("series_patches") is None:
             if (input_ids == self.config.series_token_id).any():

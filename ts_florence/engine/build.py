@@ -25,6 +25,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,7 +233,6 @@ def _is_heldout(raw_name: str, fraction: float) -> bool:
 def collect_real(config: BuildConfig, work: Path) -> tuple[Path, Path]:
     """Reads every real source once into `work/real` (training) and `work/heldout` (evaluation), as Arrow.
     Skipped when both exist (resume)."""
-    import datasets
 
     from .sources import available_sources, iter_windows, read_raw
 
@@ -263,10 +263,29 @@ def collect_real(config: BuildConfig, work: Path) -> tuple[Path, Path]:
     for records, target in ((train, train_dir), (heldout, heldout_dir)):
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        datasets.Dataset.from_list(records, features=features()).save_to_disk(str(tmp))
+        _table(records).save_to_disk(str(tmp))
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)
     return train_dir, heldout_dir
+
+
+def _table(records: list[dict]):
+    """Records as a `datasets.Dataset` of the corpus schema; also when there are none (no real source installed),
+    which `Dataset.from_list` cannot build."""
+    import datasets
+
+    schema = features()
+    if not records:
+        return datasets.Dataset.from_dict({name: [] for name in schema}, features=schema)
+    return datasets.Dataset.from_list(records, features=schema)
+
+
+def _load_saved(path: Path):
+    """A table written by `collect_real`; an empty one is saved without data files, which `load_from_disk`
+    refuses."""
+    import datasets
+
+    return datasets.load_from_disk(str(path)) if any(path.glob("*.arrow")) else _table([])
 
 
 def _share(total: int, shards: int, k: int) -> range:
@@ -302,14 +321,13 @@ def _clean(record: dict) -> dict:
 
 def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     """Runs the recipe on shard `k` and writes it; returns its stats. Finished shards are not redone."""
-    import datasets
 
     shard_dir = work / "shards"
     stats_path = shard_dir / f"shard-{k:05d}.stats.json"
     if stats_path.exists():
         return json.loads(stats_path.read_text())
     shard_dir.mkdir(parents=True, exist_ok=True)
-    real = datasets.load_from_disk(str(work / "real"))
+    real = _load_saved(work / "real")
     pipeline = build_steps(config)
     records: Iterator[dict] = shard_records(config, real, k)
     for step in pipeline:
@@ -319,7 +337,7 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     seconds = time.perf_counter() - start
     path = shard_dir / f"shard-{k:05d}.parquet"
     tmp = path.with_name(f".{path.name}.tmp")
-    datasets.Dataset.from_list(out, features=features()).to_parquet(str(tmp))
+    _table(out).to_parquet(str(tmp))
     os.replace(tmp, path)
     stats = {"shard": k, "records": len(out), "seconds": seconds, "steps": [s.summary() for s in pipeline]}
     _atomic_write_text(stats_path, json.dumps(stats))
@@ -418,8 +436,12 @@ def build_corpus(
 
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"shards (rank {rank})", disable=not progress)
     if num_proc > 1 and todo:
-        with multiprocessing.get_context("fork").Pool(num_proc) as pool:
-            for _ in pool.imap_unordered(_run_shard, [(config, work, k) for k in todo]):
+        # Spawned, not forked, workers: forking a process that already ran OpenMP code (torch, scikit-learn)
+        # kills the children, and a pool of dead workers would wait forever; the executor raises instead.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
+            for future in as_completed([pool.submit(_run_shard, (config, work, k)) for k in todo]):
+                future.result()
                 bar.update()
     else:
         for k in todo:
@@ -471,8 +493,8 @@ def finish(config: BuildConfig, out: Path) -> dict:
     work = out / "work"
     shard_files = sorted(str(p) for p in (work / "shards").glob("shard-*.parquet"))
     train = datasets.load_dataset("parquet", data_files=shard_files, split="train")
-    heldout = datasets.load_from_disk(str(work / "heldout"))
-    evaluation = datasets.Dataset.from_list(list(eval_records(config, heldout)), features=features())
+    heldout = _load_saved(work / "heldout")
+    evaluation = _table(list(eval_records(config, heldout)))
     eval_hashes = {values_hash(r) for r in evaluation}
 
     seen_exact, seen_shape, drops = set(), set(), Counter()

@@ -1,0 +1,151 @@
+"""Fine-tune a ts-florence model for classification on UCR datasets that aeon bundles, beside aeon's MiniRocket
+trained on the same split in the same run.
+
+    python scripts/finetune_ucr.py --model runs/tiny --datasets GunPoint ItalyPowerDemand ArrowHead
+
+For each dataset: the UCR train split becomes a (series, label) table, `training/train.py` fine-tunes the model
+through `<CLASSIFICATION>` (`training/configs/finetune.yaml`, `--steps` steps), and the fine-tuned model labels
+the UCR test split by generation; MiniRocket (aeon) is fitted on the same train split and scored on the same
+test split. Prints a markdown table of test accuracy and writes it, with the settings, to `--out`/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+LOADERS = {
+    "GunPoint": "load_gunpoint",
+    "ItalyPowerDemand": "load_italy_power_demand",
+    "ArrowHead": "load_arrow_head",
+    "BasicMotions": "load_basic_motions",
+    "OSULeaf": "load_osuleaf",
+}
+
+
+def load_ucr(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_test, y_test) of a dataset bundled with aeon (no download); X is `[n, channels, time]`."""
+    import aeon.datasets
+
+    if name not in LOADERS:
+        raise SystemExit(f"error: unknown dataset {name!r}; bundled with aeon: {', '.join(LOADERS)}")
+    loader = getattr(aeon.datasets, LOADERS[name])
+    x_train, y_train = loader(split="train")
+    x_test, y_test = loader(split="test")
+    return (
+        np.asarray(x_train, float),
+        np.asarray(y_train).astype(str),
+        np.asarray(x_test, float),
+        np.asarray(y_test).astype(str),
+    )
+
+
+def minirocket_accuracy(x_train, y_train, x_test, y_test, seed: int) -> tuple[float, float]:
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    start = time.perf_counter()
+    classifier = MiniRocketClassifier(random_state=seed)
+    classifier.fit(x_train, y_train)
+    accuracy = float(np.mean(classifier.predict(x_test) == y_test))
+    return accuracy, time.perf_counter() - start
+
+
+def write_table(x: np.ndarray, y: np.ndarray, path: Path) -> None:
+    """Univariate series as a (series, label) Parquet table, the fine-tuning input of training/train.py."""
+    if x.shape[1] != 1:
+        raise SystemExit(f"error: {path.stem} is multivariate; this script fine-tunes on univariate datasets")
+    pd.DataFrame({"series": [row[0].tolist() for row in x], "label": list(y)}).to_parquet(path)
+
+
+def predict_labels(model_dir: Path, x: np.ndarray, batch_size: int = 64) -> list[str]:
+    import ts_florence  # noqa: F401
+    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+
+    model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir).eval()
+    processor = TSFlorenceProcessor.from_pretrained(model_dir)
+    labels = []
+    for begin in range(0, len(x), batch_size):
+        series = [row[0] for row in x[begin : begin + batch_size]]
+        with torch.no_grad():
+            ids = model.generate(**processor(series=series, text="<CLASSIFICATION>"), max_new_tokens=16, num_beams=1)
+        for text, row in zip(processor.batch_decode(ids, skip_special_tokens=False), series, strict=True):
+            labels.append(
+                processor.post_process_generation(text, "<CLASSIFICATION>", len(row))["<CLASSIFICATION>"]["text"]
+            )
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="the model to fine-tune (a saved ts-florence folder)")
+    parser.add_argument("--datasets", nargs="+", default=["GunPoint", "ItalyPowerDemand", "ArrowHead"])
+    parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps per dataset")
+    parser.add_argument("--set", action="append", default=[], help="more training/train.py overrides")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/finetune_ucr", help="folder for the fine-tuned models and results")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "training"))
+    import train
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.datasets:
+        x_train, y_train, x_test, y_test = load_ucr(name)
+        rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            table = Path(tmp) / f"{name}.parquet"
+            write_table(x_train, y_train, table)
+            model_dir = out / name
+            argv_train = [
+                "--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", args.model,
+                "--data", str(table), "--output-dir", str(model_dir), "--max-steps", str(args.steps),
+                "--set", f"run.seed={args.seed}", *[a for item in args.set for a in ("--set", item)],
+            ]  # fmt: skip
+            if train.main(argv_train) != 0:
+                raise SystemExit(f"error: fine-tuning on {name} failed")
+        predicted = predict_labels(model_dir, x_test)
+        ours = float(np.mean(np.asarray(predicted) == y_test))
+        seconds = time.perf_counter() - start
+        rows.append(
+            {
+                "dataset": name,
+                "train": len(y_train),
+                "test": len(y_test),
+                "classes": len(set(y_train)),
+                "ts_florence": ours,
+                "minirocket": rocket,
+                "gap_points": 100 * (ours - rocket),
+                "ts_florence_seconds": seconds,
+                "minirocket_seconds": rocket_seconds,
+            }
+        )
+        print(f"{name}: ts-florence {ours:.3f}, MiniRocket {rocket:.3f}", flush=True)
+
+    print(f"\nTest accuracy, fine-tuned from {args.model} ({args.steps} steps, seed {args.seed}), same splits:\n")
+    print(
+        "| dataset | train | test | classes | ts-florence | MiniRocket | gap (points) | ts-florence s | MiniRocket s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['ts_florence']:.3f} | "
+            f"{r['minirocket']:.3f} | {r['gap_points']:+.1f} | {r['ts_florence_seconds']:.0f} | "
+            f"{r['minirocket_seconds']:.1f} |"
+        )
+    (out / "results.json").write_text(json.dumps({"model": args.model, "steps": args.steps, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

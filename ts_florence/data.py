@@ -1,0 +1,241 @@
+"""Training data: the (prompt, target) examples of corpus records, a task-mixture sampler and the collator.
+
+A corpus record (DESIGN.md section 4) trains several tasks; `TaskSpec.examples` gives its pairs. Training
+indexes every pair once (`build_example_index`), then draws from the index with `TaskMixtureSampler`, which
+picks a task by its weight and then an example of that task, so rare tasks are not drowned by common ones.
+`TSFlorenceCollator` turns drawn examples into a padded batch through the processor.
+
+Plain tables of labelled series (UCR style) become records with `records_from_table`, so fine-tuning for
+classification goes through the same path as any other task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .processing_ts_florence import TSFlorenceProcessor
+from .tasks import TASKS, get_task
+
+INDEX_COLUMNS = ("record", "task", "prompt", "target")
+
+
+def record_examples(record: Mapping[str, Any], tasks: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
+    """`(task, prompt, target)` for every training pair of `record` over `tasks` (default: all tasks); the
+    prompt is the task token followed by the task's input, as the processor takes it."""
+    pairs = []
+    for token in tasks if tasks is not None else TASKS:
+        for text_input, target in get_task(token).examples(record):
+            pairs.append((token, token + (text_input or ""), target))
+    return pairs
+
+
+def build_example_index(dataset, tasks: Sequence[str] | None = None, num_proc: int | None = None):
+    """A `datasets.Dataset` with one row per training pair of `dataset` (a records `datasets.Dataset`):
+    `record` (row of `dataset`), `task`, `prompt`, `target`. Cached by `datasets` like any `map`."""
+    tasks = list(tasks) if tasks is not None else list(TASKS)
+    for token in tasks:
+        get_task(token)  # unknown tasks fail here, with the list of known ones
+
+    def index(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+        out: dict[str, list] = {name: [] for name in INDEX_COLUMNS}
+        keys = list(batch)
+        for row, i in enumerate(indices):
+            record = {key: batch[key][row] for key in keys}
+            for task, prompt, target in record_examples(record, tasks):
+                out["record"].append(i)
+                out["task"].append(task)
+                out["prompt"].append(prompt)
+                out["target"].append(target)
+        return out
+
+    return dataset.map(
+        index,
+        batched=True,
+        batch_size=256,
+        with_indices=True,
+        remove_columns=dataset.column_names,
+        num_proc=num_proc,
+        desc="indexing training pairs",
+    )
+
+
+def resolve_task_weights(weights: Mapping[str, float] | None, present: Sequence[str]) -> dict[str, float]:
+    """Sampling probability of each task in `present` (tasks with examples): the configured weight (default 1)
+    normalised over the present tasks. Raises ValueError on unknown tasks, negative weights or an empty mix."""
+    weights = dict(weights or {})
+    for token, weight in weights.items():
+        get_task(token)
+        if not weight >= 0:
+            raise ValueError(f"task weight of {token} must be >= 0, got {weight}")
+    raw = {token: float(weights.get(token, 1.0)) for token in present}
+    total = sum(raw.values())
+    if total <= 0:
+        raise ValueError(f"no task to train: the data has examples of {sorted(present)} but all their weights are 0")
+    return {token: w / total for token, w in raw.items() if w > 0}
+
+
+class TaskMixtureSampler(torch.utils.data.Sampler[int]):
+    """Draws `num_samples` example indices: each draw picks a task with probability `weights[task]`, then one
+    of that task's examples uniformly. The sequence is a function of `seed` alone, so every process of a
+    distributed run draws the same one (accelerate hands each its share) and a resumed run can skip to where
+    it stopped."""
+
+    def __init__(self, tasks: Sequence[str], weights: Mapping[str, float], num_samples: int, seed: int = 0):
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        task_array = np.asarray(tasks)
+        self.names = sorted(weights)
+        self.members = [np.flatnonzero(task_array == name) for name in self.names]
+        empty = [name for name, members in zip(self.names, self.members, strict=True) if len(members) == 0]
+        if empty:
+            raise ValueError(f"tasks {empty} have a weight but no example")
+        self.probs = np.asarray([weights[name] for name in self.names], dtype=float)
+        self.probs /= self.probs.sum()
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng(self.seed)
+        chunk = 65536
+        for begin in range(0, self.num_samples, chunk):
+            size = min(chunk, self.num_samples - begin)
+            picks = rng.choice(len(self.names), size=size, p=self.probs)
+            offsets = rng.random(size)
+            for task, offset in zip(picks, offsets, strict=True):
+                members = self.members[task]
+                yield int(members[int(offset * len(members))])
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    """Rows of an example index joined with the series of their records: `{"values", "prompt", "target",
+    "task"}`, `values` a float32 array `[channels, time]` (NaN = missing)."""
+
+    def __init__(self, records, index):
+        self.records = records
+        self.index = index
+        self.tasks = index["task"]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        row = self.index[int(i)]
+        values = np.asarray(self.records[int(row["record"])]["values"], dtype=np.float32)
+        return {"values": values, "prompt": row["prompt"], "target": row["target"], "task": row["task"]}
+
+
+class TSFlorenceCollator:
+    """Pads a list of examples (`values` `[channels, time]`, `prompt`, `target`) into a model batch with the
+    processor. Targets longer than `max_target_length` tokens are cut (keeping `</s>`), and so are encoder inputs
+    longer than `max_source_length` (the end of a long text input, such as a caption to ground, goes first)."""
+
+    def __init__(self, processor: TSFlorenceProcessor, max_target_length: int = 256, max_source_length: int = 512):
+        self.processor = processor
+        self.max_target_length = max_target_length
+        self.max_source_length = max_source_length
+
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        series = [np.asarray(e["values"], dtype=np.float32).T for e in examples]
+        batch = self.processor(
+            series=series,
+            text=[e["prompt"] for e in examples],
+            truncation=True,
+            max_length=self.max_source_length,
+        )
+        labels = self.processor.tokenizer(
+            [e["target"] for e in examples],
+            padding=True,
+            truncation=True,
+            max_length=self.max_target_length,
+            return_tensors="pt",
+        )
+        batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+        return dict(batch)
+
+
+# Plain tables of labelled series
+
+
+def _parse_cell(cell: Any, row: int) -> list[float]:
+    if isinstance(cell, str):
+        text = cell.strip()
+        try:
+            values = json.loads(text) if text.startswith("[") else [float(x) for x in text.replace(",", " ").split()]
+        except ValueError as error:
+            raise ValueError(f"row {row}: the series cell is neither a JSON list nor numbers ({error})") from None
+    else:
+        values = list(np.asarray(cell, dtype=float).ravel()) if cell is not None else []
+    return [float("nan") if v is None else float(v) for v in values]
+
+
+def records_from_table(
+    path: str | os.PathLike, label_column: str = "label", series_column: str = "series"
+) -> list[dict]:
+    """Records (DESIGN.md section 4: `id`, `source`, `split`, `values`, `label`; no annotation lists, so no task
+    but classification learns "nothing here" from them) of a CSV or Parquet table of labelled
+    series: either a `series_column` holding one series per row (a list, or numbers separated by commas or
+    spaces) or, UCR style, one numeric column per time step beside `label_column`.
+
+    Raises ValueError on an empty table, a missing label column, non-numeric values or an all-NaN series."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such table: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        try:
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"{path} is empty") from None
+    elif suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(path)
+    else:
+        raise ValueError(f"{path}: expected a .csv or .parquet table of (series, label), got {suffix or 'no suffix'}")
+    if frame.empty:
+        raise ValueError(f"{path} has no rows")
+    if label_column not in frame.columns:
+        raise ValueError(f"{path} has no {label_column!r} column; columns: {list(frame.columns)[:10]}")
+    labels = frame[label_column].astype(str).tolist()
+    if series_column in frame.columns:
+        rows = [_parse_cell(cell, i) for i, cell in enumerate(frame[series_column])]
+    else:
+        wide = frame.drop(columns=[label_column])
+        bad = [c for c in wide.columns if not pd.api.types.is_numeric_dtype(wide[c])]
+        if bad:
+            raise ValueError(f"{path}: columns {bad[:5]} are not numeric; give a {series_column!r} column instead")
+        rows = [list(map(float, r)) for r in wide.to_numpy(dtype=float)]
+    records = []
+    for i, (values, label) in enumerate(zip(rows, labels, strict=True)):
+        array = np.asarray(values, dtype=float)
+        if array.size == 0 or np.isnan(array).all():
+            raise ValueError(f"{path}: row {i} has no observed value (empty or all-NaN series)")
+        records.append(
+            {
+                "id": f"{path.stem}-{i}",
+                "source": f"table:{path.name}",
+                "split": "train",
+                "values": [array.astype(np.float32).tolist()],
+                "label": label,
+            }
+        )
+    return records
+
+
+__all__ = [
+    "ExampleDataset",
+    "TSFlorenceCollator",
+    "TaskMixtureSampler",
+    "build_example_index",
+    "record_examples",
+    "records_from_table",
+    "resolve_task_weights",
+]
