@@ -216,6 +216,8 @@ def test_sigkill_mid_run_then_relaunch_resumes_at_the_same_step_with_the_same_ne
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "train_results.json").exists()
+    at_step_6 = TSFlorenceForConditionalGeneration.from_pretrained(out / "checkpoints" / "step-6")  # loadable
+    assert at_step_6.config.text_config.d_model == PRESETS["tiny"]["text"]["d_model"]
 
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reference, resumed = _train_steps(trained), _train_steps(out)
@@ -298,3 +300,18 @@ def test_training_without_data_or_from_a_missing_model_is_a_clear_error(tmp_path
                                   f"run.output_dir={tmp_path / 'o'}", "data.eval_split=null"])  # fmt: skip
     with pytest.raises(FileNotFoundError, match="no saved model there"):
         T.train(config)
+
+
+def test_lora_fine_tuning_changes_only_the_adapted_projections_and_saves_a_plain_model(trained, tmp_path):
+    from safetensors.torch import load_file
+
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"series": ["1 2 3 4 5", "5 4 3 2 1"] * 4, "label": ["up", "down"] * 4}).to_csv(table, index=False)
+    out = tmp_path / "lora"
+    argv = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", str(trained), "--data", str(table)]
+    argv += ["--output-dir", str(out), "--max-steps", "4", "--set", "model.lora={r: 4}", "--set", "run.progress=false"]
+    assert T.main(argv) == 0
+    before, after = load_file(trained / "model.safetensors"), load_file(out / "model.safetensors")
+    assert before.keys() == after.keys()  # merged: no adapter weights left, loads as a plain model
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.endswith(("q_proj.weight", "v_proj.weight")) for name in changed), sorted(changed)

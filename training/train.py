@@ -348,9 +348,10 @@ def _checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
-def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None:
+def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, model=None, processor=None) -> None:
     """accelerate state of `step` into `checkpoints/step-N`, written under a temporary name and renamed when
-    complete; only the last `keep` checkpoints stay."""
+    complete; only the last `keep` checkpoints stay. With `model` and `processor`, their config and files are
+    saved beside the weights, so that `from_pretrained(checkpoint)` loads the model of that step."""
     final = output_dir / "checkpoints" / f"step-{step}"
     tmp = output_dir / "checkpoints" / f".tmp-step-{step}"
     if accelerator.is_main_process:
@@ -360,12 +361,24 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int) -> None
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if model is not None and processor is not None:
+            write_model_files(accelerator.unwrap_model(model), processor, tmp)
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in _checkpoints(output_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
+
+
+def write_model_files(model, processor, folder: Path) -> None:
+    """Config, generation config and processor of `model` into `folder`, which holds its weights
+    (`model.safetensors` of accelerate's state)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base.config.save_pretrained(folder)
+    if base.generation_config is not None:
+        base.generation_config.save_pretrained(folder)
+    processor.save_pretrained(folder)
 
 
 # The run
@@ -675,7 +688,7 @@ def train(config: TrainConfig) -> dict:
             if accelerator.is_main_process:
                 _log_line(log_path, {"step": step, **scores})
         if step % config.run.save_every == 0 and step < config.optim.max_steps:
-            save_checkpoint(accelerator, output_dir, step, config.run.save_total_limit)
+            save_checkpoint(accelerator, output_dir, step, config.run.save_total_limit, model, processor)
         if step >= config.optim.max_steps:
             break
     bar.close()
