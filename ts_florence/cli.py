@@ -182,6 +182,41 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine_refine(args: argparse.Namespace) -> int:
+    from .engine.refine import RefineConfig, refine_corpus
+
+    config = RefineConfig(
+        model_weight=args.model_weight,
+        guard_share=args.guard_share,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        window=args.window,
+        eval_limit=args.eval_limit,
+        round=args.round,
+    )
+    audit = refine_corpus(
+        args.corpus, args.model, args.out, config, dev_scores=args.dev_scores, overwrite=args.overwrite
+    )
+    k = audit["round"]
+    print(
+        f"round {k} written to {args.out}: {audit['records']['refined']} of {audit['records']['train']} training "
+        f"series refined by {audit['model_source']}; the frozen evaluation split copied unchanged"
+    )
+    flagged = audit["guard"]["flagged"]
+    print(
+        "rare-class guard: "
+        + (", ".join(f"{f['class']} {f['before']} -> {f['after']}" for f in flagged) + " restored" if flagged else "-")
+    )
+    print(
+        "agreement with the previous round: "
+        + ", ".join(f"{n} {v:.3f}" for n, v in audit["agreement"].items() if isinstance(v, float))
+    )
+    print(f"audit: {args.out}/audit.md, audit.json, audit.png")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.runner import evaluate_path, report_markdown
 
@@ -268,6 +303,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-proc", type=int, default=1)
     p.add_argument("--json", help="also write the report as JSON here")
     p.set_defaults(func=cmd_engine_audit)
+    p = engine_sub.add_parser("refine", help="a refinement round: the model re-annotates the corpus, round k+1")
+    p.add_argument("--corpus", required=True, help="round k: a corpus folder (engine build or an earlier refine)")
+    p.add_argument("--model", required=True, help="a model folder trained on round k")
+    p.add_argument("--out", required=True, help="output folder for round k+1 (a rerun resumes an interrupted one)")
+    p.add_argument("--model-weight", type=float, default=1.0, help="weight of the model's votes in the merge")
+    p.add_argument("--guard-share", type=float, default=0.5, help="flag (and restore) a class shrinking by more")
+    p.add_argument("--batch-size", type=int, default=16, help="series per generation call")
+    p.add_argument("--chunk-size", type=int, default=512, help="records per resumable chunk")
+    p.add_argument("--limit", type=int, help="refine at most this many series (the others are copied)")
+    p.add_argument("--max-new-tokens", type=int, help="longest model output per task")
+    p.add_argument("--window", type=int, help="read longer series in windows of this many samples")
+    p.add_argument("--eval-limit", type=int, default=50, help="frozen-split examples per task to score; 0: none")
+    p.add_argument("--dev-scores", help="a scripts/benchmark.py JSON report of the model, for the audit")
+    p.add_argument("--round", type=int, help="round of --corpus (default: from its stats.json, or 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.set_defaults(func=cmd_engine_refine)
 
     p = sub.add_parser("tasks", help="list the task tokens")
     p.set_defaults(func=cmd_tasks)

@@ -1,0 +1,517 @@
+"""Refinement rounds: the model as one more source of the merge, the rare-class guard, the contamination check,
+resuming a round and resuming `scripts/run_rounds.py` after an interrupted stage."""
+
+import hashlib
+import importlib.util
+import json
+import re
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from tiny import TINY_VOCAB, tiny_config
+
+from ts_florence import (
+    TSFlorenceForConditionalGeneration,
+    TSFlorenceProcessor,
+    TSFlorenceSeriesFeatureExtractor,
+    generated_text_corpus,
+    train_tokenizer,
+)
+from ts_florence.cli import main as cli_main
+from ts_florence.engine import refine as R
+from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
+from ts_florence.engine.schema import span, values_hash
+from ts_florence.engine.steps import has_truth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_real(name):
+    """Six "real" series standing in for a package source: records without exact truth, which rounds refine."""
+    from ts_florence.engine.sources import RawSeries
+
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        n = 300 + 50 * i
+        values = np.sin(np.arange(n) / (3 + i)) * (i + 1) + 0.2 * rng.normal(size=n)
+        if i == 3:
+            values[100:110] += 8
+        yield RawSeries(name=f"fake:{i}", values=values[None, :], provenance=f"fake==0:series{i}:value")
+
+
+@pytest.fixture(scope="module")
+def round0(tmp_path_factory):
+    """Round 0: 13 real windows, 4 synthetic and 2 semi-synthetic series, 4 frozen evaluation series (2 s)."""
+    import ts_florence.engine.sources as sources
+
+    out = tmp_path_factory.mktemp("round0")
+    config = BuildConfig(
+        name="refine-test",
+        shards=1,
+        sources=SourcesConfig(
+            synthetic=4, semi_synthetic=2, real=["fake"], max_length=512, heldout_fraction=0.0, max_windows_per_series=3
+        ),
+        eval=EvalConfig(synthetic=4, semi_synthetic=0, seed=99),
+        specialists=[{"name": n} for n in ("regime_describer", "stl_zscore", "change_points", "events")],
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources, "read_raw", _fake_real)
+        build_corpus(config, out, progress=False)
+    shutil.rmtree(out / "work")
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny random model and its processor, saved: what `pipeline` loads."""
+    folder = tmp_path_factory.mktemp("tiny_model")
+    torch.manual_seed(0)
+    series = tiny_config().series_config
+    processor = TSFlorenceProcessor(
+        feature_extractor=TSFlorenceSeriesFeatureExtractor(
+            patch_length=series.patch_length, num_patches=series.num_patches, max_series_tokens=series.max_series_tokens
+        ),
+        tokenizer=train_tokenizer(generated_text_corpus(300), vocab_size=TINY_VOCAB),
+    )
+    TSFlorenceForConditionalGeneration(tiny_config()).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _records(corpus, split="train"):
+    files = sorted((Path(corpus) / "data").glob(f"{split}-*.parquet"))
+    return [row for path in files for row in pq.read_table(path).to_pylist()]
+
+
+def _by_id(corpus):
+    return {r["id"]: r for r in _records(corpus)}
+
+
+def _same(a, b):
+    """Records equal, values compared by hash (NaN != NaN)."""
+    return values_hash(a) == values_hash(b) and {k: v for k, v in a.items() if k != "values"} == {
+        k: v for k, v in b.items() if k != "values"
+    }
+
+
+def _sha(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class Scripted:
+    """A stand-in for the model: `answer(values, previous)` gives the pipeline result of one series, where
+    `previous` is the round-0 record of the same values. Counts the series it was asked about."""
+
+    def __init__(self, corpus, answer=lambda values, previous: {}, fail_on_call=None):
+        self.previous = {values_hash(r): r for r in _records(corpus)}
+        self.answer, self.fail_on_call = answer, fail_on_call
+        self.calls, self.series = 0, 0
+
+    def __call__(self, series):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise KeyboardInterrupt("killed")
+        self.series += len(series)
+        return [self.answer(v, self.previous[values_hash(v.astype(np.float32))]) for v in series]
+
+
+def _spans(found):
+    """A labelled-span result of the pipeline from (span, label) pairs, every one sure of itself."""
+    return {
+        "spans": [s for s, _ in found],
+        "labels": [label for _, label in found],
+        "channels": [None] * len(found),
+        "scores": [0.99] * len(found),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The merge with a model source
+
+
+def test_a_model_that_finds_nothing_gives_back_round_0_and_the_frozen_split_byte_for_byte(round0, tmp_path):
+    audit = R.refine_corpus(round0, "silent", tmp_path / "round1", annotator=Scripted(round0), progress=False)
+    before, after = _by_id(round0), _by_id(tmp_path / "round1")
+    assert before.keys() == after.keys()
+    for record_id, record in before.items():
+        for key in ("spans", "segments", "change_points", "captions", "groundings", "meta", "timestamps"):
+            assert after[record_id][key] == record[key], (record_id, key)
+        assert values_hash(after[record_id]) == values_hash(record)  # NaN != NaN: compared by hash
+    for path in (round0 / "data").glob("eval-*.parquet"):
+        assert _sha(tmp_path / "round1" / "data" / path.name) == _sha(path)
+    assert audit["records"]["refined"] == sum(not has_truth(r) for r in before.values()) == 13
+    assert audit["agreement"]["unchanged records"] == 1.0 and not audit["guard"]["flagged"]
+    stats = json.loads((tmp_path / "round1" / "stats.json").read_text())
+    assert stats["round"] == 1 and stats["train"] == len(after) and stats["rounds"][0]["model"] == "silent"
+    assert "round 1" in (tmp_path / "round1" / "README.md").read_text()
+    assert (tmp_path / "round1" / "audit.png").stat().st_size > 1000
+    assert not list(tmp_path.glob(".round1*")), "the work and temporary folders are removed"
+
+
+def _model_answer(values, previous):
+    """A spike at [10, 14) everywhere, each round-0 event confirmed, an unusable label, and two regimes."""
+    n = values.shape[1]
+    events = [s for s in previous["spans"] if s["kind"] == "event"]
+    return {
+        "<ANOMALY_DETECTION>": _spans([([10, 14], "spike"), ([20, 30], "bogus")]),
+        "<EVENT_DETECTION>": {
+            "spans": [[s["start"], s["end"]] for s in events],
+            "labels": [s["label"] for s in events],
+            "channels": [s["channel"] for s in events],
+            "scores": [0.99] * len(events),
+        },
+        "<REGIME_SEGMENTATION>": {
+            "spans": [[0, n // 2], [n // 2, n]],
+            "labels": ["calm", "volatile"],
+            "scores": [0.9, 0.9],
+        },
+        "<CHANGE_POINT_DETECTION>": {"points": [n // 2], "scores": [0.9]},
+    }
+
+
+def test_model_annotations_enter_the_merge_with_their_weight_and_the_provenance_of_the_round(round0, tmp_path):
+    config = R.RefineConfig(model_weight=4.0, guard_share=1.0)  # the merge alone, no guard
+    audit = R.refine_corpus(round0, "runs/m0", tmp_path / "r1", config, annotator=Scripted(round0, _model_answer))
+    before, after = _by_id(round0), _by_id(tmp_path / "r1")
+    refined = [i for i, r in before.items() if not has_truth(r)]
+    for record_id, record in before.items():
+        if has_truth(record):  # exact truth is never re-annotated
+            assert _same(after[record_id], record)
+    spikes = [s for i in refined for s in after[i]["spans"] if (s["start"], s["end"], s["label"]) == (10, 14, "spike")]
+    assert all("model@0" in s["source"].split("+") and s["round"] == 1 for s in spikes)
+    assert any(s["source"] == "model@0" for s in spikes), "the model alone, heavy enough, adds a span"
+    confirmed = [s for i in refined for s in after[i]["spans"] if s["kind"] == "event"]
+    assert confirmed and all(R.from_specialist(s) and "model@0" in s["source"].split("+") for s in confirmed)
+    assert all(s["round"] == 1 for s in confirmed)
+    for i in refined:  # the heavier model's segmentation wins, with its provenance
+        n = len(after[i]["values"][0])
+        assert [(s["start"], s["end"], s["label"], s["source"]) for s in after[i]["segments"]] == [
+            (0, n // 2, "calm", "model@0"),
+            (n // 2, n, "volatile", "model@0"),
+        ]
+    assert not any(s["label"] == "bogus" for i in refined for s in after[i]["spans"])
+    removed = json.loads((tmp_path / "r1" / "stats.json").read_text())["steps"]["annotate:model"]["removed"]
+    assert removed == {"model anomaly label outside the vocabulary": 13}
+    assert audit["sources"]["round 1"]["model@0"] > 0 and audit["provenance"]["round 1"]["model only"] > 0
+    assert audit["counts"]["round 1"]["segment:calm"] == 13
+
+    # With no weight, the model has no say at all.
+    R.refine_corpus(
+        round0,
+        "runs/m0",
+        tmp_path / "r1w0",
+        R.RefineConfig(model_weight=0.0),
+        annotator=Scripted(round0, _model_answer),
+    )
+    assert not any(s["source"] == "model@0" for r in _records(tmp_path / "r1w0") for s in r["spans"])
+
+
+def test_model_outputs_outside_the_series_or_vocabulary_are_left_out_and_counted():
+    values = np.zeros((2, 100))
+    result = {
+        "<ANOMALY_DETECTION>": {
+            "spans": [[5, 9], [90, 120], [3, 4]],
+            "labels": ["dip", "dip", "dip"],
+            "channels": [1, None, 7],
+            "scores": [0.8, 0.8, None],
+        },
+        "<EVENT_DETECTION>": {"spans": [[1, 2]], "labels": ["spike"], "channels": [None], "scores": [0.9]},
+        "<REGIME_SEGMENTATION>": {"spans": [[3, 40], [40, 100]], "labels": ["calm", "volatile"], "scores": [0.5, 0.6]},
+        "<CHANGE_POINT_DETECTION>": {"points": [0, 40], "scores": [0.9, 0.7]},
+    }
+    found, problems = R.model_candidates(result, values, "model@2", 3)
+    assert found["spans"] == [span(5, 9, "dip", "anomaly", channel=1, score=0.8, source="model@2", round=3)]
+    assert [(s["start"], s["end"], s["label"], s["round"]) for s in found["segments"]] == [
+        (0, 40, "calm", 3),
+        (40, 100, "volatile", 3),
+    ]
+    assert [p["index"] for p in found["change_points"]] == [40]
+    assert problems == {
+        "model span outside the series": 1,
+        "model span on an unknown channel": 1,
+        "model event label outside the vocabulary": 1,
+        "model change point at or beyond the series' ends": 1,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The rare-class guard
+
+
+def _relabel(kind, old, new):
+    def answer(values, previous):
+        mine = [s for s in previous["spans"] if s["kind"] == kind and s["label"] == old]
+        task = "<EVENT_DETECTION>" if kind == "event" else "<ANOMALY_DETECTION>"
+        return {
+            task: {
+                "spans": [[s["start"], s["end"]] for s in mine],
+                "labels": [new] * len(mine),
+                "channels": [s["channel"] for s in mine],
+                "scores": [0.99] * len(mine),
+            }
+        }
+
+    return answer
+
+
+def test_the_guard_restores_the_specialist_annotations_of_a_class_the_model_erased(round0, tmp_path):
+    before = _by_id(round0)
+    refined = {i: r for i, r in before.items() if not has_truth(r)}
+    counts = R.class_counts(refined.values())
+    target = max((c for c in counts if c.startswith("event:")), key=counts.get)
+    old = target.split(":", 1)[1]
+    new = next(label for label in R.SPAN_LABELS["event"] if label != old and f"event:{label}" not in counts)
+    answer = _relabel("event", old, new)
+
+    audit = R.refine_corpus(
+        round0, "m", tmp_path / "guarded", R.RefineConfig(model_weight=10.0), annotator=Scripted(round0, answer)
+    )
+    assert target in [f["class"] for f in audit["guard"]["flagged"]]
+    assert audit["counts"]["round 1 before the guard"].get(target, 0) == 0
+    assert audit["counts"]["round 1"][target] == counts[target]
+    after = _by_id(tmp_path / "guarded")
+    restored = [s for i in refined for s in after[i]["spans"] if s["label"] == old]
+    assert restored and all(R.from_specialist(s) and "model" not in s["source"] and s["round"] == 0 for s in restored)
+    assert not any(s["label"] == new for i in refined for s in after[i]["spans"]), "the model's relabelling gave way"
+    assert target in (tmp_path / "guarded" / "audit.md").read_text()
+    assert audit["guard"]["restored"][f"restored {target}"] == counts[target]
+
+    # A guard that tolerates any drop lets the class vanish, and the audit says so.
+    audit = R.refine_corpus(
+        round0,
+        "m",
+        tmp_path / "unguarded",
+        R.RefineConfig(model_weight=10.0, guard_share=1.0),
+        annotator=Scripted(round0, answer),
+    )
+    assert not audit["guard"]["flagged"] and target in audit["vanished"] and f"event:{new}" in audit["new"]
+
+
+def test_guard_flags_only_classes_that_fell_by_more_than_the_share():
+    before = Counter({"event:peak": 10, "anomaly:dip": 4, "segment:calm": 2, "change point": 1})
+    after = Counter({"event:peak": 5, "anomaly:dip": 1, "change point": 0, "anomaly:spike": 7})
+    assert [f["class"] for f in R.guard_flags(before, after, 0.5)] == ["anomaly:dip", "change point", "segment:calm"]
+    assert [f["class"] for f in R.guard_flags(before, after, 0.0)] == [
+        "anomaly:dip",
+        "change point",
+        "event:peak",
+        "segment:calm",
+    ]
+
+
+def test_the_guard_brings_back_change_points_and_segmentations_only_from_specialists():
+    old = {
+        "r": {
+            "spans": [],
+            "segments": [
+                {"start": 0, "end": 50, "label": "calm", "score": 0.9, "source": "change_points", "round": 0},
+                {"start": 50, "end": 100, "label": "volatile", "score": 0.9, "source": "change_points", "round": 0},
+            ],
+            "change_points": [
+                {"index": 50, "label": "regime change", "score": 0.9, "source": "change_points", "round": 0},
+                {"index": 80, "label": "change", "score": 0.9, "source": "model@0", "round": 1},
+            ],
+        }
+    }
+    record = {
+        "id": "r",
+        "values": [[0.0] * 100],
+        "spans": [],
+        "segments": [{"start": 0, "end": 100, "label": "calm", "score": 0.8, "source": "model@1", "round": 2}],
+        "change_points": [{"index": 10, "label": "change", "score": 0.8, "source": "model@1", "round": 2}],
+    }
+    guard = R.RareClassGuard(old, ["segment:volatile", R.CHANGE_POINT_CLASS])
+    out = next(guard.run([record]))
+    assert [p["index"] for p in out["change_points"]] == [10, 50]
+    assert [s["label"] for s in out["segments"]] == ["calm", "volatile"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Contamination, bad input
+
+
+def _contaminated(round0, tmp_path):
+    corpus = tmp_path / "contaminated"
+    shutil.copytree(round0, corpus)
+    train = _records(corpus)
+    leaked = dict(_records(corpus, "eval")[0], split="train")
+    from ts_florence.engine.build import _table
+
+    for path in (corpus / "data").glob("train-*.parquet"):
+        path.unlink()
+    _table([*train, leaked]).to_parquet(str(corpus / "data" / "train-00000-of-00001.parquet"))
+    return corpus, leaked
+
+
+def test_a_corpus_whose_training_part_shares_a_series_with_the_frozen_split_is_refused(round0, tmp_path):
+    assert R.check_contamination(round0) == {"train": 19, "eval": 4}
+    corpus, leaked = _contaminated(round0, tmp_path)
+    with pytest.raises(ValueError, match=f"1 training series share.*{re.escape(leaked['id'])}"):
+        R.check_contamination(corpus)
+    with pytest.raises(ValueError, match="contaminated"):
+        R.refine_corpus(corpus, "m", tmp_path / "out", annotator=Scripted(round0))
+    assert not (tmp_path / "out").exists()
+
+
+def test_value_hashes_read_column_wise_match_the_schema_hash(round0):
+    files = sorted((round0 / "data").glob("*.parquet"))
+    assert dict(R._value_hashes(files)) == {
+        r["id"]: values_hash(r) for f in ("train", "eval") for r in _records(round0, f)
+    }
+
+
+def test_bad_input_gives_clear_errors(round0, tiny_model, tmp_path, capsys):
+    with pytest.raises(ValueError, match="not a folder with a saved model"):
+        R.refine_corpus(round0, tmp_path / "no-model", tmp_path / "out")
+    empty = tmp_path / "empty"
+    (empty / "data").mkdir(parents=True)
+    (empty / "stats.json").write_text((round0 / "stats.json").read_text())
+    with pytest.raises(ValueError, match="no training split"):
+        R.refine_corpus(empty, tiny_model, tmp_path / "out")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not empty"):
+        R.refine_corpus(round0, tiny_model, tmp_path / "full")
+    with pytest.raises(ValueError, match="must not be the corpus"):
+        R.refine_corpus(round0, tiny_model, round0 / "inside")
+    with pytest.raises(ValueError, match="guard_share"):
+        R.RefineConfig(guard_share=1.5)
+    corpus, _ = _contaminated(round0, tmp_path)
+    for args, message in (
+        (["--corpus", str(round0), "--model", str(tmp_path / "no-model")], "not a folder with a saved model"),
+        (["--corpus", str(corpus), "--model", str(tiny_model)], "share their values with the frozen evaluation split"),
+    ):
+        with pytest.raises(SystemExit, match=f"error: .*{message}"):
+            cli_main(["engine", "refine", *args, "--out", str(tmp_path / "cli-out")])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The real model, resuming
+
+
+def test_refine_command_runs_the_model_and_a_second_round_builds_on_the_first(round0, tiny_model, tmp_path, capsys):
+    args = ["--model", str(tiny_model), "--max-new-tokens", "12", "--eval-limit", "2", "--batch-size", "8"]
+    assert cli_main(["engine", "refine", "--corpus", str(round0), "--out", str(tmp_path / "r1"), *args]) == 0
+    printed = capsys.readouterr().out
+    assert "round 1 written" in printed and "13 of 19" in printed
+    audit = json.loads((tmp_path / "r1" / "audit.json").read_text())
+    assert audit["eval"]["limit"] == 2 and set(audit["eval"]["scores"]) == set(R.MODEL_TASKS)
+    assert json.loads((tmp_path / "r1" / "stats.json").read_text())["steps"]["annotate:model"]["in"] == 13
+
+    audit2 = R.refine_corpus(tmp_path / "r1", "runs/m1", tmp_path / "r2", annotator=Scripted(round0, _model_answer))
+    assert audit2["from_round"] == 1 and audit2["model_source"] == "model@1"
+    assert [h["round"] for h in audit2["history"]] == [0, 1, 2]
+    spans = [s for r in _records(tmp_path / "r2") for s in r["spans"] if "model@1" in s["source"]]
+    assert spans and all(s["round"] == 2 for s in spans)
+    assert [r["round"] for r in json.loads((tmp_path / "r2" / "stats.json").read_text())["rounds"]] == [1, 2]
+
+
+def test_an_interrupted_round_resumes_at_its_first_unfinished_chunk_and_gives_the_same_round(round0, tmp_path):
+    config = R.RefineConfig(model_weight=2.0, chunk_size=5, batch_size=2)
+    reference = R.refine_corpus(round0, "m", tmp_path / "reference", config, annotator=Scripted(round0, _model_answer))
+    interrupted = Scripted(round0, _model_answer, fail_on_call=5)
+    with pytest.raises(KeyboardInterrupt):
+        R.refine_corpus(round0, "m", tmp_path / "r1", config, annotator=interrupted, progress=False)
+    assert not (tmp_path / "r1").exists() and list((tmp_path / ".r1.work" / "chunks").glob("*.stats.json"))
+    resumed = Scripted(round0, _model_answer)
+    audit = R.refine_corpus(round0, "m", tmp_path / "r1", config, annotator=resumed, progress=False)
+    assert 0 < resumed.series < reference["records"]["refined"], "finished chunks are not annotated again"
+    resumed_records, reference_records = _records(tmp_path / "r1"), _records(tmp_path / "reference")
+    assert len(resumed_records) == len(reference_records)
+    assert all(_same(a, b) for a, b in zip(resumed_records, reference_records, strict=True))
+    assert audit["counts"] == reference["counts"]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# scripts/run_rounds.py
+
+
+@pytest.fixture
+def run_rounds(monkeypatch, tiny_model):
+    """The script as a module, with a fake training (copies the tiny model, counts calls, can fail) and a scripted
+    model for the refinement."""
+    spec = importlib.util.spec_from_file_location("run_rounds_under_test", ROOT / "scripts" / "run_rounds.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    module.trained, module.fail_training = [], set()
+
+    def fake_training(corpus, out, args, init_from):
+        module.trained.append(out.name)
+        if out.name in module.fail_training:
+            module.fail_training.discard(out.name)
+            (out / "checkpoints").mkdir(parents=True)
+            raise RuntimeError("train.py exited with status -9")
+        shutil.copytree(tiny_model, out, dirs_exist_ok=True)
+        (out / "train_results.json").write_text(json.dumps({"steps": args.steps}))
+
+    monkeypatch.setattr(module, "run_training", fake_training)
+    state = {"fail_on_call": None, "series": 0}
+
+    class FakeAnnotator:
+        def __init__(self, path, tasks, **kwargs):
+            self.calls = 0
+
+        def __call__(self, series):
+            self.calls += 1
+            if self.calls == state["fail_on_call"]:
+                state["fail_on_call"] = None
+                raise KeyboardInterrupt("killed")
+            state["series"] += len(series)
+            return [{"<ANOMALY_DETECTION>": _spans([([10, 14], "spike")])} for _ in series]
+
+    monkeypatch.setattr(R, "ModelAnnotator", FakeAnnotator)
+    module.annotator_state = state
+    return module
+
+
+def test_run_rounds_resumes_after_an_interrupted_stage_and_skips_finished_ones(run_rounds, round0, tmp_path, capsys):
+    work = tmp_path / "rounds"
+    argv = ["--corpus", str(round0), "--work", str(work), "--steps", "3", "--chunk-size", "5", "--batch-size", "2"]
+
+    run_rounds.annotator_state["fail_on_call"] = 4  # killed in the middle of refine0
+    with pytest.raises(KeyboardInterrupt):
+        run_rounds.main(argv)
+    assert sorted(p.name for p in (work / "done").iterdir()) == ["check0", "train0"]
+    assert not (work / "round1").exists() and run_rounds.trained == ["model0"]
+
+    run_rounds.fail_training.add("model1")  # then training on round 1 dies
+    series_before = run_rounds.annotator_state["series"]
+    with pytest.raises(SystemExit, match="train.py exited"):
+        run_rounds.main(argv)
+    assert run_rounds.trained == ["model0", "model1"]
+    assert (work / "done" / "refine0").exists() and not (work / "done" / "train1").exists()
+    assert run_rounds.annotator_state["series"] - series_before < 13, "refine0 resumed its finished chunks"
+
+    assert run_rounds.main(argv) == 0
+    assert run_rounds.trained == ["model0", "model1", "model1"]
+    assert sorted(p.name for p in (work / "done").iterdir()) == ["check0", "refine0", "refine1", "train0", "train1"]
+    audit = json.loads((work / "round2" / "audit.json").read_text())
+    assert audit["round"] == 2 and audit["model"] == str(work / "model1")
+    assert "| 2 |" in (work / "summary.md").read_text()
+
+    capsys.readouterr()  # a relaunch needs only the work folder: the settings are read from WORK/run.json
+    assert run_rounds.main(["--work", str(work)]) == 0 and run_rounds.trained == ["model0", "model1", "model1"]
+    assert capsys.readouterr().out.count("done before, skipped") == 5
+
+    with pytest.raises(SystemExit, match="other settings"):
+        run_rounds.main([*argv, "--model-weight", "3"])
+
+
+def test_run_rounds_refuses_a_contaminated_round_0_and_a_second_launch_on_the_same_work(run_rounds, round0, tmp_path):
+    corpus, _ = _contaminated(round0, tmp_path)
+    with pytest.raises(SystemExit, match="share their values"):
+        run_rounds.main(["--corpus", str(corpus), "--work", str(tmp_path / "w1")])
+    assert run_rounds.trained == []
+    lock = run_rounds._lock(tmp_path / "w2")
+    try:
+        with pytest.raises(SystemExit, match="another run_rounds is running"):
+            run_rounds.main(["--corpus", str(round0), "--work", str(tmp_path / "w2")])
+    finally:
+        lock.close()
