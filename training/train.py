@@ -584,6 +584,10 @@ def train(config: TrainConfig) -> dict:
         sampler = TaskMixtureSampler(train_set.tasks, weights, total, seed=config.run.seed)
 
     model, processor = build_model(config, tokenizer_records)
+    found = _checkpoints(output_dir)
+    if found and (found[-1] / "tokenizer.json").exists():
+        # A resumed run keeps the tokenizer it started with, even if the corpus changed since.
+        processor = type(processor).from_pretrained(found[-1])
     text_config = (model.get_base_model() if config.model.lora is not None else model).config.text_config
     collator = TSFlorenceCollator(processor, config.data.max_target_length, text_config.max_position_embeddings)
     train_loader = torch.utils.data.DataLoader(
@@ -617,7 +621,6 @@ def train(config: TrainConfig) -> dict:
     # Resume from the last complete checkpoint, if any, at the same step and the same next batch. The first batch
     # is fetched before the state (with its RNG) is restored: starting a DataLoader iterator draws from torch's
     # RNG, and an uninterrupted run drew that before its first step, not in the middle of the run.
-    found = _checkpoints(output_dir)
     step = json.loads((found[-1] / "trainer_state.json").read_text())["step"] if found else 0
     loader = skip_first_batches(train_loader, step * config.optim.gradient_accumulation_steps) if step else train_loader
     batches = iter(loader)
