@@ -1,0 +1,1157 @@
+"""Side-by-side benchmark: the model, every engine specialist and classical baselines on the same series.
+
+    python scripts/benchmark.py --model runs/tiny                     # frozen split (subsample), TSSB, NAB real
+    python scripts/benchmark.py --model runs/tiny --limit 0           # every series of every data set
+    python scripts/benchmark.py --model runs/tiny --methods model clasp robust_z --json bench.json
+
+Data sets (one Markdown table each: method | task | metrics | series/s | n series):
+
+- frozen: the frozen evaluation split of `--corpus` (`data/eval-*.parquet`, exact truth). Tasks
+  `<ANOMALY_DETECTION>`, `<EVENT_DETECTION>`, `<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`; the truth of
+  each is what `ts_florence.evaluation.runner.build_examples` gives (the target parsed back), as in the runner.
+- tssb: TSSB (`<dev-data>/tssb/datasets`, 75 series, change points of `desc.txt`): covering and change-point F1
+  with TSSB's margin (1% of the length). The model is asked both `<CHANGE_POINT_DETECTION>` and
+  `<REGIME_SEGMENTATION>` (segment starts read as change points); both rows are scored on the same points.
+- nab: the real series of NAB (`<dev-data>/nab/data/real*`, windows of `labels/combined_windows.json`):
+  event-wise F1 and affiliation F1 of `<ANOMALY_DETECTION>`.
+The dev sets' truth is exact (sample indices); `--dev-data` defaults to `../shared/data` of the repository and
+they are skipped, with the reason printed, when it is not there.
+
+Every method is scored by the same code, `runner.score_task`, on the same `Example`s. Span metrics: `f1@0.5`
+and `map` ignore the anomaly or event type (the runner's class-agnostic `<SPAN_PROPOSAL>` scorer), `typed ...`
+require it (the runner's scorer of the task), so they are given only for methods that name types in the
+generator's vocabulary (the model and the engine). `flagged` is not a metric: the mean share of the samples
+inside predicted spans, printed because event-wise F1 cannot see it (one span over the whole series scores an
+event F1 of 1). `series/s` is the wall time of the method alone on the series it ran on (numba compiles in a
+warm-up call before the timing); a non-model method runs once per series for all its tasks, so its rows share
+one number; the model runs once per prompt.
+
+Methods (`--methods` takes these names):
+
+- `model`: the checkpoint, through the `time-series-prompting` pipeline, greedy (`--num-beams 1`).
+- the engine's specialists (`ts_florence.engine.specialists.SPECIALISTS`), default thresholds, outputs turned
+  into spans and change points as `ts_florence.engine.audit` does; `regime_describer` writes descriptions only
+  and has no row. `engine`: the whole recipe of the corpus's build config (specialists, merge, filters), i.e.
+  the teacher the model learns from.
+- baselines, thin wrappers over the libraries, outputs in sample indices:
+  - `clasp`: claspy's BinaryClaSPSegmentation with its default settings; `window_size` from `desc.txt` on
+    TSSB (the reference setting there), SuSS elsewhere.
+  - `ruptures`: Binseg, l2 cost on the series standardized as TCPDBench prepares them, penalty (d + 1) log n
+    (BIC for a change of the d channel means). The engine's change_points specialist runs KernelCPD/PELT on
+    the deseasonalized series scaled to unit noise, then merges segments.
+  - `stumpy_discords`: the top 3 discords of the matrix profile, each a span of the window.
+  - `iforest_windows`: scikit-learn IsolationForest on sliding windows; the top 1% windows are anomalies.
+  - `robust_z`: |0.6745 (x - median) / MAD| > 3.5 (Iglewicz and Hoaglin), runs joined across 1% of the
+    length.
+  The anomaly baselines' window is n / 100 samples, clipped to [8, 64].
+- references, what a metric gives for a trivial answer: `no_change` (no change point: covering and TSSB's
+  change-point F1, which counts the start of the series as a found change, are high on series with few
+  changes) and `all_anomalous` (the whole series one anomaly: event-wise F1 about 0.9 on the frozen split
+  and NAB).
+
+How the model reads long series (`--model-window`, printed): a series up to the window is read whole (the
+feature extractor reduces it to `num_patches x patch_length` cells of mean, min and max, so a one-sample spike
+survives); a longer one is cut into windows (overlap `--window-overlap`) whose results the pipeline merges
+(`ts_florence.windowing`). The default window is the longest series of the training corpus (`max_length` of the
+corpus's build config, 4096): the model has only seen series read whole, reduced at most 4-fold. Measured with
+a checkpoint of the tiny preset at step 1000: windows of 1024 samples (the tiny preset's native resolution) lose
+the context of long segments (TSSB covering 0.36 vs 0.57, frozen change-point covering 0.55 vs 0.59) and cost
+3 to 8 times as much; reading TSSB and NAB series whole (up to 20-fold reduction) scores like windows of 4096
+(TSSB 0.568 vs 0.570; NAB affiliation F1 0.44 vs 0.48).
+
+Subsampling: `--limit N` keeps N series of every data set (a fixed random subsample, seed 0; 0 = all); by
+default the frozen split is subsampled to `DEFAULT_LIMITS["frozen"]` = 500 of its 2,070 series and the dev sets
+run whole. What was kept is printed under each table and written to the JSON.
+
+Cost of the default run of the tiny preset on this 2-core machine, beside a training job: 7.1 and 7.6 minutes
+with the checkpoints of steps 1000 and 1500 (frozen split 4.2-4.7 min, TSSB 2.3 min of which ClaSP 2.1, NAB
+0.5; numba compilation 45-75 s of it). Their answers were short; if every answer ran to `--max-new-tokens` 256
+(6 frozen series per second, measured at step 500), about 13 minutes.
+
+TSSB is made of UCR classification series; when `--corpus` has a training split, the script prints which of
+the UCR datasets TSSB uses appear in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import re
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ANOMALY, EVENT, SEGMENTS, POINTS = (
+    "<ANOMALY_DETECTION>",
+    "<EVENT_DETECTION>",
+    "<REGIME_SEGMENTATION>",
+    "<CHANGE_POINT_DETECTION>",
+)
+TASKS = (ANOMALY, EVENT, SEGMENTS, POINTS)
+OUTPUT_OF_TASK = {ANOMALY: "anomaly", EVENT: "event", SEGMENTS: "segments", POINTS: "points"}
+"""Which output of a method answers each task: spans of kind anomaly or event, regime starts, change points."""
+
+DATASETS = ("frozen", "tssb", "nab")
+DEFAULT_LIMITS: dict[str, int | None] = {"frozen": 500, "tssb": None, "nab": None}
+"""Series per data set when `--limit` is not given (None: all). With 500 frozen series the default run of the tiny
+preset took 7 minutes on 2 busy cores, about 13 if every answer ran to 256 tokens (module docstring)."""
+SEED = 0
+DEFAULT_WINDOW = 4096
+"""Default `--model-window` when the corpus's build config does not say its `max_length`."""
+
+SPAN_METRICS = ("f1@0.3", "f1@0.5", "f1@0.7", "map")
+COLUMNS = {
+    "frozen": ("event_f1", "affiliation_f1", "f1@0.5", "typed f1@0.5", "flagged", "covering", "cp_f1"),
+    "tssb": ("covering", "cp_f1"),
+    "nab": ("event_f1", "affiliation_f1", "flagged"),
+}
+"""Metric columns of each table; the JSON has every metric. `flagged`: share of the samples inside predicted
+spans (`flagged_share`)."""
+
+
+class BenchmarkError(Exception):
+    """Bad input: reported as one line, no traceback."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Series and data sets
+
+
+@dataclass
+class Case:
+    """One series of a data set and the truth of each task scored on it."""
+
+    id: str
+    values: np.ndarray
+    """`[channels x time]`, float64, NaN = missing."""
+    examples: dict[str, Any]
+    """Task -> `runner.Example` (truth in sample indices)."""
+    record: dict[str, Any]
+    """The series as the engine receives it: values, no annotation (`audit._truth_view`)."""
+    timestamps: list[str] | None = None
+    window_size: int | None = None
+    """TSSB's window size of the series (ClaSP's `window_size` there)."""
+
+    @property
+    def length(self) -> int:
+        return self.values.shape[1]
+
+
+@dataclass
+class DataSet:
+    key: str
+    title: str
+    cases: list[Case]
+    total: int
+    """Series available before subsampling."""
+    tasks: tuple[str, ...]
+    model_prompts: dict[str, str]
+    """Prompt given to the model -> task its answer is scored as."""
+    typed_truth: bool = True
+    """Whether true spans carry types of the generator's vocabulary (else typed metrics are left out)."""
+    metrics: tuple[str, ...] | None = None
+    """The metrics reported (None: every metric of `score`)."""
+    notes: list[str] = field(default_factory=list)
+
+
+def _subsample(n: int, limit: int | None) -> list[int]:
+    if limit is None or limit >= n:
+        return list(range(n))
+    return sorted(np.random.default_rng(SEED).choice(n, size=limit, replace=False).tolist())
+
+
+def _subsample_note(kept: int, total: int) -> str:
+    if kept == total:
+        return f"all {total} series"
+    return f"{kept} of {total} series (random subsample, seed {SEED}; `--limit 0` runs all)"
+
+
+def _engine_record(case_id: str, values: np.ndarray, timestamps: list[str] | None = None) -> dict[str, Any]:
+    """A record of the corpus schema without annotations, as `audit._truth_view` gives for evaluation records."""
+    from ts_florence.engine.audit import _truth_view
+
+    record = {
+        "id": case_id,
+        "source": "benchmark",
+        "split": "dev",
+        "values": values.tolist(),
+        "timestamps": timestamps,
+        "channel_names": [f"ch{i}" for i in range(len(values))],
+        "label": None,
+    }
+    return _truth_view(record)
+
+
+def _example(task: str, truth: dict[str, Any], values: np.ndarray):
+    """A `runner.Example` of a dev-set series whose target is the truth in the task's grammar."""
+    from ts_florence.evaluation.runner import Example
+    from ts_florence.tasks import get_task
+
+    n = values.shape[1]
+    target = get_task(task).format_target(truth, n)
+    return Example(task, None, target, truth, values.T)
+
+
+def load_frozen(corpus: Path, limit: int | None, progress: bool = True) -> DataSet:
+    from ts_florence.engine.audit import _truth_view
+    from ts_florence.engine.build import load_split
+    from ts_florence.engine.schema import values_array
+    from ts_florence.evaluation.runner import build_examples
+
+    if not corpus.is_dir():
+        raise BenchmarkError(f"corpus folder {corpus} does not exist (build one with `ts-florence engine build`)")
+    try:
+        split = load_split(corpus, "eval")
+    except ValueError as err:
+        raise BenchmarkError(f"{err} (the frozen split is `data/eval-*.parquet` of a corpus)") from None
+    if len(split) == 0:
+        raise BenchmarkError(f"the eval split of {corpus} has no series")
+    keep = _subsample(len(split), limit)
+    cases = []
+    for record in tqdm(split.select(keep), desc="frozen split", unit="series", leave=False, disable=not progress):
+        examples = {task: found[0] for task, found in build_examples([record], TASKS).items() if found}
+        cases.append(
+            Case(
+                id=record["id"],
+                values=values_array(record),
+                examples=examples,
+                record=_truth_view(record),
+                timestamps=record.get("timestamps"),
+            )
+        )
+    return DataSet(
+        key="frozen",
+        title=f"Frozen evaluation split ({corpus})",
+        cases=cases,
+        total=len(split),
+        tasks=TASKS,
+        model_prompts={task: task for task in TASKS},
+        notes=[_subsample_note(len(cases), len(split))],
+    )
+
+
+def _read_tssb_desc(folder: Path) -> list[tuple[str, int, list[int]]]:
+    rows = []
+    for line in (folder / "desc.txt").read_text().splitlines():
+        if line.strip():
+            name, window, *points = line.strip().split(",")
+            rows.append((name, int(window), [int(p) for p in points]))
+    return rows
+
+
+def load_tssb(dev_data: Path, limit: int | None) -> DataSet:
+    folder = dev_data / "tssb" / "datasets"
+    if not (folder / "desc.txt").is_file():
+        raise BenchmarkError(f"no TSSB at {folder} (expected desc.txt and one <name>.txt per series)")
+    rows = _read_tssb_desc(folder)
+    keep = _subsample(len(rows), limit)
+    cases = []
+    for i in keep:
+        name, window, points = rows[i]
+        values = np.loadtxt(folder / f"{name}.txt", dtype=np.float64)[None, :]
+        truth = {"points": sorted(points)}
+        examples = {POINTS: _example(POINTS, truth, values)}
+        cases.append(Case(f"tssb:{name}", values, examples, _engine_record(f"tssb:{name}", values), None, window))
+    return DataSet(
+        key="tssb",
+        title=f"TSSB ({folder})",
+        cases=cases,
+        total=len(rows),
+        tasks=(POINTS,),
+        model_prompts={POINTS: POINTS, SEGMENTS: POINTS},
+        typed_truth=False,
+        notes=[_subsample_note(len(cases), len(rows))],
+    )
+
+
+def _nab_spans(timestamps: np.ndarray, windows: list[list[str]]) -> list[list[int]]:
+    """NAB label windows (timestamps, both ends included) as half-open spans of sample indices."""
+    import pandas as pd
+
+    spans = []
+    for start, end in windows:
+        first = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(start)).astype(timestamps.dtype)))
+        last = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(end)).astype(timestamps.dtype), "right"))
+        if last > first:
+            spans.append([first, last])
+    return spans
+
+
+def load_nab(dev_data: Path, limit: int | None) -> DataSet:
+    import pandas as pd
+
+    root = dev_data / "nab"
+    labels_path = root / "labels" / "combined_windows.json"
+    if not labels_path.is_file():
+        raise BenchmarkError(f"no NAB labels at {labels_path}")
+    labels = json.loads(labels_path.read_text())
+    names = sorted(name for name in labels if name.startswith("real") and (root / "data" / name).is_file())
+    if not names:
+        raise BenchmarkError(f"no real* series of {labels_path} under {root / 'data'}")
+    keep = _subsample(len(names), limit)
+    cases = []
+    for i in keep:
+        name = names[i]
+        frame = pd.read_csv(root / "data" / name)
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
+        values = frame["value"].to_numpy(dtype=np.float64)[None, :]
+        spans = _nab_spans(stamps, labels[name])
+        truth = {"spans": spans, "labels": ["anomaly"] * len(spans), "channels": [None] * len(spans)}
+        iso = [str(t).replace(" ", "T") for t in frame["timestamp"]]
+        examples = {ANOMALY: _example(ANOMALY, truth, values)}
+        cases.append(Case(f"nab:{name}", values, examples, _engine_record(f"nab:{name}", values, iso), iso))
+    return DataSet(
+        key="nab",
+        title=f"NAB real series ({root})",
+        cases=cases,
+        total=len(names),
+        tasks=(ANOMALY,),
+        model_prompts={ANOMALY: ANOMALY},
+        # NAB's windows are wide on purpose (10% of the series over its anomalies): IoU metrics do not apply.
+        typed_truth=False,
+        metrics=("event_f1", "affiliation_f1", "flagged"),
+        notes=[_subsample_note(len(cases), len(names))],
+    )
+
+
+def ucr_overlap(corpus: Path, names: Sequence[str]) -> tuple[list[str], int] | None:
+    """The TSSB series names whose UCR dataset has series in the corpus's training split, and how many training
+    records come from UCR; None without a training split."""
+    import pyarrow.parquet as pq
+
+    files = sorted((corpus / "data").glob("train-*.parquet"))
+    if not files:
+        return None
+    in_corpus: set[str] = set()
+    records = 0
+    for path in files:
+        for source in pq.read_table(path, columns=["source"]).column("source").to_pylist():
+            match = re.search(r"data/([^/]+)/\1_(?:TRAIN|TEST)", source or "")
+            if match:
+                in_corpus.add(match[1])
+                records += 1
+    return sorted(name for name in names if name in in_corpus), records
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Baselines: thin wrappers over the libraries; input `[channels x time]` (or 1-D), output in sample indices
+
+
+def _channels(values: np.ndarray) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(f"expected values [channels x time], got shape {array.shape}")
+    return array
+
+
+def _filled(x: np.ndarray) -> np.ndarray:
+    """The channel with missing values linearly interpolated (constant beyond the ends); all NaN gives zeros."""
+    observed = np.isfinite(x)
+    if observed.all():
+        return x
+    if not observed.any():
+        return np.zeros_like(x)
+    index = np.arange(len(x))
+    return np.interp(index, index[observed], x[observed])
+
+
+def _runs(mask: np.ndarray, gap: int = 0) -> list[tuple[int, int]]:
+    """Half-open runs of True, joined when at most `gap` samples apart."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    runs: list[list[int]] = []
+    for start, end in zip(edges[::2], edges[1::2], strict=True):
+        if runs and start - runs[-1][1] <= gap:
+            runs[-1][1] = int(end)
+        else:
+            runs.append([int(start), int(end)])
+    return [(a, b) for a, b in runs]
+
+
+def default_window(length: int) -> int:
+    """Window of the anomaly baselines: 1% of the series, at least 8 and at most 64 samples."""
+    return int(np.clip(length // 100, 8, 64))
+
+
+def _span_result(items: list[tuple[int, int, float, int | None]]) -> dict[str, list]:
+    items = sorted(items)
+    return {
+        "spans": [[s, e] for s, e, _, _ in items],
+        "labels": ["anomaly"] * len(items),
+        "channels": [c for *_, c in items],
+        "scores": [float(score) for _, _, score, _ in items],
+    }
+
+
+def robust_z_spans(values: np.ndarray, threshold: float = 3.5, gap_fraction: float = 0.01) -> dict[str, list]:
+    """Spans where the modified z-score |0.6745 (x - median) / MAD| of a channel exceeds `threshold` (Iglewicz and
+    Hoaglin 1993; the mean absolute deviation times 1.2533 replaces a MAD of 0); runs of one channel closer than
+    `gap_fraction` of the length join. Score: 1 - threshold / peak |z|. Result as `<ANOMALY_DETECTION>`'s."""
+    array = _channels(values)
+    n = array.shape[1]
+    gap = max(1, int(gap_fraction * n))
+    items = []
+    for c, x in enumerate(array):
+        observed = x[np.isfinite(x)]
+        if observed.size == 0:
+            continue
+        median = np.median(observed)
+        mad = np.median(np.abs(observed - median))
+        if mad > 0:
+            z = 0.6745 * (x - median) / mad
+        else:
+            mean_ad = np.mean(np.abs(observed - median))
+            if mean_ad == 0:
+                continue
+            z = (x - median) / (1.2533 * mean_ad)
+        z = np.abs(np.nan_to_num(z, nan=0.0))
+        for start, end in _runs(z > threshold, gap):
+            peak = float(z[start:end].max())
+            items.append((start, end, 1.0 - threshold / peak, c if len(array) > 1 else None))
+    return _span_result(items)
+
+
+def iforest_window_spans(
+    values: np.ndarray,
+    window: int | None = None,
+    contamination: float = 0.01,
+    n_estimators: int = 100,
+    max_windows: int = 5000,
+    random_state: int = 0,
+) -> dict[str, list]:
+    """scikit-learn IsolationForest on sliding windows (`window` samples of every channel, robust-scaled per
+    channel; stride 1, or larger so that at most `max_windows` windows are scored). The `contamination` share of
+    windows with the highest anomaly score are flagged; overlapping flagged windows join into spans. Score: the
+    span's highest anomaly score (Liu et al. 2008, ~0.5 ordinary, 1 isolated at once)."""
+    from sklearn.ensemble import IsolationForest
+
+    array = _channels(values)
+    n = array.shape[1]
+    w = min(window or default_window(n), n)
+    count = n - w + 1
+    if count < 8:
+        return _span_result([])
+    stride = max(1, math.ceil(count / max_windows))
+    starts = np.arange(0, count, stride)
+    features = []
+    for x in array:
+        x = _filled(x)
+        scale = np.median(np.abs(x - np.median(x))) * 1.4826 or np.std(x) or 1.0
+        z = (x - np.median(x)) / scale
+        features.append(np.lib.stride_tricks.sliding_window_view(z, w)[starts])  # [windows x w]
+    table = np.concatenate(features, axis=1)  # [windows x channels * w]
+    forest = IsolationForest(n_estimators=n_estimators, contamination=contamination, random_state=random_state).fit(
+        table
+    )
+    score = -forest.score_samples(table)
+    flagged = forest.predict(table) == -1
+    cover = np.zeros(n, dtype=bool)
+    best = np.zeros(n)
+    for start, s, hit in zip(starts, score, flagged, strict=True):
+        if hit:
+            cover[start : start + w] = True
+            best[start : start + w] = np.maximum(best[start : start + w], s)
+    return _span_result([(a, b, float(best[a:b].max()), None) for a, b in _runs(cover)])
+
+
+def stumpy_discord_spans(values: np.ndarray, window: int | None = None, k: int = 3) -> dict[str, list]:
+    """The top `k` discords of each channel's z-normalized matrix profile (stumpy.stump, numba on one thread),
+    each outside the previous ones' windows; a discord at i is the span `[i, i + window)`. Score: the matrix
+    profile value over its maximum 2 sqrt(window)."""
+    import numba
+    import stumpy
+
+    array = _channels(values)
+    n = array.shape[1]
+    m = window or default_window(n)
+    items = []
+    if n < 2 * m + 2:
+        return _span_result([])
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        for c, x in enumerate(array):
+            x = _filled(x)
+            if np.ptp(x) == 0:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant subsequences, which stumpy handles
+                profile = stumpy.stump(x, m)[:, 0].astype(np.float64)
+            profile[~np.isfinite(profile)] = -np.inf
+            for _ in range(k):
+                i = int(np.argmax(profile))
+                if not np.isfinite(profile[i]):
+                    break
+                items.append((i, i + m, min(1.0, profile[i] / (2 * math.sqrt(m))), c if len(array) > 1 else None))
+                profile[max(0, i - m + 1) : i + m] = -np.inf
+    finally:
+        numba.set_num_threads(previous)
+    return _span_result(items)
+
+
+def ruptures_change_points(values: np.ndarray, min_fraction: float = 0.01, max_points: int = 1000) -> list[int]:
+    """Change points of ruptures' binary segmentation (Binseg, l2 cost: changes of the mean) on every channel
+    standardized (mean 0, std 1, as TCPDBench prepares series), penalty (d + 1) log n (BIC: d means and one
+    location per change). `min_size` is `min_fraction` of the length; candidate positions are every
+    `jump` = ceil(n / max_points) samples."""
+    import ruptures
+
+    array = _channels(values)
+    n = array.shape[1]
+    signal = np.column_stack([(x - x.mean()) / (x.std() or 1.0) for x in map(_filled, array)])  # [time x channels]
+    jump = max(1, math.ceil(n / max_points))
+    min_size = max(2, int(min_fraction * n))
+    if n < 2 * min_size:
+        return []
+    try:
+        breaks = (
+            ruptures.Binseg(model="l2", min_size=min_size, jump=jump)
+            .fit(signal)
+            .predict(pen=(signal.shape[1] + 1) * math.log(n))
+        )
+    except ruptures.exceptions.BadSegmentationParameters:
+        return []
+    return [int(b) for b in breaks if 0 < b < n]
+
+
+def _claspy():
+    import numpy
+
+    if not hasattr(numpy, "trapz"):  # claspy 0.2.8 calls np.trapz, which NumPy 2.4 removed (np.trapezoid)
+        numpy.trapz = numpy.trapezoid
+    try:
+        from claspy.segmentation import BinaryClaSPSegmentation
+    except ImportError:
+        raise BenchmarkError("the clasp baseline needs claspy: pip install claspy (or leave out `clasp`)") from None
+    return BinaryClaSPSegmentation
+
+
+def clasp_change_points(
+    values: np.ndarray, window_size: int | str | None = None, distance: str = "znormed_euclidean_distance"
+) -> list[int]:
+    """Change points of claspy's BinaryClaSPSegmentation with its default settings (number of segments learned
+    with its significance test, z-normalized Euclidean distance), `window_size` given (TSSB) or found by SuSS;
+    a multichannel series is segmented jointly. On one thread. The z-normalized distance makes ClaSP blind to a
+    pure change of level (each window is normalized): `distance="euclidean_distance"` sees one."""
+    segmentation = _claspy()
+    array = _channels(values)
+    series = np.column_stack([_filled(x) for x in array]) if len(array) > 1 else _filled(array[0])
+    found = segmentation(window_size=window_size or "suss", distance=distance, n_jobs=1).fit_predict(series)
+    return sorted(int(p) for p in np.asarray(found).ravel() if 0 < p < array.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Methods
+
+
+@dataclass
+class Method:
+    name: str
+    """What `--methods` calls it."""
+    label: str
+    kind: str
+    """"model", "specialist", "engine", "baseline" or "reference"."""
+    outputs: tuple[str, ...]
+    """Subset of "anomaly", "event", "segments", "points" (see `OUTPUT_OF_TASK`)."""
+    typed: bool
+    """Whether its spans carry types of the generator's vocabulary (typed span metrics apply)."""
+    run: Callable[[Case], dict[str, dict]] | None = None
+
+
+def _points_result(points: Sequence[int], scores: Sequence[float] | None = None) -> dict[str, list]:
+    points = sorted({int(p) for p in points})
+    return {"points": points, "scores": list(scores) if scores is not None else [1.0] * len(points)}
+
+
+def _engine_outputs(found: dict[str, Any], length: int) -> dict[str, dict]:
+    """Spans of each kind, regime starts and change points of specialist or engine annotations, as the audit
+    reads them: the change points of a series are its change points and the starts of its segments."""
+    from ts_florence.engine.audit import _change_points
+
+    out: dict[str, dict] = {}
+    for kind in ("anomaly", "event"):
+        chosen = [s for s in found.get("spans", []) if s.get("kind") == kind]
+        out[kind] = {
+            "spans": [[s["start"], s["end"]] for s in chosen],
+            "labels": [s["label"] for s in chosen],
+            "channels": [s.get("channel") for s in chosen],
+            "scores": [float(s["score"]) if s.get("score") is not None else 1.0 for s in chosen],
+        }
+    segments = found.get("segments", [])
+    out["segments"] = _points_result([s["start"] for s in segments if 0 < s["start"] < length])
+    points = [p for p in _change_points({}, segments, found.get("change_points", [])) if 0 < p < length]
+    out["points"] = _points_result(points)
+    return out
+
+
+def specialist_method(name: str) -> Method:
+    from ts_florence.engine.specialists import SPECIALISTS, clear_analysis_cache
+
+    specialist = SPECIALISTS[name]()
+    produces = set(specialist.produces)
+    outputs: tuple[str, ...] = ()
+    if "spans" in produces:
+        outputs += ("anomaly", "event") if name == "events" else ("anomaly",)
+    if "segments" in produces or "change_points" in produces:
+        outputs += ("segments", "points")
+
+    def run(case: Case) -> dict[str, dict]:
+        # The decomposition is cached across specialists; clearing it times each specialist on its own.
+        clear_analysis_cache()
+        return _engine_outputs(specialist(case.values, case.timestamps), case.length)
+
+    return Method(name, f"specialist {name}", "specialist", outputs, True, run)
+
+
+def engine_method(config) -> Method:
+    from ts_florence.engine.audit import _truth_view
+    from ts_florence.engine.build import build_steps
+    from ts_florence.engine.specialists import clear_analysis_cache
+
+    steps = build_steps(config)
+
+    def run(case: Case) -> dict[str, dict]:
+        clear_analysis_cache()
+        record: dict[str, Any] | None = _truth_view(case.record)  # fresh annotation lists: steps edit them
+        for step in steps:
+            record = step.process(record) if record is not None else None
+        return _engine_outputs(record or {}, case.length)
+
+    return Method("engine", "engine (merged+filtered)", "engine", ("anomaly", "event", "segments", "points"), True, run)
+
+
+def baseline_methods() -> list[Method]:
+    def anomalies(function: Callable[[np.ndarray], dict]) -> Callable[[Case], dict[str, dict]]:
+        return lambda case: {"anomaly": function(case.values)}
+
+    def points(function: Callable[[Case], list[int]]) -> Callable[[Case], dict[str, dict]]:
+        def run(case: Case) -> dict[str, dict]:
+            found = _points_result(function(case))
+            return {"segments": found, "points": found}
+
+        return run
+
+    return [
+        Method("clasp", "ClaSP (claspy)", "baseline", ("segments", "points"), False,
+               points(lambda case: clasp_change_points(case.values, case.window_size))),
+        Method("ruptures", "ruptures Binseg l2 + BIC", "baseline", ("segments", "points"), False,
+               points(lambda case: ruptures_change_points(case.values))),
+        Method("stumpy_discords", "stumpy top-3 discords", "baseline", ("anomaly",), False,
+               anomalies(stumpy_discord_spans)),
+        Method("iforest_windows", "IsolationForest, sliding windows", "baseline", ("anomaly",), False,
+               anomalies(iforest_window_spans)),
+        Method("robust_z", "robust z-score > 3.5", "baseline", ("anomaly",), False, anomalies(robust_z_spans)),
+    ]  # fmt: skip
+
+
+def reference_methods() -> list[Method]:
+    """Trivial answers that show what a metric gives for nothing: no change point at all (covering and TSSB's
+    change-point F1 are high when series have few changes), and the whole series as one anomaly (event-wise F1
+    counts it a hit)."""
+
+    def no_change(case: Case) -> dict[str, dict]:
+        return {"segments": _points_result([]), "points": _points_result([])}
+
+    def everything(case: Case) -> dict[str, dict]:
+        return {"anomaly": _span_result([(0, case.length, 1.0, None)])}
+
+    return [
+        Method("no_change", "reference: no change point", "reference", ("segments", "points"), False, no_change),
+        Method("all_anomalous", "reference: whole series one anomaly", "reference", ("anomaly",), False, everything),
+    ]
+
+
+def all_method_names() -> list[str]:
+    from ts_florence.engine.specialists import SPECIALISTS
+
+    specialists = [name for name in SPECIALISTS if name != "regime_describer"]  # descriptions only
+    others = [m.name for m in baseline_methods() + reference_methods()]
+    return ["model", *specialists, "engine", *others]
+
+
+def _warm_up(method: Method) -> float:
+    """One call on a small series of each shape, so numba compiles before the timing; its seconds."""
+    rng = np.random.default_rng(1)
+    t = np.arange(600)
+    x = np.sin(2 * np.pi * t / 40) + 0.1 * rng.normal(size=600)
+    x[300:] += 2.0
+    start = time.perf_counter()
+    for values in (x[None, :], np.stack([x, x[::-1]])):
+        case = Case("warm-up", values, {}, _engine_record("warm-up", values))
+        try:
+            method.run(case)
+        except Exception:  # noqa: BLE001 - a failure here shows again, counted, on the real series
+            pass
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The model
+
+
+def check_checkpoint(path: Path) -> None:
+    if not path.is_dir():
+        raise BenchmarkError(f"model folder {path} does not exist")
+    if not (path / "config.json").is_file():
+        raise BenchmarkError(f"{path} is not a ts-florence checkpoint (no config.json)")
+
+
+def load_model(path: Path, device: str | None):
+    """The checkpoint at `path` in the `time-series-prompting` pipeline, warmed up."""
+    import torch
+
+    import ts_florence  # noqa: F401 - registers the classes and the pipeline
+    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+    from ts_florence.pipeline import TimeSeriesPromptingPipeline
+
+    check_checkpoint(path)
+    try:
+        model = TSFlorenceForConditionalGeneration.from_pretrained(str(path)).eval()
+        processor = TSFlorenceProcessor.from_pretrained(str(path))
+    except (OSError, ValueError) as err:
+        raise BenchmarkError(f"cannot load the checkpoint at {path}: {err}") from None
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = TimeSeriesPromptingPipeline(model=model.to(device), processor=processor, device=device)
+    with torch.inference_mode():  # first-call overheads, out of the timing
+        pipe(np.sin(np.arange(256) / 8.0), task=ANOMALY, generate_kwargs={"max_new_tokens": 4})
+    return pipe
+
+
+def run_model(
+    pipe,
+    cases: list[Case],
+    prompt: str,
+    window: int | None,
+    overlap: float,
+    batch_size: int,
+    generate: dict,
+    threads: int,
+    progress: bool = True,
+) -> tuple[list[dict], float]:
+    """The model's result for `prompt` on every case (in order), and the seconds it took, on `threads` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    order = sorted(range(len(cases)), key=lambda i: (cases[i].values.shape[0], cases[i].length))
+    results: dict[int, dict] = {}
+    kwargs: dict[str, Any] = {"task": prompt, "generate_kwargs": generate}
+    if window is not None:
+        kwargs.update(window=window, window_overlap=overlap)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        batches = range(0, len(order), batch_size)
+        for b in tqdm(batches, desc=f"model {prompt}", unit="batch", leave=False, disable=not progress):
+            chunk = order[b : b + batch_size]
+            out = pipe([cases[i].values.T for i in chunk], batch_size=len(chunk), **kwargs)
+            for i, result in zip(chunk, out, strict=True):
+                results[i] = result[prompt]
+    return [results[i] for i in range(len(cases))], time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def flagged_share(spans: Sequence[Sequence[Sequence[int]]], lengths: Sequence[int]) -> float:
+    """Mean over series of the share of samples inside a span: event-wise F1 does not see it, and one span over
+    the whole series scores an event F1 of 1 on any series with an anomaly."""
+    shares = []
+    for found, n in zip(spans, lengths, strict=True):
+        inside = np.zeros(n, dtype=bool)
+        for start, end in found:
+            inside[int(start) : int(end)] = True
+        shares.append(inside.mean())
+    return float(np.mean(shares)) if shares else 0.0
+
+
+def score(task: str, examples: list, preds: list[dict], typed: bool) -> dict[str, float]:
+    """Metrics of one method on one task, all from `runner.score_task`: class-agnostic span metrics from the
+    `<SPAN_PROPOSAL>` scorer, typed ones (prefixed "typed ") from the task's own scorer; and for spans the
+    `flagged_share` of the predictions (a diagnostic, not a metric)."""
+    from ts_florence.evaluation.runner import score_task
+
+    if task not in (ANOMALY, EVENT):
+        return score_task(task, examples, preds)
+    scores = score_task(task, examples, preds)
+    scores["flagged"] = flagged_share([p["spans"] for p in preds], [ex.length for ex in examples])
+    agnostic = score_task("<SPAN_PROPOSAL>", examples, [{"spans": p["spans"], "scores": p["scores"]} for p in preds])
+    out = {name: value for name, value in scores.items() if name not in SPAN_METRICS}
+    out.update(agnostic)
+    if typed:
+        out.update({f"typed {name}": scores[name] for name in SPAN_METRICS if name in scores})
+    return out
+
+
+def _reported(data: DataSet, scores: dict[str, float]) -> dict[str, float]:
+    return {
+        name: value
+        for name, value in scores.items()
+        if (data.metrics is None or name in data.metrics) and (data.typed_truth or not name.startswith("typed"))
+    }
+
+
+def _valid_outputs(found: dict[str, dict], length: int) -> tuple[dict[str, dict], int]:
+    """`found` without the spans the metrics refuse (end <= start, or outside `[0, length]`), and their number."""
+    out, dropped = {}, 0
+    for key, result in found.items():
+        if "spans" not in result:
+            out[key] = result
+            continue
+        keep = [i for i, (s, e) in enumerate(result["spans"]) if 0 <= s < e <= length]
+        dropped += len(result["spans"]) - len(keep)
+        out[key] = {name: [values[i] for i in keep] for name, values in result.items()}
+    return out, dropped
+
+
+def _row(data: DataSet, method: Method, task: str, prompt: str | None, cases: list[Case], preds: list[dict],
+         typed: bool, series_per_second: float, failures: int) -> dict[str, Any]:  # fmt: skip
+    scores = score(task, [c.examples[task] for c in cases], preds, typed)
+    return {
+        "method": method.name,
+        "label": method.label,
+        "kind": method.kind,
+        "task": task,
+        "prompt": prompt,
+        "scores": _reported(data, scores),
+        "series_per_second": series_per_second,
+        "n_series": len(cases),
+        "failures": failures,
+    }
+
+
+def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, window: int | None) -> list[dict]:
+    rows = []
+    generate = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams}
+    for prompt, task in data.model_prompts.items():
+        cases = [c for c in data.cases if task in c.examples]
+        if cases:
+            preds, seconds = run_model(
+                pipe, cases, prompt, window, args.window_overlap, args.batch_size, generate, args.torch_threads,
+                progress=not args.no_progress,
+            )  # fmt: skip
+            rows.append(_row(data, method, task, prompt, cases, preds, True, len(cases) / max(seconds, 1e-9), 0))
+    return rows
+
+
+def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed: set[str]) -> list[dict]:
+    """Runs a non-model method once per series (timed, failures counted as no prediction) and scores each task
+    it answers."""
+    tasks = [t for t in data.tasks if OUTPUT_OF_TASK[t] in method.outputs]
+    cases = [c for c in data.cases if any(t in c.examples for t in tasks)]
+    if not cases:
+        return []
+    if method.name not in warmed:
+        warmed.add(method.name)
+        seconds = _warm_up(method)
+        if seconds > 5:
+            data.notes.append(f"{method.name}: {seconds:.0f} s of warm-up (numba compilation), not timed")
+    outputs: dict[str, dict[str, dict]] = {}
+    failures: list[str] = []
+    invalid = 0
+    seconds = 0.0
+    for case in tqdm(cases, desc=f"{method.name} on {data.key}", unit="series", leave=False, disable=args.no_progress):
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found = method.run(case)
+        except BenchmarkError:
+            raise
+        except Exception as err:  # noqa: BLE001 - counted and reported; the method then predicts nothing
+            failures.append(f"{case.id}: {type(err).__name__}: {err}"[:200])
+            found = {}
+        seconds += time.perf_counter() - start
+        outputs[case.id], dropped = _valid_outputs(found, case.length)
+        invalid += dropped
+    if invalid:
+        data.notes.append(f"{method.name} gave {invalid} span(s) with end <= start or outside the series; dropped")
+    if failures:
+        data.notes.append(f"{method.name} failed on {len(failures)} series (no prediction there), e.g. {failures[0]}")
+    rows = []
+    for task in tasks:
+        scored = [c for c in cases if task in c.examples]
+        key = OUTPUT_OF_TASK[task]
+        empty = {"spans": [], "labels": [], "channels": [], "scores": []} if key in ("anomaly", "event") else {
+            "points": [], "scores": []}  # fmt: skip
+        preds = [outputs[c.id].get(key, empty) for c in scored]
+        speed = len(cases) / max(seconds, 1e-9)
+        rows.append(_row(data, method, task, None, scored, preds, method.typed, speed, len(failures)))
+    return rows
+
+
+def run_dataset(
+    data: DataSet, methods: list[Method], pipe, args: argparse.Namespace, window: int | None, warmed: set[str]
+) -> list[dict[str, Any]]:
+    """One row per (method, task) of `data`, or per prompt for the model: `{"method", "label", "kind", "task",
+    "prompt", "scores", "series_per_second", "n_series", "failures"}`."""
+    for task in data.tasks:
+        if task in (ANOMALY, EVENT):
+            truths = [c.examples[task] for c in data.cases if task in c.examples]
+            share = flagged_share([ex.truth["spans"] for ex in truths], [ex.length for ex in truths])
+            data.notes.append(f"the true spans of `{task}` cover {share:.1%} of the samples (`flagged` of the truth)")
+    rows = []
+    for method in methods:
+        if method.kind == "model":
+            rows += _model_rows(data, method, pipe, args, window)
+        else:
+            rows += _method_rows(data, method, args, warmed)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report
+
+
+def markdown_table(key: str, rows: list[dict[str, Any]]) -> str:
+    columns = COLUMNS[key]
+    lines = [
+        "| method | task | " + " | ".join(columns) + " | series/s | n series |",
+        "|---|---|" + "---:|" * (len(columns) + 2),
+    ]
+    for row in rows:
+        task = f"`{row['task']}`"
+        if row["prompt"] and row["prompt"] != row["task"]:
+            task = f"`{row['prompt']}` scored as `{row['task']}`"
+        cells = [row["label"], task]
+        cells += [f"{row['scores'][c]:.3f}" if c in row["scores"] else "" for c in columns]
+        cells += [f"{row['series_per_second']:.1f}", str(row["n_series"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    parts = [
+        f"Benchmark of `{report['model']}` ({report['settings']['model_reads']}); "
+        f"wall time {report['wall_seconds'] / 60:.1f} min.\n"
+    ]
+    for key, result in report["datasets"].items():
+        parts.append(f"\n### {result['title']}\n")
+        if result.get("skipped"):
+            parts.append(f"\nskipped: {result['skipped']}\n")
+            continue
+        parts.append("\n" + markdown_table(key, result["rows"]) + "\n")
+        parts.extend(f"- {note}\n" for note in result["notes"])
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Main
+
+
+def _engine_config(corpus: Path):
+    from ts_florence.engine.build import BuildConfig, _from_dict, load_config
+
+    stats = corpus / "stats.json"
+    if stats.is_file():
+        return _from_dict(BuildConfig, json.loads(stats.read_text())["config"], str(stats)), str(stats)
+    return load_config(None), "the default build config"
+
+
+def _model_window(choice: str, config) -> int | None:
+    if choice == "whole":
+        return None
+    if choice == "auto":
+        return int(getattr(config.sources, "max_length", None) or DEFAULT_WINDOW)
+    try:
+        window = int(choice)
+    except ValueError:
+        raise BenchmarkError(f"--model-window must be 'auto', 'whole' or a number of samples, got {choice!r}") from None
+    if window < 16:
+        raise BenchmarkError(f"--model-window must be at least 16 samples, got {window}")
+    return window
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, type=Path, help="a ts-florence checkpoint folder")
+    parser.add_argument("--corpus", type=Path, default=Path("corpus"), help="corpus with the frozen split")
+    parser.add_argument(
+        "--dev-data",
+        type=Path,
+        default=None,
+        help="folder with tssb/ and nab/ (default: ../shared/data from the repository, if there)",
+    )
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="series per data set, a fixed random subsample; 0 = all (default: "
+        + ", ".join(f"{k} {v or 'all'}" for k, v in DEFAULT_LIMITS.items())
+        + ")",
+    )
+    parser.add_argument("--methods", nargs="+", default=None, help="only these methods (names in the docstring)")
+    parser.add_argument(
+        "--model-window", default="auto", help="'auto' (the corpus's max_length, 4096), 'whole', or samples per window"
+    )
+    parser.add_argument("--window-overlap", type=float, default=0.25)
+    parser.add_argument("--batch-size", type=int, default=16, help="series per model call")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--num-beams", type=int, default=1)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def _choose_methods(names: list[str] | None, config) -> list[Method]:
+    known = all_method_names()
+    wanted = known if names is None else [n for part in names for n in part.split(",") if n]
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise BenchmarkError(f"unknown method(s) {unknown}; choose from {known}")
+    methods: list[Method] = []
+    for name in known:
+        if name not in wanted:
+            continue
+        if name == "model":
+            methods.append(Method("model", "model", "model", tuple(OUTPUT_OF_TASK.values()), True))
+        elif name == "engine":
+            methods.append(engine_method(config))
+        elif name in {m.name for m in baseline_methods() + reference_methods()}:
+            methods.append(next(m for m in baseline_methods() + reference_methods() if m.name == name))
+        else:
+            methods.append(specialist_method(name))
+    if any(m.name == "clasp" for m in methods):
+        _claspy()  # fail now, not after the model ran, when claspy is missing
+    return methods
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return _main(args)
+    except BenchmarkError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def _main(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    if args.limit is not None and args.limit < 0:
+        raise BenchmarkError(f"--limit must be >= 0 (0 = all series), got {args.limit}")
+    if args.batch_size < 1 or args.max_new_tokens < 1 or args.num_beams < 1:
+        raise BenchmarkError("--batch-size, --max-new-tokens and --num-beams must be >= 1")
+    if not 0 <= args.window_overlap < 1:
+        raise BenchmarkError(f"--window-overlap must be in [0, 1), got {args.window_overlap}")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    # numba's OpenMP threading layer (stumpy, claspy, the matrix_profile specialist) sets OpenMP's thread count to
+    # NUMBA_NUM_THREADS, all cores, and torch shares it: on busy cores the model then ran 28 times slower. Pinned
+    # before every model run.
+    args.torch_threads = torch.get_num_threads()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # transformers' BART warns on every generate call that the project's model passes both cache arguments.
+    warnings.filterwarnings("ignore", message=r"Both `past_key_values` and `cache` are set", category=FutureWarning)
+
+    config, config_source = _engine_config(args.corpus)
+    methods = _choose_methods(args.methods, config)
+    window = _model_window(args.model_window, config)
+    check_checkpoint(args.model)
+    pipe = load_model(args.model, args.device) if any(m.kind == "model" for m in methods) else None
+    if pipe is not None:
+        cells = pipe.processor.feature_extractor.num_patches * pipe.processor.feature_extractor.patch_length
+        reads = (
+            f"model reads every series whole, reduced to {cells} cells"
+            if window is None
+            else f"model reads series up to {window} samples whole (reduced to {cells} cells), longer ones in "
+            f"windows of {window} samples overlapping by {args.window_overlap:.0%}, merged by the pipeline"
+        )
+    else:
+        reads = "no model"
+    print(f"benchmark of {args.model}: {reads}; engine config from {config_source}", flush=True)
+
+    dev_data = args.dev_data
+    dev_reason = None
+    if dev_data is None:
+        default = (ROOT / ".." / "shared" / "data").resolve()
+        if default.is_dir():
+            dev_data = default
+        else:
+            dev_reason = f"no dev data: {default} does not exist (give --dev-data)"
+    elif not dev_data.is_dir():
+        raise BenchmarkError(f"--dev-data {dev_data} does not exist")
+
+    limits = {key: DEFAULT_LIMITS[key] if args.limit is None else (args.limit or None) for key in DATASETS}
+    loaders = {
+        "frozen": lambda: load_frozen(args.corpus, limits["frozen"], progress=not args.no_progress),
+        "tssb": lambda: load_tssb(dev_data, limits["tssb"]),
+        "nab": lambda: load_nab(dev_data, limits["nab"]),
+    }
+    titles = {"frozen": "Frozen evaluation split", "tssb": "TSSB", "nab": "NAB real series"}
+    warmed: set[str] = set()  # methods whose numba code is compiled
+    report: dict[str, Any] = {
+        "model": str(args.model),
+        "settings": {
+            "model_reads": reads,
+            "model_window": window,
+            "window_overlap": args.window_overlap,
+            "batch_size": args.batch_size,
+            "max_new_tokens": args.max_new_tokens,
+            "num_beams": args.num_beams,
+            "limits": limits,
+            "seed": SEED,
+            "methods": [m.name for m in methods],
+            "engine_config": config_source,
+        },
+        "datasets": {},
+    }
+    for key in args.datasets:
+        if key != "frozen" and dev_data is None:
+            print(f"\n## {titles[key]}: skipped ({dev_reason})", flush=True)
+            report["datasets"][key] = {"title": titles[key], "skipped": dev_reason}
+            continue
+        data_start = time.perf_counter()
+        data = loaders[key]()
+        if key == "tssb":
+            overlap = ucr_overlap(args.corpus, [c.id.split(":", 1)[1] for c in data.cases])
+            if overlap is None:
+                data.notes.append(f"{args.corpus} has no training split: overlap of TSSB with it unknown")
+            else:
+                names, records = overlap
+                data.notes.append(
+                    f"{len(names)} of {len(data.cases)} TSSB series come from UCR datasets that also give series "
+                    f"to the training split of {args.corpus} ({records} training records from UCR)"
+                    + (f": {', '.join(names)}" if names else "")
+                )
+        rows = run_dataset(data, methods, pipe, args, window, warmed)
+        seconds = time.perf_counter() - data_start
+        data.notes.append(f"{seconds:.0f} s for this data set")
+        report["datasets"][key] = {
+            "title": data.title,
+            "series": len(data.cases),
+            "total": data.total,
+            "rows": rows,
+            "notes": data.notes,
+        }
+        print(f"\n## {data.title}\n\n{markdown_table(key, rows)}", flush=True)
+        for note in data.notes:
+            print(f"- {note}", flush=True)
+    report["wall_seconds"] = time.perf_counter() - started
+    print(f"\nwall time {report['wall_seconds'] / 60:.1f} min", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(report_markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
