@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in FILES:
             if (source / name).exists():
                 shutil.copy2(source / name, tmp / name)
-        import ts_florence  # noqa: F401
         from transformers import pipeline
+
+        import ts_florence  # noqa: F401
 
         pipe = pipeline("time-series-prompting", model=str(tmp))
         pipe([0.0, 1.0, 0.0, 1.0] * 32, task="<CAPTION>", max_new_tokens=8)  # loads and runs, or raises here
