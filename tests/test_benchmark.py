@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from corpora import build_synthetic_corpus
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
-from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
 from ts_florence.evaluation.runner import build_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,16 +27,7 @@ needs_dev_data = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A corpus of 8 synthetic training series and 8 evaluation series, built by the engine in seconds."""
-    out = tmp_path_factory.mktemp("corpus")
-    config = BuildConfig(
-        name="benchmark-test",
-        shards=1,
-        sources=SourcesConfig(synthetic=8, semi_synthetic=0, real=[], max_length=512, heldout_fraction=0.0),
-        eval=EvalConfig(synthetic=8, semi_synthetic=0, seed=77),
-        specialists=[{"name": n} for n in ("regime_describer", "events")],
-    )
-    build_corpus(config, out, num_proc=1, progress=False)
-    return out
+    return build_synthetic_corpus(tmp_path_factory.mktemp("corpus"), "benchmark-test", 8, 8, shards=1)
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from corpora import build_synthetic_corpus
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
 from ts_florence.data import TaskMixtureSampler, TSFlorenceCollator, records_from_table, resolve_task_weights
-from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
@@ -44,16 +44,7 @@ QUICK = [
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """A corpus of 40 synthetic training series and 12 evaluation series, built by the engine in seconds."""
-    out = tmp_path_factory.mktemp("corpus")
-    config = BuildConfig(
-        name="train-test",
-        shards=2,
-        sources=SourcesConfig(synthetic=40, semi_synthetic=0, real=[], max_length=512, heldout_fraction=0.0),
-        eval=EvalConfig(synthetic=12, semi_synthetic=0, seed=77),
-        specialists=[{"name": n} for n in ("regime_describer", "events")],
-    )
-    build_corpus(config, out, num_proc=1, progress=False)
-    return out
+    return build_synthetic_corpus(tmp_path_factory.mktemp("corpus"), "train-test", 40, 12, shards=2)
 
 
 def _args(corpus, out, *extra):
