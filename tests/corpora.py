@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
 
 
@@ -17,3 +19,21 @@ def build_synthetic_corpus(out: Path, name: str, train: int, evaluation: int, sh
     )
     build_corpus(config, out, num_proc=1, progress=False)
     return out
+
+
+def fake_real_source(count: int):
+    """A stand-in for a package source's `read_raw`: `count` sine series of lengths 300, 350, ..., the fourth with
+    a real burst the specialists should find; records made from them carry no exact truth."""
+
+    def read_raw(name):
+        from ts_florence.engine.sources import RawSeries
+
+        rng = np.random.default_rng(0)
+        for i in range(count):
+            n = 300 + 50 * i
+            values = np.sin(np.arange(n) / (3 + i)) * (i + 1) + 0.2 * rng.normal(size=n)
+            if i == 3:
+                values[100:110] += 8
+            yield RawSeries(name=f"fake:{i}", values=values[None, :], provenance=f"fake==0:series{i}:value")
+
+    return read_raw

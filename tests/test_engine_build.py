@@ -5,6 +5,7 @@ import json
 import datasets
 import numpy as np
 import pytest
+from corpora import fake_real_source
 
 from ts_florence.engine import build as B
 from ts_florence.engine import steps as S
@@ -26,17 +27,7 @@ def small_config(**overrides) -> BuildConfig:
     return config
 
 
-def _fake_real(name):
-    """Ten "real" series standing in for a package source (the real readers are tested in test_engine_sources)."""
-    from ts_florence.engine.sources import RawSeries
-
-    rng = np.random.default_rng(0)
-    for i in range(10):
-        n = 300 + 50 * i
-        values = np.sin(np.arange(n) / (3 + i)) * (i + 1) + 0.2 * rng.normal(size=n)
-        if i == 3:
-            values[100:110] += 8  # a real event the specialists should find
-        yield RawSeries(name=f"fake:{i}", values=values[None, :], provenance=f"fake==0:series{i}:value")
+_fake_real = fake_real_source(10)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from corpora import fake_real_source
 from tiny import TINY_VOCAB, tiny_config
 
 from ts_florence import (
@@ -32,17 +33,7 @@ from ts_florence.engine.steps import has_truth
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fake_real(name):
-    """Six "real" series standing in for a package source: records without exact truth, which rounds refine."""
-    from ts_florence.engine.sources import RawSeries
-
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        n = 300 + 50 * i
-        values = np.sin(np.arange(n) / (3 + i)) * (i + 1) + 0.2 * rng.normal(size=n)
-        if i == 3:
-            values[100:110] += 8
-        yield RawSeries(name=f"fake:{i}", values=values[None, :], provenance=f"fake==0:series{i}:value")
+_fake_real = fake_real_source(6)
 
 
 @pytest.fixture(scope="module")
