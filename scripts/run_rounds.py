@@ -142,17 +142,7 @@ def _child(command: list[str]) -> None:
 def run_refine(args: argparse.Namespace, k: int) -> None:
     from ts_florence.engine.refine import RefineConfig, refine_corpus
 
-    config = RefineConfig(
-        model_weight=args.model_weight,
-        guard_share=args.guard_share,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        limit=args.refine_limit,
-        max_new_tokens=args.max_new_tokens,
-        window=args.window,
-        eval_limit=args.eval_limit,
-        round=k,
-    )
+    config = RefineConfig.from_namespace(args, limit=args.refine_limit, round=k)
     dev = Path(args.work) / f"dev{k}.json"
     audit = refine_corpus(
         round_dir(args, k),

@@ -185,17 +185,7 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
 def cmd_engine_refine(args: argparse.Namespace) -> int:
     from .engine.refine import RefineConfig, refine_corpus
 
-    config = RefineConfig(
-        model_weight=args.model_weight,
-        guard_share=args.guard_share,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        limit=args.limit,
-        max_new_tokens=args.max_new_tokens,
-        window=args.window,
-        eval_limit=args.eval_limit,
-        round=args.round,
-    )
+    config = RefineConfig.from_namespace(args)
     audit = refine_corpus(
         args.corpus, args.model, args.out, config, dev_scores=args.dev_scores, overwrite=args.overwrite
     )

@@ -83,6 +83,13 @@ class RefineConfig:
     round: int | None = None
     """The round of the input corpus (default: `round` of its stats.json, or 0)."""
 
+    @classmethod
+    def from_namespace(cls, args, **overrides) -> RefineConfig:
+        """The settings of parsed command-line `args` that name a field (same names), then `overrides`."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"tasks"}
+        values = {name: getattr(args, name) for name in names if hasattr(args, name)}
+        return cls(**{**values, **overrides})
+
     def __post_init__(self) -> None:
         if self.model_weight < 0:
             raise ValueError(f"model_weight must be >= 0, got {self.model_weight}")
