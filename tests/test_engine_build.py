@@ -222,3 +222,56 @@ def test_two_worker_processes_give_the_single_process_corpus_even_after_openmp_r
     for split in ("train", "eval"):
         assert one[split]["id"] == two[split]["id"]
         assert one[split]["spans"] == two[split]["spans"]
+
+
+def _change_point_record(*sources_and_indices):
+    from ts_florence.engine.schema import change_point
+
+    record = new_record("r", "pkg", np.arange(1000.0))
+    record[S.CANDIDATES] = {
+        "change_points": [change_point(i, score=0.9, source=source) for source, i in sources_and_indices]
+    }
+    return record
+
+
+def test_a_support_only_source_confirms_but_its_silence_does_not_discount_the_others():
+    # The specialist's lone point at 500; the model finds only a point at 800 that nobody else saw.
+    def merged(support_only):
+        merge = S.Merge(weights={"change_points": 1.0, "model": 1.0}, support_only=support_only)
+        (out,) = merge.run([_change_point_record(("change_points", 500), ("model@0", 800), ("model@0", 503))])
+        return {p["index"]: (p["score"], p["source"]) for p in out["change_points"]}
+
+    # Both as full voters: the agreed point keeps its score, the lone ones are discounted by sqrt(1/2).
+    assert merged(())[800][0] == pytest.approx(0.9 * 0.5**0.5, abs=1e-4)
+    # The model as support only: the specialist's total weight is the yardstick, and the model cannot lower it.
+    support = merged(["model@0"])
+    assert support[500] == (pytest.approx(0.9), "change_points+model@0")
+    assert support[800][0] == pytest.approx(0.9)  # weight 1 of a yardstick of 1
+    lone = S.Merge(weights={"change_points": 1.0, "model": 1.0}, support_only=["model@0"])
+    (out,) = lone.run([_change_point_record(("change_points", 500), ("model@0", 800))])
+    assert {p["index"]: p["score"] for p in out["change_points"]} == {500: pytest.approx(0.9), 800: pytest.approx(0.9)}
+
+
+def test_a_source_of_weight_zero_has_no_say_and_its_candidates_are_counted_as_dropped():
+    merge = S.Merge(weights={"change_points": 1.0, "model": 0.0})
+    (out,) = merge.run([_change_point_record(("change_points", 500), ("model@0", 800))])
+    assert [(p["index"], p["source"], p["score"]) for p in out["change_points"]] == [(500, "change_points", 0.9)]
+    (alone,) = merge.run([_change_point_record(("model@0", 800))])  # once a ZeroDivisionError
+    assert alone["change_points"] == []
+    assert merge.summary()["removed"] == {"source weight 0": 2}
+
+
+def test_nms_never_suppresses_ground_truth():
+    from ts_florence.engine.schema import span
+
+    record = new_record("r", "pkg", np.arange(200.0))
+    record["spans"] = [
+        span(50, 60, "spike", "anomaly", score=1.0, source="injected"),
+        span(52, 60, "spike", "anomaly", score=1.0, source="injected"),  # truth may overlap truth
+        span(50, 61, "spike", "anomaly", score=0.99, source="stl_zscore"),
+        span(51, 60, "spike", "anomaly", score=0.5, source="events"),
+    ]
+    nms = S.NMSFilter(iou=0.5)
+    (out,) = nms.run([record])
+    assert [(s["start"], s["source"]) for s in out["spans"]] == [(50, "injected"), (50, "stl_zscore"), (52, "injected")]
+    assert nms.summary()["removed"] == {"overlap IoU > 0.5": 1}

@@ -25,6 +25,36 @@ def test_forward_returns_logits_and_loss(model, processor):
     assert out.series_hidden_states.shape == (2, inputs["series_mask"].shape[1], model.config.text_config.d_model)
 
 
+def test_training_loss_adds_the_weighted_series_reconstruction_loss(model, processor):
+    inputs = processor(series=[_series(100), _series(37, 1)], text="<CAPTION>", text_target=["a wave", "noise"])
+    out = model(**inputs)
+    token_loss = torch.nn.functional.cross_entropy(
+        out.logits.flatten(0, 1), inputs["labels"].flatten(), ignore_index=-100
+    )
+    weight = model.config.series_reconstruction_weight
+    assert weight > 0 and out.series_reconstruction_loss > 0
+    assert torch.allclose(out.loss, token_loss + weight * out.series_reconstruction_loss)
+    model.config.series_reconstruction_weight = 0.0
+    off = model(**inputs)
+    assert off.series_reconstruction_loss is None and torch.allclose(off.loss, token_loss)
+    assert model(**{k: v for k, v in inputs.items() if k != "labels"}).series_reconstruction_loss is None
+
+
+def test_series_reconstruction_counts_only_observed_cells_of_real_tokens(model):
+    patches = torch.zeros(1, 2, 4, 4)
+    patches[..., 3] = 1.0
+    patches[0, 0, 0, :3] = 5.0  # one observed cell with a large value
+    patches[0, 1, :, :3] = 100.0  # token 1 is padding: ignored
+    patches[0, 0, 1, 3] = 0.0
+    patches[0, 0, 1, :3] = 100.0  # an unobserved cell: ignored
+    head = model.series_reconstruction_head
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    features = torch.zeros(1, 2, model.config.text_config.d_model)
+    loss = model.series_reconstruction_loss(features, patches, torch.tensor([[1, 0]]))
+    assert loss.item() == pytest.approx(25.0 / 3)  # (5^2 over one cell's 3 values, 3 cells zero) / 3 cells
+
+
 def test_save_and_auto_load_give_identical_logits_with_safetensors_only(model, processor, tmp_path):
     model.save_pretrained(tmp_path)
     processor.save_pretrained(tmp_path)

@@ -87,6 +87,10 @@ def test_unknown_or_mistyped_keys_are_refused_with_their_name(tmp_path):
     with pytest.raises(ValueError, match="unknown key"):
         T.load_config(None, ["colour.red=1"])
     assert T.main(["--config", str(bad)]) == 2
+    # PyYAML reads "3e-4" as text; a float setting takes it, and still refuses words
+    assert T.load_config(None, ["optim.learning_rate=3e-4"]).optim.learning_rate == 3e-4
+    with pytest.raises(ValueError, match="optim.learning_rate: expected float, got 'fast'"):
+        T.load_config(None, ["optim.learning_rate=fast"])
 
 
 @pytest.mark.parametrize(
@@ -179,6 +183,11 @@ def test_tiny_preset_trains_from_a_corpus_and_the_result_loads_with_the_auto_cla
     assert last < first - 0.5, (first, last)
     results = json.loads((trained / "train_results.json").read_text())
     assert results["steps"] == 8 and results["final_eval"]["scores"]
+    assert all(steps[s]["series_reconstruction_loss"] > 0 for s in steps)  # the auxiliary loss is logged
+    evaluations = [json.loads(line) for line in (trained / "trainer_log.jsonl").read_text().splitlines()]
+    evaluations = [e for e in evaluations if "eval/series_gain" in e]
+    assert evaluations and np.isfinite(evaluations[-1]["eval/series_gain"])
+    assert results["eval_series_gain"] == evaluations[-1]["eval/series_gain"]
     assert "library_name: transformers" in (trained / "README.md").read_text()
     assert T.load_config(trained / "run_config.yaml").optim.max_steps == 8
 
@@ -306,3 +315,50 @@ def test_lora_fine_tuning_changes_only_the_adapted_projections_and_saves_a_plain
     assert before.keys() == after.keys()  # merged: no adapter weights left, loads as a plain model
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.endswith(("q_proj.weight", "v_proj.weight")) for name in changed), sorted(changed)
+
+
+def test_swapping_series_pairs_each_example_with_another_of_the_same_token_count():
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 1, 0], [1, 1, 0]])
+    batch = {
+        "series_mask": mask,
+        "series_patches": torch.arange(4.0)[:, None].expand(4, 3),
+        "input_ids": torch.arange(4)[:, None],
+    }
+    swapped, moved = T._swap_series(batch)
+    assert swapped["series_patches"][:, 0].tolist() == [2.0, 1.0, 3.0, 0.0]  # 0->2->3->0; 1 has no partner
+    assert moved.tolist() == [True, False, True, True]
+    assert torch.equal(swapped["input_ids"], batch["input_ids"])  # the prompts stay
+    assert torch.equal(swapped["series_mask"].sum(1), mask.sum(1))  # placeholders still match the features
+
+
+@pytest.mark.slow
+def test_tiny_preset_at_its_learning_rate_memorises_which_of_16_series_is_which():
+    """The tiny preset, at the learning rate of training/configs/tiny.yaml, must learn to tell 16 series of two
+    shapes apart in 200 steps: the minimal proof that the series reach the decoder (about a minute)."""
+    from ts_florence import TSFlorenceProcessor
+
+    config = T.load_config(ROOT / "training" / "configs" / "tiny.yaml")
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, 150)
+    series = [np.exp(-((grid - 0.5) ** 2) / 0.01) * (1 if i % 2 else -1) + 0.1 * rng.normal(size=150) for i in range(16)]
+    labels = ["peak" if i % 2 else "dip" for i in range(16)]
+    processor = TSFlorenceProcessor.from_preset("tiny", texts=["peak dip"] * 50)
+    torch.manual_seed(0)
+    model = TSFlorenceForConditionalGeneration(TSFlorenceConfig.from_preset("tiny", vocab_size=len(processor.tokenizer)))
+    batch = processor(series=series, text="<CLASSIFICATION>", text_target=labels)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=0.01)
+    for step in range(200):
+        warmup = min(1.0, (step + 1) / 50)
+        for group in optimizer.param_groups:
+            group["lr"] = config.optim.learning_rate * warmup
+        model(**batch).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        right = T._example_losses(model, dict(batch))
+        swapped, _ = T._swap_series(dict(batch))  # neighbours have the other shape
+        wrong = T._example_losses(model, swapped)
+    assert float(right.mean()) < 0.05, float(right.mean())
+    assert float((wrong - right).mean()) > 1.0, float((wrong - right).mean())

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -147,7 +148,8 @@ def _build(cls, data: Any, where: str):
 
 
 def _check_type(value: Any, hint: Any, where: str) -> Any:
-    """`value` if it fits type `hint` (ints are accepted as floats), else ValueError naming `where`."""
+    """`value` if it fits type `hint`, else ValueError naming `where`. Ints are accepted as floats, and so are
+    strings like "3e-4", which PyYAML (YAML 1.1) reads as text."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -159,6 +161,8 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
                 except ValueError:
                     pass
     elif (origin or hint) is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif (origin or hint) is float and isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
         return float(value)
     elif (origin or hint) is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -415,25 +419,44 @@ def _example_losses(model, batch: dict) -> torch.Tensor:
     return (token_loss * mask).sum(1) / mask.sum(1).clamp(min=1)
 
 
+def _swap_series(batch: dict) -> tuple[dict, torch.Tensor]:
+    """`batch` with every example's series replaced by the next example's of the same token count (cyclic), and
+    a mask of the examples that got another series. The loss on the swapped batch minus the true loss is the
+    model's *series gain*: near zero means the decoder ignores the series and answers from the prompt alone."""
+    counts = batch["series_mask"].sum(1).tolist()
+    order = list(range(len(counts)))
+    for i, n in enumerate(counts):
+        same = [j for j in range(len(counts)) if counts[j] == n]
+        order[i] = same[(same.index(i) + 1) % len(same)]
+    order = torch.tensor(order)
+    swapped = {k: (v[order] if k.startswith("series_") else v) for k, v in batch.items()}
+    return swapped, order != torch.arange(len(counts))
+
+
 def evaluate_loss(accelerator, model, eval_loader, eval_tasks: list[str]) -> dict[str, float]:
-    """Loss on the evaluation pairs, overall and per task, gathered over processes."""
+    """Loss on the evaluation pairs, overall and per task, gathered over processes, and the series gain: how
+    much worse the loss gets when each example is given another example's series (see `_swap_series`)."""
     model.eval()
-    losses, task_ids = [], []
+    losses, gains, task_ids = [], [], []
     with torch.no_grad():
         for batch in eval_loader:
             ids = batch.pop("task_id")
             loss = _example_losses(model, batch)
-            loss, ids = accelerator.gather_for_metrics((loss, ids))
+            swapped, moved = _swap_series(batch)
+            gain = torch.where(moved.to(loss.device), _example_losses(model, swapped) - loss, torch.nan)
+            loss, gain, ids = accelerator.gather_for_metrics((loss, gain, ids))
             losses.append(loss.cpu())
+            gains.append(gain.cpu())
             task_ids.append(ids.cpu())
     model.train()
-    loss = torch.cat(losses)
-    ids = torch.cat(task_ids)
-    result = {"eval/loss": float(loss.mean())}
+    loss, gain, ids = torch.cat(losses), torch.cat(gains), torch.cat(task_ids)
+    result = {"eval/loss": float(loss.mean()), "eval/series_gain": float(gain.nanmean())}
     for k, task in enumerate(eval_tasks):
-        chosen = loss[ids == k]
-        if len(chosen):
-            result[f"eval/loss/{task.strip('<>').lower()}"] = float(chosen.mean())
+        chosen = ids == k
+        if chosen.any():
+            name = task.strip("<>").lower()
+            result[f"eval/loss/{name}"] = float(loss[chosen].mean())
+            result[f"eval/series_gain/{name}"] = float(gain[chosen].nanmean())
     return result
 
 
@@ -482,6 +505,8 @@ def model_card(config: TrainConfig, results: dict) -> str:
         f"- learning rate {config.optim.learning_rate} (AdamW, warm-up {config.optim.warmup_steps}, cosine decay)",
         f"- parameters: {results['parameters'] / 1e6:.1f}M; wall time {results['train_seconds'] / 60:.1f} min",
         f"- final training loss {results['final_train_loss']:.3f}; evaluation loss {results.get('eval_loss', 'n/a')}",
+        f"- series gain (evaluation loss with another example's series minus the true loss; ~0 means the model "
+        f"ignores its input): {results.get('eval_series_gain', 'n/a')}",
         "",
         "The full run configuration is in `run_config.yaml`.",
     ]
@@ -644,14 +669,18 @@ def train(config: TrainConfig) -> dict:
         disable=not (config.run.progress and accelerator.is_main_process),
     )
     model.train()
-    window_loss, window_series, window_tokens, window_start = [], 0, 0, time.perf_counter()
-    start_time, eval_loss, first_digest = time.perf_counter(), None, None
+    window_loss, window_reconstruction, window_series, window_tokens = [], [], 0, 0
+    window_start = time.perf_counter()
+    start_time, eval_loss, series_gain, first_digest = time.perf_counter(), None, None, None
     loss_value = float("nan")
     for batch in itertools.chain([first_batch] if first_batch is not None else [], batches):
         with accelerator.accumulate(model):
             if first_digest is None:
                 first_digest = _batch_digest(batch)
-            loss = model(**batch).loss
+            outputs = model(**batch)
+            loss = outputs.loss
+            if outputs.series_reconstruction_loss is not None:
+                window_reconstruction.append(outputs.series_reconstruction_loss.detach())
             accelerator.backward(loss)
             if accelerator.sync_gradients and config.optim.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
@@ -678,15 +707,20 @@ def train(config: TrainConfig) -> dict:
                 "tokens_per_second": window_tokens / seconds,
                 "batch": first_digest,
             }
+            if window_reconstruction:  # the auxiliary part of "loss" (see TSFlorenceConfig)
+                entry["series_reconstruction_loss"] = float(
+                    accelerator.gather(torch.stack(window_reconstruction).mean()[None]).mean()
+                )
             accelerator.log({k: v for k, v in entry.items() if k not in ("step", "batch")}, step=step)
             if accelerator.is_main_process:
                 _log_line(log_path, entry)
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{entry['lr']:.1e}")
-            window_loss, window_series, window_tokens, window_start = [], 0, 0, time.perf_counter()
+            window_loss, window_reconstruction, window_series, window_tokens = [], [], 0, 0
+            window_start = time.perf_counter()
         first_digest = None
         if eval_loader is not None and (step % config.run.eval_every == 0 or step == config.optim.max_steps):
             scores = evaluate_loss(accelerator, model, eval_loader, eval_tasks)
-            eval_loss = scores["eval/loss"]
+            eval_loss, series_gain = scores["eval/loss"], scores["eval/series_gain"]
             accelerator.log(scores, step=step)
             if accelerator.is_main_process:
                 _log_line(log_path, {"step": step, **scores})
@@ -704,6 +738,7 @@ def train(config: TrainConfig) -> dict:
         "parameters": n_params,
         "final_train_loss": loss_value,
         "eval_loss": eval_loss,
+        "eval_series_gain": series_gain,
         "train_seconds": time.perf_counter() - start_time,
         "weights_digest_per_rank": digests,
     }

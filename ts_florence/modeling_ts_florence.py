@@ -44,9 +44,12 @@ def default_generation_config(config: TSFlorenceConfig) -> dict:
 
 @dataclass
 class TSFlorenceSeq2SeqLMOutput(Seq2SeqLMOutput):
-    """`Seq2SeqLMOutput` plus the projected series features `[batch x tokens x d_model]`."""
+    """`Seq2SeqLMOutput` plus the projected series features `[batch x tokens x d_model]` and, in training, the
+    auxiliary series reconstruction loss (already included in `loss`, see
+    `TSFlorenceConfig.series_reconstruction_weight`)."""
 
     series_hidden_states: torch.Tensor | None = None
+    series_reconstruction_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -291,6 +294,10 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         super().__init__(config)
         self.model = TSFlorenceModel(config)
         self.lm_head = nn.Linear(config.text_config.d_model, config.text_config.vocab_size, bias=False)
+        # Training aid only: recovers each patch's cells (mean, min, max) from the series features.
+        self.series_reconstruction_head = nn.Linear(
+            config.text_config.d_model, config.series_config.patch_length * 3
+        )
         self.post_init()
         self.generation_config = GenerationConfig(**default_generation_config(config))
 
@@ -363,11 +370,17 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             **kwargs,
         )
         logits = self.lm_head(outputs.last_hidden_state)
-        loss = None
+        loss = reconstruction = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
                 logits.reshape(-1, text_config.vocab_size).float(), labels.reshape(-1), ignore_index=-100
             )
+            weight = self.config.series_reconstruction_weight
+            if weight > 0 and series_patches is not None and outputs.series_hidden_states is not None:
+                reconstruction = self.series_reconstruction_loss(
+                    outputs.series_hidden_states, series_patches, series_mask
+                )
+                loss = loss + weight * reconstruction
         return TSFlorenceSeq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -379,7 +392,19 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
             series_hidden_states=outputs.series_hidden_states,
+            series_reconstruction_loss=reconstruction,
         )
+
+    def series_reconstruction_loss(
+        self, series_features: torch.Tensor, series_patches: torch.Tensor, series_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean squared error of the cells (mean, min, max; observed cells of real tokens only) that
+        `series_reconstruction_head` recovers from `series_features` `[batch x tokens x d_model]`."""
+        batch, tokens, patch_length, _ = series_patches.shape
+        predicted = self.series_reconstruction_head(series_features.float()).view(batch, tokens, patch_length, 3)
+        weight = (series_patches[..., 3] > 0).float() * series_mask.unsqueeze(-1).float()  # [batch x tokens x L]
+        error = (predicted - series_patches[..., :3].float()).pow(2).mean(-1)
+        return (error * weight).sum() / weight.sum().clamp(min=1.0)
 
     def _maybe_prepare_encoder_kwargs_for_generation(
         self, inputs_tensor: torch.Tensor, model_kwargs: dict, model_input_name: str | None, generation_config

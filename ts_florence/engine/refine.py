@@ -293,15 +293,10 @@ class ModelMerge(S.Merge):
     """`Merge`, then every annotation the model voted for carries the new round (its `source` names `model@k`)."""
 
     def __init__(self, source: str, round: int, **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(support_only=[source], **kwargs)
         self.source, self.round = source, round
 
     def process(self, record: dict) -> dict | None:
-        if self.weight(self.source) == 0:
-            # No say at all; `Merge` divides by the weights of a cluster's members, which are all 0 for a cluster
-            # of the model alone.
-            for key, found in record.get(S.CANDIDATES, {}).items():
-                record[S.CANDIDATES][key] = [a for a in found if a["source"] != self.source]
         record = super().process(record)
         for key in ("spans", "segments", "change_points"):
             for annotation in record.get(key, []):

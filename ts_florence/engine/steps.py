@@ -107,6 +107,11 @@ class Merge(Step):
     voted by fewer than `min_sources` sources are dropped (agreement), unless a single source's weight
     reaches `trusted_weight`. Change points cluster within `margin` (a fraction of the length); segments come
     from the best-weighted segmenting source. Records that carry exact ground truth keep it unchanged.
+
+    The "share of the total weight" counts the sources that annotated the record, except those named in
+    `support_only`: such a source (the model of a refinement round) adds its weight to the clusters it votes for
+    but its silence does not discount the others, so a model that misses what a specialist found cannot veto it.
+    A source of weight 0 has no say: its candidates are dropped.
     """
 
     name = "merge"
@@ -118,9 +123,11 @@ class Merge(Step):
         min_sources: int = 1,
         trusted_weight: float = float("inf"),
         margin: float = 0.01,
+        support_only: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.weights = dict(weights or {})
+        self.support_only = set(support_only)
         self.iou = iou
         self.min_sources = min_sources
         self.trusted_weight = trusted_weight
@@ -137,8 +144,13 @@ class Merge(Step):
             return None
         return sources, sum(self.weight(s) for s in sources)
 
+    def _total(self, all_sources: set[str]) -> float:
+        """The weight a cluster is measured against (see the class docstring)."""
+        voting = [s for s in all_sources if s not in self.support_only] or list(all_sources)
+        return sum(self.weight(s) for s in voting) or 1.0
+
     def _merge_spans(self, spans: list[dict], all_sources: set[str]) -> list[dict]:
-        total = sum(self.weight(s) for s in all_sources) or 1.0
+        total = self._total(all_sources)
         order = sorted(range(len(spans)), key=lambda i: -spans[i]["score"] * self.weight(spans[i]["source"]))
         clusters: list[list[dict]] = []
         for i in order:
@@ -170,7 +182,7 @@ class Merge(Step):
         return sorted(merged, key=lambda s: (s["start"], s["end"]))
 
     def _merge_points(self, points: list[dict], length: int, all_sources: set[str]) -> list[dict]:
-        total = sum(self.weight(s) for s in all_sources) or 1.0
+        total = self._total(all_sources)
         tolerance = max(1, int(self.margin * length))
         clusters: list[list[dict]] = []
         for p in sorted(points, key=lambda p: p["index"]):
@@ -199,6 +211,11 @@ class Merge(Step):
         if has_truth(record):
             return record
         length = len(record["values"][0])
+        for key, found in candidates.items():
+            silent = [a for a in found if self.weight(a["source"]) <= 0]
+            if silent:
+                self.removed("source weight 0", len(silent))
+                candidates[key] = [a for a in found if self.weight(a["source"]) > 0]
         for key in ("spans", "change_points"):
             found = candidates.get(key, [])
             sources = {a["source"] for a in found}
@@ -273,7 +290,7 @@ class LabelBlacklistFilter(AnnotationFilter):
 
 
 class NMSFilter(Step):
-    """1-D non-maximum suppression among spans of the same kind and channel."""
+    """1-D non-maximum suppression among spans of the same kind and channel. Ground truth is never suppressed."""
 
     name = "nms"
 
@@ -283,10 +300,11 @@ class NMSFilter(Step):
 
     def process(self, record: dict) -> dict | None:
         spans = record.get("spans", [])
+        keep = [i for i, s in enumerate(spans) if s.get("source") in TRUTH_SOURCES]  # ground truth stays
         groups: dict[tuple, list[int]] = {}
         for i, s in enumerate(spans):
-            groups.setdefault((s["kind"], s["channel"]), []).append(i)
-        keep: list[int] = []
+            if s.get("source") not in TRUTH_SOURCES:
+                groups.setdefault((s["kind"], s["channel"]), []).append(i)
         for idx in groups.values():
             kept = nms_1d(
                 [(spans[i]["start"], spans[i]["end"]) for i in idx], [spans[i]["score"] for i in idx], self.iou
