@@ -59,6 +59,21 @@ def minirocket_accuracy(x_train, y_train, x_test, y_test, seed: int) -> tuple[fl
     return accuracy, time.perf_counter() - start
 
 
+def held_out_in_pretraining(model: str, name: str) -> str:
+    """Whether the pretraining run of `model` left the dataset out ("yes"/"NO", or "unknown" without a
+    run_config.yaml): the engine corpus can hold UCR train *and test* series with their class labels."""
+    import re
+
+    import yaml
+
+    config = Path(model) / "run_config.yaml"
+    if not config.exists():
+        return "unknown"
+    run = yaml.safe_load(config.read_text()) or {}
+    patterns = (run.get("data") or {}).get("exclude_sources") or []
+    return "yes" if any(re.search(p, f"data/{name}/") for p in patterns) else "NO"
+
+
 def write_table(x: np.ndarray, y: np.ndarray, path: Path) -> None:
     """Univariate series as a (series, label) Parquet table, the fine-tuning input of training/train.py."""
     if x.shape[1] != 1:
@@ -101,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in args.datasets:
         x_train, y_train, x_test, y_test = load_ucr(name)
+        held_out = held_out_in_pretraining(args.model, name)
+        if held_out != "yes":
+            print(f"warning: {name} was not held out of {args.model}'s pretraining ({held_out}); its test series and "
+                  "labels may have been seen", flush=True)
         rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 "train": len(y_train),
                 "test": len(y_test),
                 "classes": len(set(y_train)),
+                "held_out_in_pretraining": held_out,
                 "ts_florence": ours,
                 "minirocket": rocket,
                 "gap_points": 100 * (ours - rocket),
@@ -134,16 +154,20 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nTest accuracy, fine-tuned from {args.model} ({args.steps} steps, seed {args.seed}), same splits:\n")
     print(
-        "| dataset | train | test | classes | ts-florence | MiniRocket | gap (points) | ts-florence s | MiniRocket s |"
+        "| dataset | train | test | classes | held out in pretraining | ts-florence | MiniRocket | gap (points) "
+        "| ts-florence s | MiniRocket s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['ts_florence']:.3f} | "
+            f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['held_out_in_pretraining']} | "
+            f"{r['ts_florence']:.3f} | "
             f"{r['minirocket']:.3f} | {r['gap_points']:+.1f} | {r['ts_florence_seconds']:.0f} | "
             f"{r['minirocket_seconds']:.1f} |"
         )
-    (out / "results.json").write_text(json.dumps({"model": args.model, "steps": args.steps, "rows": rows}, indent=2))
+    partial = out / "results.json.partial"
+    partial.write_text(json.dumps({"model": args.model, "steps": args.steps, "rows": rows}, indent=2))
+    partial.replace(out / "results.json")
     return 0
 
 

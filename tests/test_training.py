@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from corpora import build_synthetic_corpus
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
@@ -362,3 +363,26 @@ def test_tiny_preset_at_its_learning_rate_memorises_which_of_16_series_is_which(
         wrong = T._example_losses(model, swapped)
     assert float(right.mean()) < 0.05, float(right.mean())
     assert float((wrong - right).mean()) > 1.0, float((wrong - right).mean())
+
+
+def test_excluded_sources_are_left_out_of_training(corpus, tmp_path):
+    # The fixture corpus is all synthetic: excluding that source leaves nothing to train on.
+    config = T.load_config(ROOT / "training/configs/tiny.yaml", [
+        f"data.path={corpus}", f"run.output_dir={tmp_path}", "run.report_to=none", 'data.exclude_sources=["^synth"]',
+    ])  # fmt: skip
+    with pytest.raises(ValueError, match="no training pair"):
+        T.train(config)
+
+
+def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
+    finetune_ucr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finetune_ucr)
+    assert finetune_ucr.held_out_in_pretraining(str(tmp_path), "GunPoint") == "unknown"
+    tiny = T.load_config(ROOT / "training/configs/tiny.yaml")
+    (tmp_path / "run_config.yaml").write_text(yaml.safe_dump(T.config_dict(tiny)))
+    assert [finetune_ucr.held_out_in_pretraining(str(tmp_path), n) for n in ("GunPoint", "ArrowHead", "Adiac")] == [
+        "yes", "yes", "NO"
+    ]

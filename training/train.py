@@ -79,6 +79,9 @@ class DataArgs:
     streaming: bool = False
     """Read the corpus as a stream (`datasets` streaming): one example per record, task drawn by weight."""
     shuffle_buffer: int = 2000
+    exclude_sources: list[str] = field(default_factory=list)
+    """Regular expressions; training records whose `source` matches one are left out (hold out the datasets a
+    benchmark fine-tunes and tests on, e.g. the UCR sets of scripts/finetune_ucr.py)."""
     max_target_length: int = 256
     eval_examples: int = 256
     """Pairs of the evaluation split scored by loss at every evaluation, spread over tasks."""
@@ -228,6 +231,10 @@ def _read_records(path: str, split: str | None):
         if "values" in pq.read_schema(source).names:
             return datasets.load_dataset("parquet", data_files=str(source), split="train")
     return datasets.Dataset.from_list(records_from_table(source))
+
+
+def _excluded(source: str, patterns: list[str]) -> bool:
+    return any(re.search(pattern, source) for pattern in patterns)
 
 
 def _stream_records(path: str, split: str):
@@ -588,6 +595,8 @@ def train(config: TrainConfig) -> dict:
     if config.data.streaming:
         records = None
         stream = _stream_records(config.data.path, config.data.train_split)
+        if config.data.exclude_sources:
+            stream = stream.filter(lambda record: not _excluded(record["source"], config.data.exclude_sources))
         sample = stream.take(config.model.tokenizer_texts)
         tokenizer_records = datasets.Dataset.from_list(list(sample)) if not config.model.init_from else None
         present = list(config.data.tasks) if config.data.tasks else list(TASKS)
@@ -596,6 +605,15 @@ def train(config: TrainConfig) -> dict:
         sampler = None
     else:
         records = _read_records(config.data.path, config.data.train_split)
+        if config.data.exclude_sources and "source" in records.column_names:
+            before = len(records)
+            records = records.filter(
+                lambda source: not _excluded(source, config.data.exclude_sources),
+                input_columns="source",
+                num_proc=config.data.num_proc,
+            )
+            logger.info("left out %d training records whose source matches %s", before - len(records),
+                        config.data.exclude_sources)
         tokenizer_records = records
         with accelerator.main_process_first():
             index = build_example_index(records, config.data.tasks, num_proc=config.data.num_proc)
