@@ -40,19 +40,17 @@ def test_training_loss_adds_the_weighted_series_reconstruction_loss(model, proce
     assert model(**{k: v for k, v in inputs.items() if k != "labels"}).series_reconstruction_loss is None
 
 
-def test_series_reconstruction_counts_only_observed_cells_of_real_tokens(model):
-    patches = torch.zeros(1, 2, 4, 4)
+def test_series_reconstruction_counts_only_observed_cells(model):
+    patches = torch.zeros(2, 4, 4)  # two real tokens of 4 cells
     patches[..., 3] = 1.0
-    patches[0, 0, 0, :3] = 5.0  # one observed cell with a large value
-    patches[0, 1, :, :3] = 100.0  # token 1 is padding: ignored
-    patches[0, 0, 1, 3] = 0.0
-    patches[0, 0, 1, :3] = 100.0  # an unobserved cell: ignored
+    patches[0, 0, :3] = 5.0  # one observed cell with a large value
+    patches[1, 1, 3] = 0.0
+    patches[1, 1, :3] = 100.0  # an unobserved cell: ignored
     head = model.series_reconstruction_head
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
-    features = torch.zeros(1, 2, model.config.text_config.d_model)
-    loss = model.series_reconstruction_loss(features, patches, torch.tensor([[1, 0]]))
-    assert loss.item() == pytest.approx(25.0 / 3)  # (5^2 over one cell's 3 values, 3 cells zero) / 3 cells
+    loss = model.series_reconstruction_loss(torch.zeros(2, model.config.text_config.d_model), patches)
+    assert loss.item() == pytest.approx(25.0 / 7)  # 5^2 on one cell, 0 on the 6 other observed cells
 
 
 def test_save_and_auto_load_give_identical_logits_with_safetensors_only(model, processor, tmp_path):

@@ -144,12 +144,13 @@ class TSFlorenceConfig(PreTrainedConfig):
         text_config (`BartConfig` or `dict`): the language model.
         series_token_id (`int`): id of the `<series>` placeholder token filled with series features.
         series_reconstruction_weight (`float`): weight of an auxiliary training loss (added to the token loss when
-            `labels` and series inputs are given): the series features the language model reads must let a linear
-            head recover each patch's cells (mean, min, max). Without it a randomly initialised series encoder
-            collapses early in training: while the decoder cannot yet use the series, the cheapest way to lower
-            the loss is to make every series feature the same vector, after which the decoder never learns to
-            read the series (measured on the tiny preset: 0.16 relative spread of the features after 250 steps,
-            and evaluation loss unchanged when the series are swapped).
+            `labels` and series inputs are given): a linear head must recover each patch's cells (mean, min, max)
+            from the text encoder's output at the series placeholders, i.e. from what the decoder reads of the
+            series. Without it a freshly initialised model collapses early in training: while the decoder cannot
+            yet use the series, the cheapest way to lower the loss is to make every series position the same
+            vector, after which the decoder never learns to read the series (measured on the tiny preset: the
+            text encoder's output at series positions differed by 8% between series after 200 steps, and the
+            evaluation loss did not change when the series were swapped).
     """
 
     model_type = "ts_florence"

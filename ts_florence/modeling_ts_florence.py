@@ -294,7 +294,8 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         super().__init__(config)
         self.model = TSFlorenceModel(config)
         self.lm_head = nn.Linear(config.text_config.d_model, config.text_config.vocab_size, bias=False)
-        # Training aid only: recovers each patch's cells (mean, min, max) from the series features.
+        # Training aid only: recovers each patch's cells (mean, min, max) from the text encoder's output at the
+        # series placeholders (see TSFlorenceConfig.series_reconstruction_weight).
         self.series_reconstruction_head = nn.Linear(
             config.text_config.d_model, config.series_config.patch_length * 3
         )
@@ -376,9 +377,12 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
                 logits.reshape(-1, text_config.vocab_size).float(), labels.reshape(-1), ignore_index=-100
             )
             weight = self.config.series_reconstruction_weight
-            if weight > 0 and series_patches is not None and outputs.series_hidden_states is not None:
+            if weight > 0 and series_patches is not None and input_ids is not None:
+                # What the decoder reads of the series: the text encoder's output at the <series> placeholders,
+                # in the order of the real series tokens (as `merge_series_features` wrote them).
+                placeholder = input_ids == self.config.series_token_id
                 reconstruction = self.series_reconstruction_loss(
-                    outputs.series_hidden_states, series_patches, series_mask
+                    outputs.encoder_last_hidden_state[placeholder], series_patches[series_mask.bool()]
                 )
                 loss = loss + weight * reconstruction
         return TSFlorenceSeq2SeqLMOutput(
@@ -395,16 +399,14 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             series_reconstruction_loss=reconstruction,
         )
 
-    def series_reconstruction_loss(
-        self, series_features: torch.Tensor, series_patches: torch.Tensor, series_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Mean squared error of the cells (mean, min, max; observed cells of real tokens only) that
-        `series_reconstruction_head` recovers from `series_features` `[batch x tokens x d_model]`."""
-        batch, tokens, patch_length, _ = series_patches.shape
-        predicted = self.series_reconstruction_head(series_features.float()).view(batch, tokens, patch_length, 3)
-        weight = (series_patches[..., 3] > 0).float() * series_mask.unsqueeze(-1).float()  # [batch x tokens x L]
-        error = (predicted - series_patches[..., :3].float()).pow(2).mean(-1)
-        return (error * weight).sum() / weight.sum().clamp(min=1.0)
+    def series_reconstruction_loss(self, features: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of the cells (mean, min, max; observed cells only) of `patches` `[tokens x
+        patch_length x 4]` that `series_reconstruction_head` recovers from `features` `[tokens x d_model]`, one
+        row per real series token."""
+        predicted = self.series_reconstruction_head(features.float()).view(*patches.shape[:2], 3)
+        observed = (patches[..., 3] > 0).float()  # [tokens x patch_length]
+        error = (predicted - patches[..., :3].float()).pow(2).mean(-1)
+        return (error * observed).sum() / observed.sum().clamp(min=1.0)
 
     def _maybe_prepare_encoder_kwargs_for_generation(
         self, inputs_tensor: torch.Tensor, model_kwargs: dict, model_input_name: str | None, generation_config
