@@ -292,9 +292,12 @@ def _tokenizer_texts(records, limit: int) -> list[str]:
 
 
 def _eval_subset(index, limit: int) -> list[int]:
-    """Up to `limit` rows of an example index, taken round-robin over tasks so that every task is scored."""
+    """Up to `limit` rows of an example index, taken round-robin over tasks so that every task is scored, each
+    task's rows in a fixed shuffled order: the first rows of every task come from the same record, and an
+    evaluation batch of one record's tasks could not measure the series gain (`_swap_series`)."""
     tasks = np.asarray(index["task"])
-    per_task = [np.flatnonzero(tasks == t) for t in sorted(set(tasks.tolist()))]
+    rng = np.random.default_rng(0)
+    per_task = [rng.permutation(np.flatnonzero(tasks == t)) for t in sorted(set(tasks.tolist()))]
     chosen: list[int] = []
     depth = 0
     while len(chosen) < limit and any(depth < len(rows) for rows in per_task):
@@ -427,14 +430,17 @@ def _example_losses(model, batch: dict) -> torch.Tensor:
 
 
 def _swap_series(batch: dict) -> tuple[dict, torch.Tensor]:
-    """`batch` with every example's series replaced by the next example's of the same token count (cyclic), and
-    a mask of the examples that got another series. The loss on the swapped batch minus the true loss is the
-    model's *series gain*: near zero means the decoder ignores the series and answers from the prompt alone."""
+    """`batch` with every example's series replaced by the next example's (cyclic) among those of the same token
+    count and other values, and a mask of the examples that got another series. The loss on the swapped batch
+    minus the true loss is the model's *series gain*: near zero means the decoder ignores the series and answers
+    from the prompt alone."""
     counts = batch["series_mask"].sum(1).tolist()
+    patches = batch["series_patches"]
     order = list(range(len(counts)))
     for i, n in enumerate(counts):
-        same = [j for j in range(len(counts)) if counts[j] == n]
-        order[i] = same[(same.index(i) + 1) % len(same)]
+        others = [j for j in range(len(counts)) if counts[j] == n and not torch.equal(patches[j], patches[i])]
+        after = [j for j in others if j > i]
+        order[i] = (after or others or [i])[0]
     order = torch.tensor(order)
     swapped = {k: (v[order] if k.startswith("series_") else v) for k, v in batch.items()}
     return swapped, order != torch.arange(len(counts))
