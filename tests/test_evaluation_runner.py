@@ -202,3 +202,14 @@ def test_load_records_reads_saved_dataset_dicts_and_names_missing_splits(tmp_pat
     assert json.loads(loaded[0]["meta"])["description"]["length"] == 128
     with pytest.raises(ValueError, match="available splits: eval"):
         load_records(tmp_path / "saved", "train")
+
+
+def test_examples_whose_prompt_is_longer_than_the_model_takes_are_left_out_and_counted(model, processor):
+    records = _records()
+    # The model takes 256 encoder positions; a caption of ~400 words to ground cannot fit.
+    records[1]["captions"]["brief"] = "noise with a level shift" + " and then more noise" * 100
+    report = evaluate_model(
+        model, processor, records, ["<CAPTION_TO_PHRASE_GROUNDING>"], max_new_tokens=8, progress=False
+    )
+    assert report["skipped_too_long"] == {"<CAPTION_TO_PHRASE_GROUNDING>": 1}
+    assert report["examples"]["<CAPTION_TO_PHRASE_GROUNDING>"] == 1  # record a's short phrase is still scored

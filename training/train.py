@@ -775,15 +775,22 @@ def train(config: TrainConfig) -> dict:
         if config.run.final_eval_limit > 0 and eval_records is not None:
             from ts_florence.evaluation.runner import evaluate_model
 
-            report = evaluate_model(
-                final_model,
-                processor,
-                eval_records,
-                sorted(weights),
-                limit=config.run.final_eval_limit,
-                progress=config.run.progress,
-            )
-            results["final_eval"] = {k: report[k] for k in ("examples", "scores", "series_per_second", "limit")}
+            try:
+                report = evaluate_model(
+                    final_model,
+                    processor,
+                    eval_records,
+                    sorted(weights),
+                    limit=config.run.final_eval_limit,
+                    progress=config.run.progress,
+                )
+                results["final_eval"] = {
+                    k: report[k] for k in ("examples", "scores", "series_per_second", "limit", "skipped_too_long")
+                    if k in report
+                }
+            except Exception as err:  # noqa: BLE001 - a failing evaluation must not cost the trained weights
+                logger.exception("the final evaluation failed; saving the model without it")
+                results["final_eval"] = {"error": f"{type(err).__name__}: {err}"}
         _save_final(final_model, processor, config, output_dir, results)
         logger.info("saved the model to %s (final loss %.3f)", output_dir, loss_value)
     accelerator.wait_for_everyone()

@@ -157,6 +157,17 @@ def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -
     return examples
 
 
+def _fits(model, processor, example: Example) -> bool:
+    """Whether the encoder input of `example` (series tokens + prompt) is within the model's limit; a long text
+    input (a caption to ground) can exceed it, and cutting it would change the question."""
+    limit = model.config.text_config.max_position_embeddings
+    channels = example.values.shape[1] if example.values.ndim == 2 else 1
+    (prompt,) = processor.build_prompts(
+        [example.task + (example.text_input or "")], [processor.feature_extractor.num_tokens(channels)]
+    )
+    return len(processor.tokenizer(prompt)["input_ids"]) <= limit
+
+
 def _subsample(examples: list[Example], limit: int | None) -> list[Example]:
     if limit is None or len(examples) <= limit:
         return examples
@@ -386,6 +397,12 @@ def evaluate_model(
     try:
         for token in chosen:
             todo = _subsample(examples[token], limit)
+            fitting = [ex for ex in todo if _fits(model, processor, ex)]
+            if len(fitting) < len(todo):
+                report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
+                logger.warning("%s: %d examples left out, their prompt is longer than the model takes", token,
+                               len(todo) - len(fitting))
+            todo = fitting
             report["examples"][token] = len(todo)
             if not todo:
                 report["scores"][token] = {}
