@@ -650,6 +650,11 @@ def train(config: TrainConfig) -> dict:
         with accelerator.main_process_first():
             eval_index = build_example_index(eval_records, sorted(weights), num_proc=None)
         eval_index = eval_index.select(_eval_subset(eval_index, config.data.eval_examples))
+        # Batches of one channel count and one task, from different records: each example then has partners whose
+        # series can stand in for its own (the series gain, `_swap_series`).
+        channels = [len(eval_records[int(r)]["values"]) for r in eval_index["record"]]
+        tasks_of = eval_index["task"]
+        eval_index = eval_index.select(sorted(range(len(eval_index)), key=lambda i: (channels[i], tasks_of[i], i)))
         eval_tasks = sorted(set(eval_index["task"]))
         eval_loader = torch.utils.data.DataLoader(
             ExampleDataset(eval_records, eval_index),
