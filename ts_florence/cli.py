@@ -6,9 +6,7 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -27,16 +25,10 @@ def _write_dir_atomically(out: Path, write, overwrite: bool) -> None:
     """Calls `write(tmp_dir)` and moves the finished folder into place, so `out` is never half-written."""
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SystemExit(f"error: {out} exists and is not empty; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from .io import directory_in_place
+
+    with directory_in_place(out) as tmp:
         write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -41,8 +41,11 @@ import errno
 import json
 import logging
 import os
+import shutil
+import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +81,25 @@ class SeriesFile:
     timestamps: pd.DatetimeIndex | None
     channel_names: list[str]
     path: str
+
+
+@contextmanager
+def directory_in_place(out: Path) -> Iterator[Path]:
+    """Yields an empty folder beside `out` to write into; when the block ends without error the folder replaces
+    `out` whole, and on an error it is removed, so `out` is never half-written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_series(

@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import directory_in_place
 from . import steps as S
 from .schema import ANOMALY_LABELS, EVENT_LABELS, SeriesDescription, change_point, segment, span, values_hash
 
@@ -739,11 +739,7 @@ def refine_corpus(
     guard = RareClassGuard(before, [f["class"] for f in flagged], margin=build_config.merge.get("margin", 0.01))
     _, caption_steps = refine_steps(build_config, annotator, config, k)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the corpus is an ordinary folder
-    try:
+    with directory_in_place(out) as tmp:
         (tmp / "data").mkdir()
         n_out = sum(_parquet_rows(p) for p, _ in chunk_paths)
         n_files = max(1, n_out // FILE_RECORDS)
@@ -825,12 +821,6 @@ def refine_corpus(
         _atomic_write(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
         _atomic_write(tmp / "audit.md", audit_markdown(audit))
         plot_counts(audit["history"], tmp / "audit.png", title=f"{build_config.name}: annotations per class by round")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return audit
 
