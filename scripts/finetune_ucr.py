@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         x_train, y_train, x_test, y_test = load_ucr(name)
         held_out = held_out_in_pretraining(args.model, name)
         if held_out != "yes":
-            print(f"warning: {name} was not held out of {args.model}'s pretraining ({held_out}); its test series and "
-                  "labels may have been seen", flush=True)
+            print(
+                f"warning: {name} was not held out of {args.model}'s pretraining ({held_out}); its test series and "
+                "labels may have been seen",
+                flush=True,
+            )
         rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:

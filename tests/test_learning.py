@@ -37,7 +37,9 @@ def test_a_small_model_learns_to_read_bursts_in_series_it_never_saw():
 
     def batch(count, seed):
         series, spans, captions = _bursts(count, seed)
-        targets = [detection.format_target({"spans": [s], "labels": ["burst"], "channels": [None]}, LENGTH) for s in spans]
+        targets = [
+            detection.format_target({"spans": [s], "labels": ["burst"], "channels": [None]}, LENGTH) for s in spans
+        ]
         prompts = ["<ANOMALY_DETECTION>"] * count + ["<CAPTION>"] * count
         return dict(processor(series=series * 2, text=prompts, text_target=targets + captions))
 

@@ -350,11 +350,15 @@ def test_tiny_preset_at_its_learning_rate_memorises_which_of_16_series_is_which(
     config = T.load_config(ROOT / "training" / "configs" / "tiny.yaml")
     rng = np.random.default_rng(0)
     grid = np.linspace(0, 1, 150)
-    series = [np.exp(-((grid - 0.5) ** 2) / 0.01) * (1 if i % 2 else -1) + 0.1 * rng.normal(size=150) for i in range(16)]
+    series = [
+        np.exp(-((grid - 0.5) ** 2) / 0.01) * (1 if i % 2 else -1) + 0.1 * rng.normal(size=150) for i in range(16)
+    ]
     labels = ["peak" if i % 2 else "dip" for i in range(16)]
     processor = TSFlorenceProcessor.from_preset("tiny", texts=["peak dip"] * 50)
     torch.manual_seed(0)
-    model = TSFlorenceForConditionalGeneration(TSFlorenceConfig.from_preset("tiny", vocab_size=len(processor.tokenizer)))
+    model = TSFlorenceForConditionalGeneration(
+        TSFlorenceConfig.from_preset("tiny", vocab_size=len(processor.tokenizer))
+    )
     batch = processor(series=series, text="<CLASSIFICATION>", text_target=labels)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.optim.learning_rate, weight_decay=0.01)
     for step in range(200):
@@ -393,5 +397,7 @@ def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_p
     tiny = T.load_config(ROOT / "training/configs/tiny.yaml")
     (tmp_path / "run_config.yaml").write_text(yaml.safe_dump(T.config_dict(tiny)))
     assert [finetune_ucr.held_out_in_pretraining(str(tmp_path), n) for n in ("GunPoint", "ArrowHead", "Adiac")] == [
-        "yes", "yes", "NO"
+        "yes",
+        "yes",
+        "NO",
     ]

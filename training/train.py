@@ -165,7 +165,11 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
                     pass
     elif (origin or hint) is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    elif (origin or hint) is float and isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
+    elif (
+        (origin or hint) is float
+        and isinstance(value, str)
+        and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value)
+    ):
         return float(value)
     elif (origin or hint) is int and isinstance(value, int) and not isinstance(value, bool):
         return value
@@ -618,8 +622,11 @@ def train(config: TrainConfig) -> dict:
                 input_columns="source",
                 num_proc=config.data.num_proc,
             )
-            logger.info("left out %d training records whose source matches %s", before - len(records),
-                        config.data.exclude_sources)
+            logger.info(
+                "left out %d training records whose source matches %s",
+                before - len(records),
+                config.data.exclude_sources,
+            )
         tokenizer_records = records
         with accelerator.main_process_first():
             index = build_example_index(records, config.data.tasks, num_proc=config.data.num_proc)
@@ -790,7 +797,8 @@ def train(config: TrainConfig) -> dict:
                     progress=config.run.progress,
                 )
                 results["final_eval"] = {
-                    k: report[k] for k in ("examples", "scores", "series_per_second", "limit", "skipped_too_long")
+                    k: report[k]
+                    for k in ("examples", "scores", "series_per_second", "limit", "skipped_too_long")
                     if k in report
                 }
             except Exception as err:  # noqa: BLE001 - a failing evaluation must not cost the trained weights

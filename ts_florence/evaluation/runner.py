@@ -400,8 +400,11 @@ def evaluate_model(
             fitting = [ex for ex in todo if _fits(model, processor, ex)]
             if len(fitting) < len(todo):
                 report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
-                logger.warning("%s: %d examples left out, their prompt is longer than the model takes", token,
-                               len(todo) - len(fitting))
+                logger.warning(
+                    "%s: %d examples left out, their prompt is longer than the model takes",
+                    token,
+                    len(todo) - len(fitting),
+                )
             todo = fitting
             report["examples"][token] = len(todo)
             if not todo:
