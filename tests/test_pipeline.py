@@ -58,6 +58,36 @@ def test_windowed_pipeline_maps_window_results_back_to_the_series(pipe, burst_mo
         assert span_iou(span, truth) >= 0.5
 
 
+def test_candidate_labels_rank_answers_by_the_models_likelihood(pipe, burst_model):
+    import torch
+
+    places = ["a burst near the start", "a burst near the middle", "a burst near the end"]
+    results = pipe(burst_model.series, task="<CAPTION>", candidate_labels=places, batch_size=3)
+    for result, caption in zip(results, burst_model.captions, strict=True):
+        ranked = result["<CAPTION>"]
+        assert ranked["text"] == ranked["labels"][0] == caption
+        assert sorted(ranked["labels"]) == sorted(places) and abs(sum(ranked["scores"]) - 1) < 1e-5
+        assert ranked["scores"] == sorted(ranked["scores"], reverse=True)
+    # The scores are the softmax of the answers' summed token log-probabilities, as a plain forward pass gives.
+    model, processor = pipe.model, pipe.processor
+    inputs = processor(series=[burst_model.series[0]] * 3, text="<CAPTION>")
+    labels = processor.tokenizer(places, padding=True, return_tensors="pt")
+    labels = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+    with torch.no_grad():
+        logits = model(**inputs, labels=labels).logits
+    token = logits.log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0] * (labels != -100)
+    expected = dict(zip(places, token.sum(-1).softmax(-1).tolist(), strict=True))
+    ranked = results[0]["<CAPTION>"]
+    assert all(abs(expected[label] - score) < 1e-4 for label, score in zip(ranked["labels"], ranked["scores"]))
+
+
+def test_candidate_labels_are_refused_for_tasks_with_locations_or_when_empty(pipe):
+    with pytest.raises(ValueError, match="candidate_labels applies to text tasks"):
+        pipe(np.arange(100.0), task="<ANOMALY_DETECTION>", candidate_labels=["spike"])
+    with pytest.raises(ValueError, match="distinct and not empty"):
+        pipe(np.arange(100.0), task="<CLASSIFICATION>", candidate_labels=[])
+
+
 def test_windowed_inference_rejects_text_tasks(pipe):
     with pytest.raises(ValueError, match="windowed inference applies to span and point tasks"):
         pipe(np.arange(1000.0), task="<CAPTION>", window=128)

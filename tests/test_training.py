@@ -17,7 +17,15 @@ import yaml
 from corpora import build_synthetic_corpus
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
-from ts_florence.data import TaskMixtureSampler, TSFlorenceCollator, records_from_table, resolve_task_weights
+from ts_florence.data import (
+    ExampleDataset,
+    SeriesAugmentation,
+    TaskMixtureSampler,
+    TSFlorenceCollator,
+    build_example_index,
+    records_from_table,
+    resolve_task_weights,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
@@ -162,6 +170,40 @@ def test_tables_of_labelled_series_become_records(tmp_path):
         records_from_table(tmp_path / "empty.csv")
     with pytest.raises(ValueError, match="no 'class' column"):
         records_from_table(wide, label_column="class")
+
+
+def test_augmentation_changes_classification_series_only_and_repeats_with_the_seed():
+    import datasets
+
+    augment = SeriesAugmentation(scale=0.2, jitter=0.05, crop=0.3)
+    values = np.sin(np.linspace(0, 6, 200))[None].astype(np.float32)
+    values[0, 50] = np.nan
+    out = augment(values, "<CLASSIFICATION>", np.random.default_rng(1))
+    assert 140 <= out.shape[1] <= 200 and out.shape[0] == 1 and not np.allclose(out[0, :10], values[0, :10])
+    assert np.isnan(out).sum() <= 1  # missing cells stay missing, no new ones
+    assert augment(values, "<ANOMALY_DETECTION>", np.random.default_rng(1)) is values
+    with pytest.raises(ValueError, match="time locations"):
+        SeriesAugmentation(tasks=["<EVENT_DETECTION>"])
+    with pytest.raises(ValueError, match="crop < 1"):
+        SeriesAugmentation(crop=1.0)
+
+    records = datasets.Dataset.from_list(
+        [{"id": "a", "source": "t", "split": "train", "values": values.tolist(), "label": "up"}]
+    )
+    dataset = ExampleDataset(records, build_example_index(records, ["<CLASSIFICATION>"]), augment)
+    torch.manual_seed(0)
+    first = [dataset[0]["values"] for _ in range(3)]
+    torch.manual_seed(0)
+    again = [dataset[0]["values"] for _ in range(3)]
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(first, again, strict=True))
+    assert not np.array_equal(first[0][:, :100], first[1][:, :100], equal_nan=True)  # each draw differs
+
+
+def test_augmented_training_cannot_stream(tmp_path):
+    config = T.load_config(None, ["data.path=corpus", "data.streaming=true", "data.augment={}", "run.report_to=none",
+                                  f"run.output_dir={tmp_path}"])  # fmt: skip
+    with pytest.raises(ValueError, match="not with data.streaming"):
+        T.train(config)
 
 
 def test_the_collator_cuts_long_inputs_and_targets_to_the_model_limits(processor):

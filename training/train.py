@@ -63,6 +63,21 @@ class ModelArgs:
 
 
 @dataclass
+class AugmentArgs:
+    """Random label-preserving changes of training series (`ts_florence.data.SeriesAugmentation`), for
+    fine-tuning on few labelled series."""
+
+    scale: float = 0.1
+    """Standard deviation of the log amplitude factor."""
+    jitter: float = 0.03
+    """Gaussian noise, as a share of the series' standard deviation."""
+    crop: float = 0.1
+    """A random crop keeps at least `1 - crop` of the length."""
+    tasks: list[str] = field(default_factory=lambda: ["<CLASSIFICATION>"])
+    """Tasks augmented (only tasks whose targets hold no time location)."""
+
+
+@dataclass
 class DataArgs:
     path: str | None = None
     """An engine corpus folder, a Parquet/JSON Lines file of records, or a CSV/Parquet table of
@@ -87,6 +102,8 @@ class DataArgs:
     """Pairs of the evaluation split scored by loss at every evaluation, spread over tasks."""
     num_proc: int | None = None
     """Processes for indexing the training pairs."""
+    augment: AugmentArgs | None = None
+    """Augment training series (not with `streaming`); none by default."""
 
 
 @dataclass
@@ -571,6 +588,7 @@ def train(config: TrainConfig) -> dict:
     from ts_florence import TASKS
     from ts_florence.data import (
         ExampleDataset,
+        SeriesAugmentation,
         TaskMixtureSampler,
         TSFlorenceCollator,
         build_example_index,
@@ -579,6 +597,8 @@ def train(config: TrainConfig) -> dict:
 
     if not config.data.path:
         raise ValueError("no training data: set data.path (a corpus folder, records file or CSV/Parquet table)")
+    if config.data.streaming and config.data.augment is not None:
+        raise ValueError("data.augment works on an indexed corpus or table, not with data.streaming")
     if config.optim.max_steps < 1 or config.optim.per_device_batch_size < 1:
         raise ValueError("optim.max_steps and optim.per_device_batch_size must be >= 1")
     output_dir = Path(config.run.output_dir)
@@ -634,7 +654,10 @@ def train(config: TrainConfig) -> dict:
             raise ValueError(f"{config.data.path}: no training pair for the tasks {config.data.tasks or 'of TASKS'}")
         present = sorted(set(index["task"]))
         weights = resolve_task_weights(config.data.task_weights, present)
-        train_set = ExampleDataset(records, index)
+        augment = None
+        if config.data.augment is not None:
+            augment = SeriesAugmentation(**dataclasses.asdict(config.data.augment))
+        train_set = ExampleDataset(records, index, augment)
         total = config.optim.max_steps * config.optim.gradient_accumulation_steps
         total *= config.optim.per_device_batch_size * accelerator.num_processes
         sampler = TaskMixtureSampler(train_set.tasks, weights, total, seed=config.run.seed)

@@ -114,14 +114,61 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
                 yield int(members[int(offset * len(members))])
 
 
+class SeriesAugmentation:
+    """Random changes of a training series that keep its label, for few-shot fine-tuning: amplitude scaling
+    (factor `exp(N(0, scale))`), additive Gaussian noise (`jitter` times the series' standard deviation) and a
+    random crop keeping at least `1 - crop` of the length (window slicing, Le Guennec et al. 2016; the processor
+    stretches the crop back onto the model's patch grid). NaN cells stay missing.
+
+    Only for tasks whose target holds no time location (`output_kind == "text"` and no span input): a crop moves
+    every location, and noise would change what a detection target marks. Examples of other tasks pass unchanged.
+    """
+
+    def __init__(
+        self, scale: float = 0.0, jitter: float = 0.0, crop: float = 0.0, tasks: Sequence[str] = ("<CLASSIFICATION>",)
+    ):
+        if min(scale, jitter, crop) < 0 or crop >= 1:
+            raise ValueError(f"augmentation: scale, jitter >= 0 and 0 <= crop < 1, got {scale}, {jitter}, {crop}")
+        for token in tasks:
+            spec = get_task(token)
+            if spec.output_kind != "text" or spec.input_kind == "span":
+                raise ValueError(
+                    f"augmentation: {token} targets carry time locations, which a crop or noise would falsify; "
+                    "augment only tasks with text outputs and no span input, such as <CLASSIFICATION>"
+                )
+        self.scale, self.jitter, self.crop, self.tasks = scale, jitter, crop, frozenset(tasks)
+
+    def __call__(self, values: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
+        """`values` `[channels, time]` -> an augmented copy (or `values` itself for a task not augmented)."""
+        if task not in self.tasks:
+            return values
+        length = values.shape[-1]
+        if self.crop > 0 and length > 2:
+            keep = max(2, int(round(length * rng.uniform(1 - self.crop, 1))))
+            start = int(rng.integers(0, length - keep + 1))
+            cropped = values[:, start : start + keep]
+            if not np.isnan(cropped).all(axis=-1).any():  # every channel keeps an observed value
+                values = cropped
+        values = values * np.float32(np.exp(rng.normal(0, self.scale))) if self.scale > 0 else values.copy()
+        if self.jitter > 0:
+            spread = np.nanstd(values, axis=-1, keepdims=True)
+            values = values + (rng.normal(0, 1, values.shape) * self.jitter * spread).astype(np.float32)
+        return values
+
+
 class ExampleDataset(torch.utils.data.Dataset):
     """Rows of an example index joined with the series of their records: `{"values", "prompt", "target",
-    "task"}`, `values` a float32 array `[channels, time]` (NaN = missing)."""
+    "task"}`, `values` a float32 array `[channels, time]` (NaN = missing).
 
-    def __init__(self, records, index):
+    With `augment` (a `SeriesAugmentation`) every draw of an example gets fresh random changes; their seed comes
+    from torch's global generator, so a seeded run repeats and a resumed run (accelerate restores that generator)
+    continues with the same changes."""
+
+    def __init__(self, records, index, augment: SeriesAugmentation | None = None):
         self.records = records
         self.index = index
         self.tasks = index["task"]
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.index)
@@ -129,6 +176,9 @@ class ExampleDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = self.index[int(i)]
         values = np.asarray(self.records[int(row["record"])]["values"], dtype=np.float32)
+        if self.augment is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+            values = self.augment(values, row["task"], rng)
         return {"values": values, "prompt": row["prompt"], "target": row["target"], "task": row["task"]}
 
 
@@ -232,6 +282,7 @@ def records_from_table(
 
 __all__ = [
     "ExampleDataset",
+    "SeriesAugmentation",
     "TSFlorenceCollator",
     "TaskMixtureSampler",
     "build_example_index",

@@ -24,6 +24,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
     pipe(values, task=["<CAPTION>", "<REGIME_SEGMENTATION>"])  # the series is encoded once for both
     pipe([a, b, c], task="<CAPTION>", batch_size=8)             # a list of results
     pipe(long_values, task="<EVENT_DETECTION>", window=2048)   # overlapping windows, merged with 1-D NMS
+    pipe(values, task="<CLASSIFICATION>", candidate_labels=["walk", "run"])
+    # {"<CLASSIFICATION>": {"text": "run", "labels": ["run", "walk"], "scores": [0.91, 0.09]}}
     ```
 
     Args (call):
@@ -34,6 +36,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
         window: run windows of this many samples (overlap `window_overlap`, a fraction) and merge results.
         batch_size: series per forward pass.
         generate_kwargs: passed to `model.generate` (e.g. `num_beams`, `max_new_tokens`).
+        candidate_labels: for text tasks (such as `<CLASSIFICATION>`), answer with the most likely of these
+            instead of generating freely: every candidate is scored by the model's log-likelihood of it as the
+            answer, and the result holds `"labels"` by decreasing probability and their `"scores"` (a softmax over
+            the candidates), as in transformers' zero-shot classification.
     """
 
     _load_processor = True
@@ -51,9 +57,15 @@ class TimeSeriesPromptingPipeline(Pipeline):
         generate_kwargs=None,
         max_new_tokens=None,
         num_beams=None,
+        candidate_labels=None,
         **kwargs,
     ):
         preprocess = {}
+        if candidate_labels is not None:
+            candidate_labels = [candidate_labels] if isinstance(candidate_labels, str) else list(candidate_labels)
+            if not candidate_labels or len(set(candidate_labels)) != len(candidate_labels):
+                raise ValueError(f"candidate_labels must be distinct and not empty, got {candidate_labels}")
+            preprocess["candidate_labels"] = candidate_labels
         if task is not None:
             preprocess["task"] = task
         if text is not None:
@@ -62,7 +74,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             preprocess["window"] = window
         if window_overlap is not None:
             preprocess["window_overlap"] = window_overlap
-        forward = {"generate_kwargs": dict(generate_kwargs or {})}
+        forward = {"generate_kwargs": dict(generate_kwargs or {}), "candidate_labels": candidate_labels}
         if max_new_tokens is not None:
             forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
         if num_beams is not None:
@@ -78,7 +90,15 @@ class TimeSeriesPromptingPipeline(Pipeline):
             outputs.extend(self.postprocess(self.forward(model_inputs, **forward_params)))
         return outputs if batched else outputs[0]
 
-    def preprocess(self, items: list[SeriesInput], task="<CAPTION>", text=None, window=None, window_overlap=0.25):
+    def preprocess(
+        self,
+        items: list[SeriesInput],
+        task="<CAPTION>",
+        text=None,
+        window=None,
+        window_overlap=0.25,
+        candidate_labels=None,
+    ):
         prompts = []
         for t in [task] if isinstance(task, str) else list(task):
             token, inline = split_task(t)
@@ -88,6 +108,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
             prompts.append((token, text_input))
         if len({token for token, _ in prompts}) != len(prompts):
             raise ValueError(f"a task was given twice: {[token for token, _ in prompts]}")
+        if candidate_labels is not None:
+            located = [token for token, _ in prompts if get_task(token).output_kind != "text"]
+            if located:
+                raise ValueError(f"candidate_labels applies to text tasks such as <CLASSIFICATION>, not to {located}")
         if window is not None:
             text_tasks = [token for token, _ in prompts if get_task(token).output_kind == "text"]
             if text_tasks:
@@ -113,7 +137,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             "meta": {"items": items, "windows": [w[:3] for w in windows], "prompts": prompts, "window": window},
         }
 
-    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None) -> dict:
+    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None, candidate_labels=None) -> dict:
         generate_kwargs = dict(generate_kwargs or {})
         model = self.model
         features = model.get_series_features(**model_inputs["features"])  # [windows x tokens x d_model]
@@ -121,6 +145,11 @@ class TimeSeriesPromptingPipeline(Pipeline):
         # One encoding of each series, shared by all its prompts.
         series_features = features.repeat_interleave(repeat, dim=0)
         series_mask = model_inputs["features"]["series_mask"].repeat_interleave(repeat, dim=0)
+        if candidate_labels is not None:
+            scores = self._candidate_log_likelihoods(
+                model_inputs["encoding"], series_features, series_mask, candidate_labels, model_inputs["meta"]
+            )
+            return {"candidates": (candidate_labels, scores), "meta": model_inputs["meta"]}
         out = model.generate(
             **model_inputs["encoding"],
             series_features=series_features,
@@ -131,11 +160,40 @@ class TimeSeriesPromptingPipeline(Pipeline):
         )
         return {"decoded": decode_generation(model, self.processor, out), "meta": model_inputs["meta"]}
 
+    def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):
+        """`[rows x candidates]`: the log-likelihood of each candidate as the answer of each (series, prompt) row,
+        the sum over its target tokens (with `</s>`), from one teacher-forced forward pass per row and candidate."""
+        rows, k = encoding["input_ids"].shape[0], len(candidates)
+        tokens = [token for _ in meta["windows"] for token, _ in meta["prompts"]]
+        targets = [get_task(token).format_target({"text": c}, 1) for token in tokens for c in candidates]
+        target = self.processor.tokenizer(targets, padding=True, return_tensors="pt")
+        labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)  # [rows*k x length]
+        logits = self.model(
+            **{name: value.repeat_interleave(k, dim=0) for name, value in encoding.items()},
+            series_features=series_features.repeat_interleave(k, dim=0),
+            series_mask=series_mask.repeat_interleave(k, dim=0),
+            labels=labels,
+        ).logits
+        picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        return (picked * (labels != -100)).sum(-1).view(rows, k)
+
     def postprocess(self, model_outputs: dict) -> list[dict]:
         meta = model_outputs["meta"]
         prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
         parsed = []  # one dict per (window, prompt), window indices
-        for row, (text, char_scores) in enumerate(model_outputs["decoded"]):
+        if "candidates" in model_outputs:
+            candidates, log_likelihoods = model_outputs["candidates"]
+            for row in log_likelihoods:
+                probabilities = row.softmax(-1)
+                order = probabilities.argsort(descending=True).tolist()
+                parsed.append(
+                    {
+                        "text": candidates[order[0]],
+                        "labels": [candidates[i] for i in order],
+                        "scores": [float(probabilities[i]) for i in order],
+                    }
+                )
+        for row, (text, char_scores) in enumerate(model_outputs.get("decoded", [])):
             length = windows[row // len(prompts)][2]
             token, text_input = prompts[row % len(prompts)]
             parsed.append(
