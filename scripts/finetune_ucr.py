@@ -63,6 +63,38 @@ def minirocket_accuracy(x_train, y_train, x_test, y_test, seed: int) -> tuple[fl
     return accuracy, seconds
 
 
+def series_features(model_dir: str | Path, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """`[n x tokens*d_model]`: what the decoder of a model reads of each univariate series of `x` under the
+    `<CLASSIFICATION>` prompt (the text encoder's output at the `<series>` placeholders), flattened."""
+    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+
+    model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir).eval()
+    processor = TSFlorenceProcessor.from_pretrained(model_dir)
+    start = model.config.text_config.decoder_start_token_id
+    rows = []
+    for begin in range(0, len(x), batch_size):
+        inputs = processor(series=[row[0] for row in x[begin : begin + batch_size]], text="<CLASSIFICATION>")
+        with torch.no_grad():
+            encoded = model(**inputs, decoder_input_ids=torch.full((len(inputs["input_ids"]), 1), start))
+        placeholders = inputs["input_ids"] == model.config.series_token_id
+        hidden = encoded.encoder_last_hidden_state
+        rows.extend(hidden[i][placeholders[i]].flatten().numpy() for i in range(len(hidden)))
+    return np.stack(rows)
+
+
+def linear_probe_accuracy(model_dir: str | Path, x_train, y_train, x_test, y_test) -> float:
+    """Test accuracy of the classifier MiniRocket puts on its random convolutions (ridge regression, penalty by
+    leave-one-out cross-validation) put instead on the frozen series features of `model_dir`: how much of the
+    classes the pretrained representation already separates, without fine-tuning."""
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+    probe.fit(series_features(model_dir, x_train), y_train)
+    return float(np.mean(probe.predict(series_features(model_dir, x_test)) == y_test))
+
+
 def held_out_in_pretraining(model: str, name: str) -> str:
     """Whether the pretraining run of `model` left the dataset out ("yes"/"NO", or "unknown" without a
     run_config.yaml): the engine corpus can hold UCR train *and test* series with their class labels."""
@@ -123,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
+        probe = linear_probe_accuracy(args.model, x_train, y_train, x_test, y_test)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / f"{name}.parquet"
@@ -147,25 +180,33 @@ def main(argv: list[str] | None = None) -> int:
                 "held_out_in_pretraining": held_out,
                 "ts_florence": ours,
                 "ts_florence_generated": generated,
+                "linear_probe": probe,
                 "minirocket": rocket,
                 "gap_points": 100 * (ours - rocket),
                 "ts_florence_seconds": seconds,
                 "minirocket_seconds": rocket_seconds,
             }
         )
-        print(f"{name}: ts-florence {ours:.3f} (generated {generated:.3f}), MiniRocket {rocket:.3f}", flush=True)
+        print(
+            f"{name}: ts-florence {ours:.3f} (generated {generated:.3f}, linear probe {probe:.3f}), "
+            f"MiniRocket {rocket:.3f}",
+            flush=True,
+        )
 
     print(f"\nTest accuracy, fine-tuned from {args.model} ({args.steps} steps, seed {args.seed}), same splits:\n")
-    print("ts-florence: the most likely training label; generated: free greedy generation of the label.\n")
     print(
-        "| dataset | train | test | classes | held out in pretraining | ts-florence | generated | MiniRocket "
-        "| gap (points) | ts-florence s | MiniRocket s |"
+        "ts-florence: the fine-tuned model's most likely training label; generated: its free greedy generation; "
+        "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning.\n"
     )
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| dataset | train | test | classes | held out in pretraining | ts-florence | generated | linear probe "
+        "| MiniRocket | gap (points) | ts-florence s | MiniRocket s |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['held_out_in_pretraining']} | "
-            f"{r['ts_florence']:.3f} | {r['ts_florence_generated']:.3f} | "
+            f"{r['ts_florence']:.3f} | {r['ts_florence_generated']:.3f} | {r['linear_probe']:.3f} | "
             f"{r['minirocket']:.3f} | {r['gap_points']:+.1f} | {r['ts_florence_seconds']:.0f} | "
             f"{r['minirocket_seconds']:.1f} |"
         )

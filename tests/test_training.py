@@ -443,3 +443,22 @@ def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_p
         "yes",
         "NO",
     ]
+
+
+def test_the_ucr_benchmark_probes_the_frozen_series_features_linearly(trained):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
+    finetune_ucr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(finetune_ucr)
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 80)
+    # Two classes told apart by where a bump sits; the labels alternate so both splits hold both.
+    x = np.stack(
+        [np.exp(-(((t - (0.25 if i % 2 else 0.75)) / 0.08) ** 2)) + 0.1 * rng.normal(size=80) for i in range(40)]
+    )
+    y = np.array(["early" if i % 2 else "late" for i in range(40)])
+    features = finetune_ucr.series_features(trained, x[:, None, :])
+    config = TSFlorenceConfig.from_pretrained(trained)
+    assert features.shape == (40, PRESETS["tiny"]["series"]["num_patches"] * config.text_config.d_model)
+    assert finetune_ucr.linear_probe_accuracy(trained, x[:20, None], y[:20], x[20:, None], y[20:]) >= 0.9
