@@ -78,7 +78,9 @@ def test_candidate_labels_rank_answers_by_the_models_likelihood(pipe, burst_mode
     token = logits.log_softmax(-1).gather(-1, labels.clamp(min=0)[..., None])[..., 0] * (labels != -100)
     expected = dict(zip(places, token.sum(-1).softmax(-1).tolist(), strict=True))
     ranked = results[0]["<CAPTION>"]
-    assert all(abs(expected[label] - score) < 1e-4 for label, score in zip(ranked["labels"], ranked["scores"]))
+    assert all(
+        abs(expected[label] - score) < 1e-4 for label, score in zip(ranked["labels"], ranked["scores"], strict=True)
+    )
 
 
 def test_candidate_labels_are_refused_for_tasks_with_locations_or_when_empty(pipe):

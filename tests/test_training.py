@@ -462,3 +462,18 @@ def test_the_ucr_benchmark_probes_the_frozen_series_features_linearly(trained):
     config = TSFlorenceConfig.from_pretrained(trained)
     assert features.shape == (40, PRESETS["tiny"]["series"]["num_patches"] * config.text_config.d_model)
     assert finetune_ucr.linear_probe_accuracy(trained, x[:20, None], y[:20], x[20:, None], y[20:]) >= 0.9
+
+
+def test_fine_tuning_can_set_the_dropout_of_a_saved_model(trained, tmp_path):
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"series": ["1 2 3 4 5", "5 4 3 2 1"] * 4, "label": ["up", "down"] * 4}).to_csv(table, index=False)
+    argv = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", str(trained), "--data", str(table)]
+    argv += ["--max-steps", "2", "--set", "run.progress=false"]
+    assert TSFlorenceConfig.from_pretrained(trained).text_config.dropout > 0
+    assert T.main([*argv, "--output-dir", str(tmp_path / "out"), "--set", "model.dropout=0"]) == 0
+    config = TSFlorenceConfig.from_pretrained(tmp_path / "out")
+    assert config.text_config.dropout == 0 and config.series_config.dropout == 0
+    model = TSFlorenceForConditionalGeneration.from_pretrained(tmp_path / "out")
+    assert model.model.series_tower.dropout.p == 0 and model.model.language_model.encoder.dropout == 0
+    with pytest.raises(ValueError, match=r"model.dropout must be in \[0, 1\)"):
+        T.main([*argv, "--output-dir", str(tmp_path / "bad"), "--set", "model.dropout=1.5"])

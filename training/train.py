@@ -60,6 +60,10 @@ class ModelArgs:
     """For a new model: corpus records whose captions, labels and phrases train the tokenizer."""
     lora: LoraArgs | None = None
     """Train LoRA adapters (peft) instead of all weights; merged into the model at the end."""
+    dropout: float | None = None
+    """Dropout of the series encoder and of BART (`dropout`), replacing the saved or preset value; 0 lets a
+    fine-tuning run fit few labelled series faster (measured on UCR ArrowHead: 36 series, 400 steps, training
+    loss 0.10 with the saved 0.1, 0.02 with 0)."""
 
 
 @dataclass
@@ -340,14 +344,22 @@ def build_model(config: TrainConfig, train_records):
         source = Path(config.model.init_from)
         if not (source / "config.json").exists():
             raise FileNotFoundError(f"--init-from {source}: no saved model there (config.json missing)")
-        model = TSFlorenceForConditionalGeneration.from_pretrained(source)
+        model_config = TSFlorenceConfig.from_pretrained(source)
+    else:
+        model_config = TSFlorenceConfig.from_preset(config.model.preset)
+    if config.model.dropout is not None:
+        if not 0 <= config.model.dropout < 1:
+            raise ValueError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
+        model_config.series_config.dropout = model_config.text_config.dropout = config.model.dropout
+    if config.model.init_from:
+        model = TSFlorenceForConditionalGeneration.from_pretrained(source, config=model_config)
         processor = TSFlorenceProcessor.from_pretrained(source)
     else:
         texts = generated_text_corpus()
         if train_records is not None:
             texts += _tokenizer_texts(train_records, config.model.tokenizer_texts)
         processor = TSFlorenceProcessor.from_preset(config.model.preset, texts=texts)
-        model = TSFlorenceForConditionalGeneration(TSFlorenceConfig.from_preset(config.model.preset))
+        model = TSFlorenceForConditionalGeneration(model_config)
     if config.model.lora is not None:
         from peft import LoraConfig, get_peft_model
 
