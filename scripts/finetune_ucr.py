@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -160,14 +161,19 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / f"{name}.parquet"
             write_table(x_train, y_train, table)
-            model_dir = out / name
+            # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
+            # model fine-tuned earlier with other settings.
+            model_dir, partial = out / name, out / f".{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
             argv_train = [
                 "--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", args.model,
-                "--data", str(table), "--output-dir", str(model_dir), "--max-steps", str(args.steps),
+                "--data", str(table), "--output-dir", str(partial), "--max-steps", str(args.steps),
                 "--set", f"run.seed={args.seed}", *[a for item in args.set for a in ("--set", item)],
             ]  # fmt: skip
             if train.main(argv_train) != 0:
                 raise SystemExit(f"error: fine-tuning on {name} failed")
+            shutil.rmtree(model_dir, ignore_errors=True)
+            partial.replace(model_dir)
         ours = float(np.mean(np.asarray(predict_labels(model_dir, x_test, sorted(set(y_train)))) == y_test))
         generated = float(np.mean(np.asarray(predict_labels(model_dir, x_test, None)) == y_test))
         seconds = time.perf_counter() - start
