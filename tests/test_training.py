@@ -477,3 +477,24 @@ def test_fine_tuning_can_set_the_dropout_of_a_saved_model(trained, tmp_path):
     assert model.model.series_tower.dropout.p == 0 and model.model.language_model.encoder.dropout == 0
     with pytest.raises(ValueError, match=r"model.dropout must be in \[0, 1\)"):
         T.main([*argv, "--output-dir", str(tmp_path / "bad"), "--set", "model.dropout=1.5"])
+
+
+def test_frozen_parameters_stay_fixed_for_freeze_steps_then_train(trained, tmp_path):
+    from safetensors.torch import load_file
+
+    table = tmp_path / "t.csv"
+    pd.DataFrame({"series": ["1 2 3 4 5", "5 4 3 2 1"] * 4, "label": ["up", "down"] * 4}).to_csv(table, index=False)
+    argv = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", str(trained), "--data", str(table)]
+    argv += ["--max-steps", "3", "--set", "run.progress=false", "--set", 'optim.freeze=["model.series_tower"]']
+    before = load_file(trained / "model.safetensors")
+
+    def changed(folder):
+        after = load_file(folder / "model.safetensors")
+        return {name.split(".")[1] for name in before if not torch.equal(before[name], after[name])}
+
+    assert T.main([*argv, "--output-dir", str(tmp_path / "whole")]) == 0
+    assert "series_tower" not in changed(tmp_path / "whole") and "language_model" in changed(tmp_path / "whole")
+    assert T.main([*argv, "--output-dir", str(tmp_path / "first"), "--set", "optim.freeze_steps=1"]) == 0
+    assert "series_tower" in changed(tmp_path / "first")
+    with pytest.raises(ValueError, match="no parameter starts with 'model.vision_tower'"):
+        T.main([*argv[:-1], 'optim.freeze=["model.vision_tower"]', "--output-dir", str(tmp_path / "bad")])

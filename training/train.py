@@ -123,6 +123,13 @@ class OptimArgs:
     min_lr_ratio: float = 0.0
     """Cosine decay ends at learning_rate * min_lr_ratio."""
     max_grad_norm: float = 1.0
+    freeze: list[str] = field(default_factory=list)
+    """Parameter-name prefixes held fixed for the first `freeze_steps` steps and trained after them: linear
+    probing, then fine-tuning (LP-FT, Kumar et al. 2022), which spares pretrained features the updates of a label
+    path that starts untrained. E.g. `["model.series_tower", "model.multi_modal_projector",
+    "model.language_model.encoder"]` trains only BART's decoder and the shared embeddings at first."""
+    freeze_steps: int | None = None
+    """How many steps `freeze` holds; None for the whole run."""
 
 
 @dataclass
@@ -442,6 +449,16 @@ def _optimizer(model, optim: OptimArgs) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=optim.learning_rate, betas=tuple(optim.adam_betas))
 
 
+def _frozen_parameters(model, prefixes: list[str]) -> list[torch.nn.Parameter]:
+    """The parameters whose names start with one of `prefixes`; ValueError for a prefix that names none."""
+    named = list(model.named_parameters())
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name, _ in named):
+            tops = sorted({".".join(name.split(".")[:3]) for name, _ in named})
+            raise ValueError(f"optim.freeze: no parameter starts with {prefix!r}; names start with {tops}")
+    return [param for name, param in named if name.startswith(tuple(prefixes))]
+
+
 def _schedule(optimizer, optim: OptimArgs):
     def factor(step: int) -> float:
         if step < optim.warmup_steps:
@@ -740,6 +757,8 @@ def train(config: TrainConfig) -> dict:
         desc="training",
         disable=not (config.run.progress and accelerator.is_main_process),
     )
+    frozen = _frozen_parameters(accelerator.unwrap_model(model), config.optim.freeze)
+    freeze_until = config.optim.freeze_steps
     model.train()
     window_loss, window_reconstruction, window_series, window_tokens = [], [], 0, 0
     window_start = time.perf_counter()
@@ -754,6 +773,9 @@ def train(config: TrainConfig) -> dict:
             if outputs.series_reconstruction_loss is not None:
                 window_reconstruction.append(outputs.series_reconstruction_loss.detach())
             accelerator.backward(loss)
+            if accelerator.sync_gradients and frozen and (freeze_until is None or step < freeze_until):
+                for param in frozen:
+                    param.grad = None  # AdamW skips a parameter without a gradient: no update, no decay
             if accelerator.sync_gradients and config.optim.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(model.parameters(), config.optim.max_grad_norm)
             optimizer.step()
