@@ -162,16 +162,21 @@ class TimeSeriesPromptingPipeline(Pipeline):
 
     def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):
         """`[rows x candidates]`: the log-likelihood of each candidate as the answer of each (series, prompt) row,
-        the sum over its target tokens (with `</s>`), from one teacher-forced forward pass per row and candidate."""
+        the sum over its target tokens (with `</s>`): the text encoder runs once per row, the decoder once per row
+        and candidate, teacher-forced."""
+        model = self.model
         rows, k = encoding["input_ids"].shape[0], len(candidates)
         tokens = [token for _ in meta["windows"] for token, _ in meta["prompts"]]
         targets = [get_task(token).format_target({"text": c}, 1) for token in tokens for c in candidates]
         target = self.processor.tokenizer(targets, padding=True, return_tensors="pt")
         labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)  # [rows*k x length]
-        logits = self.model(
-            **{name: value.repeat_interleave(k, dim=0) for name, value in encoding.items()},
-            series_features=series_features.repeat_interleave(k, dim=0),
-            series_mask=series_mask.repeat_interleave(k, dim=0),
+        inputs_embeds = model.model.embed_inputs(
+            encoding["input_ids"], series_features=series_features, series_mask=series_mask
+        )
+        encoded = model.get_encoder()(attention_mask=encoding["attention_mask"], inputs_embeds=inputs_embeds)
+        logits = model(
+            attention_mask=encoding["attention_mask"].repeat_interleave(k, dim=0),
+            encoder_outputs=(encoded.last_hidden_state.repeat_interleave(k, dim=0),),
             labels=labels,
         ).logits
         picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
