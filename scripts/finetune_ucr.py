@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# Held fixed in the probing phase of --probe-steps: everything before BART's decoder.
+ENCODERS = '["model.series_tower", "model.multi_modal_projector", "model.language_model.encoder"]'
 LOADERS = {
     "GunPoint": "load_gunpoint",
     "ItalyPowerDemand": "load_italy_power_demand",
@@ -137,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=["GunPoint", "ItalyPowerDemand", "ArrowHead"])
     parser.add_argument("--steps", type=int, default=400, help="fine-tuning steps per dataset")
     parser.add_argument("--set", action="append", default=[], help="more training/train.py overrides")
+    parser.add_argument(
+        "--probe-steps",
+        type=int,
+        default=0,
+        help="LP-FT: first train only BART's decoder (encoders frozen) this many steps at --probe-lr, then "
+        "everything for --steps (give it a low learning rate with --set optim.learning_rate=...)",
+    )
+    parser.add_argument("--probe-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/finetune_ucr", help="folder for the fine-tuned models and results")
     args = parser.parse_args(argv)
@@ -163,12 +173,23 @@ def main(argv: list[str] | None = None) -> int:
             write_table(x_train, y_train, table)
             # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
             # model fine-tuned earlier with other settings.
-            model_dir, partial = out / name, out / f".{name}.partial"
+            model_dir, partial, probe = out / name, out / f".{name}.partial", Path(tmp) / "probe"
             shutil.rmtree(partial, ignore_errors=True)
+            common = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--data", str(table),
+                      "--set", f"run.seed={args.seed}"]  # fmt: skip
+            init = args.model
+            if args.probe_steps > 0:
+                argv_probe = [
+                    *common, "--init-from", args.model, "--output-dir", str(probe),
+                    "--max-steps", str(args.probe_steps), "--set", f"optim.learning_rate={args.probe_lr}",
+                    "--set", f"optim.freeze={ENCODERS}",
+                ]  # fmt: skip
+                if train.main(argv_probe) != 0:
+                    raise SystemExit(f"error: the probing phase on {name} failed")
+                init = str(probe)
             argv_train = [
-                "--config", str(ROOT / "training/configs/finetune.yaml"), "--init-from", args.model,
-                "--data", str(table), "--output-dir", str(partial), "--max-steps", str(args.steps),
-                "--set", f"run.seed={args.seed}", *[a for item in args.set for a in ("--set", item)],
+                *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
+                *[a for item in args.set for a in ("--set", item)],
             ]  # fmt: skip
             if train.main(argv_train) != 0:
                 raise SystemExit(f"error: fine-tuning on {name} failed")
@@ -199,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    print(f"\nTest accuracy, fine-tuned from {args.model} ({args.steps} steps, seed {args.seed}), same splits:\n")
+    probing = f"{args.probe_steps} decoder-only steps at lr {args.probe_lr}, then " if args.probe_steps else ""
+    print(
+        f"\nTest accuracy, fine-tuned from {args.model} ({probing}{args.steps} steps, seed {args.seed}), same splits:\n"
+    )
     print(
         "ts-florence: the fine-tuned model's most likely training label; generated: its free greedy generation; "
         "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning.\n"
@@ -217,7 +241,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['minirocket_seconds']:.1f} |"
         )
     partial = out / "results.json.partial"
-    partial.write_text(json.dumps({"model": args.model, "steps": args.steps, "rows": rows}, indent=2))
+    partial.write_text(
+        json.dumps(
+            {
+                "model": args.model,
+                "steps": args.steps,
+                "probe_steps": args.probe_steps,
+                "settings": args.set,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     partial.replace(out / "results.json")
     return 0
 
