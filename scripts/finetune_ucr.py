@@ -173,20 +173,20 @@ def main(argv: list[str] | None = None) -> int:
             write_table(x_train, y_train, table)
             # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
             # model fine-tuned earlier with other settings.
-            model_dir, partial, probe = out / name, out / f".{name}.partial", Path(tmp) / "probe"
+            model_dir, partial, probe_dir = out / name, out / f".{name}.partial", Path(tmp) / "probe"
             shutil.rmtree(partial, ignore_errors=True)
             common = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--data", str(table),
                       "--set", f"run.seed={args.seed}"]  # fmt: skip
             init = args.model
             if args.probe_steps > 0:
                 argv_probe = [
-                    *common, "--init-from", args.model, "--output-dir", str(probe),
+                    *common, "--init-from", args.model, "--output-dir", str(probe_dir),
                     "--max-steps", str(args.probe_steps), "--set", f"optim.learning_rate={args.probe_lr}",
                     "--set", f"optim.freeze={ENCODERS}",
                 ]  # fmt: skip
                 if train.main(argv_probe) != 0:
                     raise SystemExit(f"error: the probing phase on {name} failed")
-                init = str(probe)
+                init = str(probe_dir)
             argv_train = [
                 *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
                 *[a for item in args.set for a in ("--set", item)],
