@@ -13,6 +13,7 @@ the same test split. Prints a markdown table of test accuracy and writes it, wit
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -66,21 +67,25 @@ def minirocket_accuracy(x_train, y_train, x_test, y_test, seed: int) -> tuple[fl
     return accuracy, seconds
 
 
+@functools.cache
+def _load(model_dir: str):
+    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+
+    return TSFlorenceForConditionalGeneration.from_pretrained(model_dir).eval(), TSFlorenceProcessor.from_pretrained(
+        model_dir
+    )
+
+
 def series_features(model_dir: str | Path, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """`[n x tokens*d_model]`: what the decoder of a model reads of each univariate series of `x` under the
     `<CLASSIFICATION>` prompt (the text encoder's output at the `<series>` placeholders), flattened."""
-    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
-
-    model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir).eval()
-    processor = TSFlorenceProcessor.from_pretrained(model_dir)
-    start = model.config.text_config.decoder_start_token_id
+    model, processor = _load(str(model_dir))
     rows = []
     for begin in range(0, len(x), batch_size):
         inputs = processor(series=[row[0] for row in x[begin : begin + batch_size]], text="<CLASSIFICATION>")
         with torch.no_grad():
-            encoded = model(**inputs, decoder_input_ids=torch.full((len(inputs["input_ids"]), 1), start))
+            hidden = model.encode(**inputs).last_hidden_state
         placeholders = inputs["input_ids"] == model.config.series_token_id
-        hidden = encoded.encoder_last_hidden_state
         rows.extend(hidden[i][placeholders[i]].flatten().numpy() for i in range(len(hidden)))
     return np.stack(rows)
 

@@ -296,9 +296,7 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         self.lm_head = nn.Linear(config.text_config.d_model, config.text_config.vocab_size, bias=False)
         # Training aid only: recovers each patch's cells (mean, min, max) from the text encoder's output at the
         # series placeholders (see TSFlorenceConfig.series_reconstruction_weight).
-        self.series_reconstruction_head = nn.Linear(
-            config.text_config.d_model, config.series_config.patch_length * 3
-        )
+        self.series_reconstruction_head = nn.Linear(config.text_config.d_model, config.series_config.patch_length * 3)
         self.post_init()
         self.generation_config = GenerationConfig(**default_generation_config(config))
 
@@ -319,6 +317,13 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
 
     def get_series_features(self, **series_inputs: torch.Tensor) -> torch.Tensor:
         return self.model.get_series_features(**series_inputs)
+
+    def encode(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None, **series_inputs):
+        """The text encoder's output (`BaseModelOutput`) for prompts with their series in the `<series>`
+        placeholders: what the decoder reads. `series_inputs` are the processor's series tensors or
+        `series_features` with `series_mask`."""
+        inputs_embeds = self.model.embed_inputs(input_ids, **series_inputs)
+        return self.get_encoder()(attention_mask=attention_mask, inputs_embeds=inputs_embeds)
 
     def forward(
         self,

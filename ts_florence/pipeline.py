@@ -170,10 +170,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         targets = [get_task(token).format_target({"text": c}, 1) for token in tokens for c in candidates]
         target = self.processor.tokenizer(targets, padding=True, return_tensors="pt")
         labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)  # [rows*k x length]
-        inputs_embeds = model.model.embed_inputs(
-            encoding["input_ids"], series_features=series_features, series_mask=series_mask
-        )
-        encoded = model.get_encoder()(attention_mask=encoding["attention_mask"], inputs_embeds=inputs_embeds)
+        encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
         logits = model(
             attention_mask=encoding["attention_mask"].repeat_interleave(k, dim=0),
             encoder_outputs=(encoded.last_hidden_state.repeat_interleave(k, dim=0),),
