@@ -1056,8 +1056,6 @@ def _main(args: argparse.Namespace) -> int:
     # before every model run.
     args.torch_threads = torch.get_num_threads()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # transformers' BART warns on every generate call that the project's model passes both cache arguments.
-    warnings.filterwarnings("ignore", message=r"Both `past_key_values` and `cache` are set", category=FutureWarning)
 
     config, config_source = _engine_config(args.corpus)
     methods = _choose_methods(args.methods, config)

@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
 import ts_florence  # noqa: F401  (registers the Auto classes)
 from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration
+from ts_florence.modeling_ts_florence import CACHE_NAME
 
 
 def _series(length, seed=0, channels=None):
@@ -126,6 +128,17 @@ def test_generate_with_kv_cache_matches_generate_without(model, processor, num_b
     assert cached.shape == (2 if batched else 1, 13)
     assert torch.equal(cached, uncached)
     assert (cached[:, 0] == model.config.text_config.decoder_start_token_id).all()
+
+
+def test_forward_returns_the_decoder_cache_without_deprecation_warnings(model, processor):
+    inputs = processor(series=_series(80), text="<ANOMALY_DETECTION>")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # BART's warning when given both cache names
+        model.generate(**inputs, max_new_tokens=4, min_new_tokens=4)
+        with torch.no_grad():
+            out = model(**inputs, use_cache=True)
+    cache = getattr(out, CACHE_NAME)
+    assert cache is not None and cache.get_seq_length() == 1  # the decoder start token
 
 
 def test_presets_have_the_sizes_they_promise():

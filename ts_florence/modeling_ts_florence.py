@@ -25,6 +25,11 @@ from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
 
 SERIES_INPUT_NAMES = ("series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask")
 
+CACHE_NAME = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+"""The decoder cache's argument and output field: transformers 5.24 renamed `past_key_values` to `cache`, and
+warns on every decoding step when given the old name. The forwards below pass the cache through under the name
+`generate()` of the installed release uses."""
+
 
 def default_generation_config(config: TSFlorenceConfig) -> dict:
     """Generation defaults saved with every model. `no_repeat_ngram_size` stays 0: location outputs repeat
@@ -231,13 +236,14 @@ class TSFlorenceModel(TSFlorencePreTrainedModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> TSFlorenceSeq2SeqModelOutput:
+        """`kwargs` may hold the decoder cache (see `CACHE_NAME`) and output flags such as `output_attentions`."""
         kwargs.pop("return_dict", None)  # outputs are always dataclasses
+        cache = {name: kwargs.pop(name) for name in ("cache", "past_key_values") if kwargs.get(name) is not None}
         if encoder_outputs is None:
             if inputs_embeds is None:
                 if input_ids is None:
@@ -269,14 +275,13 @@ class TSFlorenceModel(TSFlorencePreTrainedModel):
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=encoder_outputs.last_hidden_state,
             encoder_attention_mask=attention_mask,
-            past_key_values=past_key_values,
             inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
+            **cache,
             **kwargs,
         )
         return TSFlorenceSeq2SeqModelOutput(
             last_hidden_state=decoder_outputs.last_hidden_state,
-            past_key_values=decoder_outputs.past_key_values,
             decoder_hidden_states=decoder_outputs.hidden_states,
             decoder_attentions=decoder_outputs.attentions,
             cross_attentions=decoder_outputs.cross_attentions,
@@ -284,6 +289,7 @@ class TSFlorenceModel(TSFlorencePreTrainedModel):
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
             series_hidden_states=series_features,
+            **{CACHE_NAME: getattr(decoder_outputs, CACHE_NAME)},
         )
 
 
@@ -338,7 +344,6 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
-        past_key_values=None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
@@ -369,7 +374,6 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
@@ -393,7 +397,7 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         return TSFlorenceSeq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
             decoder_hidden_states=outputs.decoder_hidden_states,
             decoder_attentions=outputs.decoder_attentions,
             cross_attentions=outputs.cross_attentions,
