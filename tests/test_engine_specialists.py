@@ -133,6 +133,21 @@ def test_event_detector_finds_a_temporary_level_shift_as_an_anomaly():
     assert any(s["kind"] == "anomaly" and iou((s["start"], s["end"]), (200, 240)) >= 0.5 for s in spans)
 
 
+def test_event_detector_spans_are_never_empty_on_bursts_of_spikes():
+    # Zero most of the time with clusters of 5-sample spikes (the shape of NAB's ec2_disk_write_bytes series): the
+    # running-median statistic sees a step up and one back, which the step refinement used to put on crossing
+    # samples, giving level-shift spans that end before they start.
+    empty = 0
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        x = np.zeros(1500)
+        for _ in range(int(rng.integers(5, 40))):
+            a = int(rng.integers(0, len(x) - 6))
+            x[a : a + 5] += np.array([20, 193, 286, 39, 0.1]) * rng.uniform(0.3, 1.5)
+        empty += sum(s["end"] <= s["start"] for s in EventDetector()(x)["spans"])
+    assert empty == 0
+
+
 def test_change_points_find_a_level_shift_within_two_percent():
     found = ChangePointDetector()(with_level_shift())
     assert [abs(c["index"] - 300) <= 0.02 * N for c in found["change_points"]] == [True]

@@ -1461,11 +1461,12 @@ class EventDetector(Specialist):
             index, size, height = shifts[k]
             score = logistic((height - self.shift_z) / 2.0)
             following = shifts[k + 1] if k + 1 < len(shifts) else None
-            if (
-                following is not None
-                and following[0] - index <= self.shift_max_fraction * n
-                and abs(size + following[1]) <= 0.5 * max(abs(size), abs(following[1]))
-            ):
+            returns = following is not None and abs(size + following[1]) <= 0.5 * max(abs(size), abs(following[1]))
+            if returns and following[0] <= index:
+                # A step and its return that `_best_step` put on the same or crossing samples: a burst of spikes
+                # (the peak detector's), not a shift, and no span to give it.
+                k += 2
+            elif returns and following[0] - index <= self.shift_max_fraction * n:
                 found.append((index, following[0], "level shift", "anomaly", score, None))
                 k += 2
             else:
