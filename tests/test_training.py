@@ -269,8 +269,14 @@ def test_sigkill_mid_run_then_relaunch_resumes_at_the_same_step_with_the_same_ne
     assert not (out / "train_results.json").exists()
     at_step_6 = TSFlorenceForConditionalGeneration.from_pretrained(out / "checkpoints" / "step-6")  # loadable
     assert at_step_6.config.text_config.d_model == PRESETS["tiny"]["text"]["d_model"]
+    before = max(
+        json.loads(p.read_text())["train_seconds"] for p in (out / "checkpoints").glob("step-*/trainer_state.json")
+    )
+    assert before > 0
 
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The wall time counts the first launch up to the checkpoint resumed from, not only the relaunch.
+    assert json.loads((out / "train_results.json").read_text())["train_seconds"] > before
     reference, resumed = _train_steps(trained), _train_steps(out)
     # The first launch may have logged steps 7 and 8 before the kill; the relaunch appends from step 7 again.
     relaunched = [e for e in _log(out) if "loss" in e][-2:]

@@ -403,10 +403,13 @@ def _checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
-def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, model=None, processor=None) -> None:
+def save_checkpoint(
+    accelerator, output_dir: Path, step: int, keep: int, model=None, processor=None, seconds: float = 0.0
+) -> None:
     """accelerate state of `step` into `checkpoints/step-N`, written under a temporary name and renamed when
     complete; only the last `keep` checkpoints stay. With `model` and `processor`, their config and files are
-    saved beside the weights, so that `from_pretrained(checkpoint)` loads the model of that step."""
+    saved beside the weights, so that `from_pretrained(checkpoint)` loads the model of that step. `seconds`, the
+    training time up to `step` over all launches, is kept in `trainer_state.json` for a resumed run's total."""
     final = output_dir / "checkpoints" / f"step-{step}"
     tmp = output_dir / "checkpoints" / f".tmp-step-{step}"
     if accelerator.is_main_process:
@@ -418,7 +421,7 @@ def save_checkpoint(accelerator, output_dir: Path, step: int, keep: int, model=N
     if accelerator.is_main_process:
         if model is not None and processor is not None:
             write_model_files(accelerator.unwrap_model(model), processor, tmp)
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "train_seconds": seconds}))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         for old in _checkpoints(output_dir)[:-keep] if keep > 0 else []:
@@ -735,7 +738,8 @@ def train(config: TrainConfig) -> dict:
     # Resume from the last complete checkpoint, if any, at the same step and the same next batch. The first batch
     # is fetched before the state (with its RNG) is restored: starting a DataLoader iterator draws from torch's
     # RNG, and an uninterrupted run drew that before its first step, not in the middle of the run.
-    step = json.loads((found[-1] / "trainer_state.json").read_text())["step"] if found else 0
+    state = json.loads((found[-1] / "trainer_state.json").read_text()) if found else {}
+    step, seconds_before = state.get("step", 0), state.get("train_seconds", 0.0)
     loader = skip_first_batches(train_loader, step * config.optim.gradient_accumulation_steps) if step else train_loader
     batches = iter(loader)
     first_batch = next(batches, None)
@@ -819,7 +823,8 @@ def train(config: TrainConfig) -> dict:
             if accelerator.is_main_process:
                 _log_line(log_path, {"step": step, **scores})
         if step % config.run.save_every == 0 and step < config.optim.max_steps:
-            save_checkpoint(accelerator, output_dir, step, config.run.save_total_limit, model, processor)
+            seconds = seconds_before + time.perf_counter() - start_time
+            save_checkpoint(accelerator, output_dir, step, config.run.save_total_limit, model, processor, seconds)
         if step >= config.optim.max_steps:
             break
     bar.close()
@@ -833,7 +838,7 @@ def train(config: TrainConfig) -> dict:
         "final_train_loss": loss_value,
         "eval_loss": eval_loss,
         "eval_series_gain": series_gain,
-        "train_seconds": time.perf_counter() - start_time,
+        "train_seconds": seconds_before + time.perf_counter() - start_time,  # over all launches of the run
         "weights_digest_per_rank": digests,
     }
     if accelerator.is_main_process:
