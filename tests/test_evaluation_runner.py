@@ -116,6 +116,18 @@ def test_wrong_predictions_are_scored_below_one(model, processor, monkeypatch):
     assert report["scores"]["<CAPTION>"]["rouge_l"] < 1.0
 
 
+def test_the_answer_that_reads_nothing_is_scored_on_the_same_examples(model, processor):
+    tasks = ["<ANOMALY_DETECTION>", "<REGIME_SEGMENTATION>", "<CAPTION>"]
+    report = evaluate_model(model, processor, _records(), tasks, max_new_tokens=8, progress=False)
+    reference = report["reference_scores"]
+    assert reference["<ANOMALY_DETECTION>"]["f1@0.5"] == 0.0  # no span
+    # One segment over series cut in halves: covering 0.5; change-point F1 counts the start as found (1 of 2 true
+    # points, no false one: 2/3).
+    assert reference["<REGIME_SEGMENTATION>"] == pytest.approx({"covering": 0.5, "cp_f1": 2 / 3})
+    assert "<CAPTION>" not in reference  # text tasks have no such answer
+    assert report_markdown(report).count("reference: reads nothing") == 2
+
+
 def test_limit_keeps_a_fixed_subsample_and_is_reported(model, processor):
     first = evaluate_model(
         model, processor, _records(), ["<SPAN_TO_CATEGORY>"], limit=2, max_new_tokens=6, progress=False

@@ -313,6 +313,21 @@ SCORERS: dict[str, Scorer] = {
 """The scoring of each task of `ts_florence.tasks.TASKS`."""
 
 
+def reference_prediction(task: str, length: int) -> dict[str, Any] | None:
+    """The answer that reads nothing of the series, for tasks whose output is located in time: no span, a single
+    segment over the whole series, or no change point; None for text tasks. What it scores on a set of examples is
+    the floor a model must clear to show it reads its series (covering and change-point F1 are high for one
+    segment when the true series have few changes)."""
+    kind = get_task(task).output_kind
+    if kind in ("labelled_spans", "spans"):
+        return {"spans": [], "labels": [], "scores": []}
+    if kind == "segments":
+        return {"spans": [[0, length]], "labels": [""], "scores": [1.0]}
+    if kind == "points":
+        return {"points": [], "scores": []}
+    return None
+
+
 def score_task(task: str, examples: Sequence[Example], preds: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The metrics of `task` for predicted results (as `TaskSpec.parse` gives) of `examples`; metrics that do
     not apply (no attribute truth, no matched span, unscored predictions) are left out."""
@@ -362,8 +377,10 @@ def evaluate_model(
         progress: show a progress bar over the batches of each task.
 
     Returns `{"model", "data", "split", "examples": {task: n}, "scores": {task: {metric: value}},
-    "series_per_second": {task: x}, "limit"}`; `series_per_second` counts examples (a record may give a
-    task several) over the wall time of input building, generation and decoding.
+    "series_per_second": {task: x}, "reference_scores": {task: {metric: value}}, "limit"}`;
+    `series_per_second` counts examples (a record may give a task several) over the wall time of input building,
+    generation and decoding; `reference_scores` are those of `reference_prediction` on the same examples, for the
+    tasks located in time.
     Raises ValueError on an unknown task, no records, or no example of any task.
     """
     if isinstance(tasks, str):
@@ -389,6 +406,7 @@ def evaluate_model(
         "examples": {},
         "scores": {},
         "series_per_second": {},
+        "reference_scores": {},
         "limit": limit,
     }
     generate_kwargs = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
@@ -424,6 +442,9 @@ def evaluate_model(
                     preds.append(parsed[token])
             report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
             report["scores"][token] = score_task(token, todo, preds)
+            if reference_prediction(token, 1) is not None:
+                reference = [reference_prediction(token, ex.length) for ex in todo]
+                report["reference_scores"][token] = score_task(token, todo, reference)
             logger.info("%s: %d examples, %s", token, len(todo), report["scores"][token])
     finally:
         model.train(was_training)
@@ -488,7 +509,8 @@ def evaluate_path(
 
 def report_markdown(report: Mapping[str, Any]) -> str:
     """One Markdown table: a row per task, its example count, series per second and metrics (blank where a
-    metric does not apply), under a line naming the model, data, split and limit."""
+    metric does not apply), each followed by the reference answer's row when the report has one, under a line
+    naming the model, data, split and limit."""
     scores: Mapping[str, Mapping[str, float]] = report["scores"]
     tasks = list(report["examples"])
     used = {name for task in tasks for name in scores.get(task, {})}
@@ -504,6 +526,11 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         cells = [f"`{task}`", str(report["examples"][task]), f"{speed[task]:.1f}" if task in speed else ""]
         cells += [f"{scores[task][name]:.3f}" if name in scores.get(task, {}) else "" for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
+        reference = (report.get("reference_scores") or {}).get(task)
+        if reference is not None:
+            cells = ["reference: reads nothing (`reference_prediction`)", str(report["examples"][task]), ""]
+            cells += [f"{reference[name]:.3f}" if name in reference else "" for name in columns]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -517,6 +544,7 @@ __all__ = [
     "evaluate_model",
     "evaluate_path",
     "load_records",
+    "reference_prediction",
     "report_markdown",
     "score_task",
 ]
