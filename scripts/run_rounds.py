@@ -49,9 +49,12 @@ FIXED = {
     "max_new_tokens": None,
     "window": None,
     "chunk_size": 512,
+    "min_gain": 0.05,
 }
 """Options that decide what the stages write, with their defaults: a relaunch on the same WORK takes those it is
 not given from `WORK/run.json` and refuses other values."""
+BEFORE_OPTION = {"min_gain": "none"}
+"""Options added after a work folder may have been started, with the value such a run used (no skill gate)."""
 
 logger = logging.getLogger("run_rounds")
 
@@ -223,8 +226,11 @@ def run(args: argparse.Namespace) -> int:
 
 def summary_markdown(args: argparse.Namespace) -> str:
     lines = ["# Refinement rounds", "", f"Round 0: `{args.corpus}`; work folder `{args.work}`.", ""]
-    lines += ["| round | refined | flagged by the guard | agreement with the round before | model scores |"]
-    lines += ["|---|---:|---|---|---|"]
+    lines += [
+        "| round | refined | model outputs used (skill gate) | flagged by the guard | agreement with the round "
+        "before | model scores |"
+    ]
+    lines += ["|---|---:|---|---|---|---|"]
     for k in range(1, args.rounds + 1):
         path = round_dir(args, k) / "audit.json"
         if not path.is_file():
@@ -239,8 +245,10 @@ def summary_markdown(args: argparse.Namespace) -> str:
             if m in ("f1@0.5", "covering")
         ]
         flagged = ", ".join(f["class"] for f in audit["guard"]["flagged"]) or "-"
+        gate = audit.get("gate") or {}
+        used = ", ".join(t.strip("<>").lower() for t, g in gate.items() if g["used"]) or ("none" if gate else "-")
         lines.append(
-            f"| {k} | {audit['records']['refined']} | {flagged} | {agreement} | "
+            f"| {k} | {audit['records']['refined']} | {used} | {flagged} | {agreement} | "
             f"model {k - 1} on the frozen split: {', '.join(cells) or '-'} |"
         )
     return "\n".join(lines) + "\n"
@@ -248,6 +256,16 @@ def summary_markdown(args: argparse.Namespace) -> str:
 
 # --------------------------------------------------------------------------------------------------------------
 # Launching
+
+
+def _gain(text: str) -> float | str:
+    """--min-gain: a number, or "none" (kept as the string: None means "not given" to `_settled`)."""
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -269,6 +287,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-last", action="store_true", help="also train a model on the last round")
     parser.add_argument("--model-weight", type=float, help="the model's weight in the merge (default 1)")
     parser.add_argument("--guard-share", type=float, help="rare-class guard: largest allowed drop (default 0.5)")
+    parser.add_argument(
+        "--min-gain",
+        type=_gain,
+        help="skill gate: the model's outputs of a task join the merge only if it beats reading nothing by this "
+        "much on the frozen split (default 0.05; 'none': every task)",
+    )
     parser.add_argument("--refine-limit", type=int, help="refine at most this many series per round")
     parser.add_argument("--eval-limit", type=int, default=50, help="frozen-split examples per task in the audit")
     parser.add_argument("--batch-size", type=int, default=16, help="series per generation call")
@@ -297,9 +321,9 @@ def _settled(args: argparse.Namespace) -> argparse.Namespace:
     for key, default in FIXED.items():
         value = getattr(args, key)
         if value is None:
-            setattr(args, key, started[key] if started is not None else default)
-        elif started is not None and value != started[key]:
-            changed.append(f"{key}: {started[key]!r}, now {value!r}")
+            setattr(args, key, started.get(key, BEFORE_OPTION.get(key)) if started is not None else default)
+        elif started is not None and value != started.get(key, BEFORE_OPTION.get(key)):
+            changed.append(f"{key}: {started.get(key, BEFORE_OPTION.get(key))!r}, now {value!r}")
     if changed:
         raise SystemExit(
             f"error: {work} was started with other settings ({'; '.join(changed)}); relaunch without them or with "
@@ -314,6 +338,8 @@ def _settled(args: argparse.Namespace) -> argparse.Namespace:
     work.mkdir(parents=True, exist_ok=True)
     if started is None:
         path.write_text(json.dumps({key: getattr(args, key) for key in FIXED}, indent=2))
+    if args.min_gain == "none":
+        args.min_gain = None  # RefineConfig: no skill gate
     return args
 
 

@@ -203,6 +203,58 @@ def test_model_annotations_enter_the_merge_with_their_weight_and_the_provenance_
     assert not any(s["source"] == "model@0" for r in _records(tmp_path / "r1w0") for s in r["spans"])
 
 
+def _frozen_report(gains):
+    """A frozen-split report of `evaluate_model` where the model beats reading nothing by `gains[task]`."""
+    scores, reference = {}, {}
+    for task, gain in gains.items():
+        metric = R.GATE_METRIC[task]
+        reference[task] = {metric: 0.5}
+        scores[task] = {metric: 0.5 + gain}
+    return {"examples": dict.fromkeys(gains, 2), "scores": scores, "reference_scores": reference, "limit": 2}
+
+
+def test_skill_gate_lets_in_only_the_tasks_where_the_model_beats_reading_nothing():
+    report = _frozen_report(dict(zip(R.MODEL_TASKS, [0.2, 0.01, 0.05, -0.1], strict=True)))
+    gate = R.skill_gate(report, R.MODEL_TASKS, 0.05)
+    assert [gate[t]["used"] for t in R.MODEL_TASKS] == [True, False, True, False]
+    assert gate["<ANOMALY_DETECTION>"]["model"] == pytest.approx(0.7) and gate["<EVENT_DETECTION>"]["reference"] == 0.5
+    assert all(g["used"] for g in R.skill_gate(report, R.MODEL_TASKS, None).values())
+    unscored = R.skill_gate(None, R.MODEL_TASKS, 0.05)  # no frozen-split scores: let in, and said so
+    assert all(g["used"] and "no frozen-split score" in g["reason"] for g in unscored.values())
+
+
+class GatedModel(R.ModelAnnotator):
+    """A model annotator (so the gate narrows its tasks) that answers `_model_answer` for its current tasks."""
+
+    def __init__(self, corpus):
+        self.scripted, self.pipe, self.tasks, self.asked = Scripted(corpus, _model_answer), object(), [], set()
+
+    def __call__(self, series):
+        self.asked.update(self.tasks)
+        return [{t: r[t] for t in self.tasks} for r in self.scripted(series)]
+
+
+def test_the_model_votes_only_on_tasks_it_passed_the_skill_gate_on(round0, tmp_path, monkeypatch):
+    gains = dict(zip(R.MODEL_TASKS, [0.3, 0.0, 0.01, 0.0], strict=True))  # anomalies only
+    monkeypatch.setattr(R, "_evaluate", lambda annotator, corpus, config: _frozen_report(gains))
+    model = GatedModel(round0)
+    config = R.RefineConfig(model_weight=4.0, guard_share=1.0)
+    audit = R.refine_corpus(round0, "runs/m0", tmp_path / "r1", config, annotator=model, progress=False)
+    assert model.asked == {"<ANOMALY_DETECTION>"}
+    voted = [s for r in _records(tmp_path / "r1") for s in r["spans"] if "model@0" in s["source"].split("+")]
+    assert voted and {s["kind"] for s in voted} == {"anomaly"}  # no event vote, though it answered events
+    assert not any("model@0" in s["source"] for r in _records(tmp_path / "r1") for s in r["segments"])
+    assert [t for t, g in audit["gate"].items() if g["used"]] == ["<ANOMALY_DETECTION>"]
+    markdown = (tmp_path / "r1" / "audit.md").read_text()
+    assert "## Skill gate" in markdown and "| `<EVENT_DETECTION>` | f1@0.5 | 0.500 | 0.500 | no |" in markdown
+
+    # A model that reads nothing anywhere gives back round 0.
+    monkeypatch.setattr(R, "_evaluate", lambda annotator, corpus, config: _frozen_report(dict.fromkeys(gains, 0.0)))
+    blind = GatedModel(round0)
+    audit = R.refine_corpus(round0, "runs/m0", tmp_path / "r1b", config, annotator=blind, progress=False)
+    assert blind.asked == set() and audit["agreement"]["unchanged records"] == 1.0
+
+
 def test_model_outputs_outside_the_series_or_vocabulary_are_left_out_and_counted():
     values = np.zeros((2, 100))
     result = {
@@ -390,7 +442,7 @@ def test_refine_command_runs_the_model_and_a_second_round_builds_on_the_first(ro
     args = ["--model", str(tiny_model), "--max-new-tokens", "12", "--eval-limit", "2", "--batch-size", "8"]
     assert cli_main(["engine", "refine", "--corpus", str(round0), "--out", str(tmp_path / "r1"), *args]) == 0
     printed = capsys.readouterr().out
-    assert "round 1 written" in printed and "13 of 19" in printed
+    assert "round 1 written" in printed and "13 of 19" in printed and "skill gate: <ANOMALY_DETECTION>" in printed
     audit = json.loads((tmp_path / "r1" / "audit.json").read_text())
     assert audit["eval"]["limit"] == 2 and set(audit["eval"]["scores"]) == set(R.MODEL_TASKS)
     assert json.loads((tmp_path / "r1" / "stats.json").read_text())["steps"]["annotate:model"]["in"] == 13
@@ -506,3 +558,18 @@ def test_run_rounds_refuses_a_contaminated_round_0_and_a_second_launch_on_the_sa
             run_rounds.main(["--corpus", str(round0), "--work", str(tmp_path / "w2")])
     finally:
         lock.close()
+
+
+def test_run_rounds_reads_a_work_folder_started_before_the_skill_gate_as_ungated(run_rounds, round0, tmp_path):
+    work = tmp_path / "old"
+    work.mkdir()
+    started = {key: value for key, value in run_rounds.FIXED.items() if key != "min_gain"}
+    (work / "run.json").write_text(json.dumps({**started, "corpus": str(round0.resolve())}))
+    assert run_rounds._settled(run_rounds.parse_args(["--work", str(work)])).min_gain is None
+    with pytest.raises(SystemExit, match="min_gain: 'none', now 0.05"):
+        run_rounds._settled(run_rounds.parse_args(["--work", str(work), "--min-gain", "0.05"]))
+    fresh = run_rounds._settled(run_rounds.parse_args(["--corpus", str(round0), "--work", str(tmp_path / "new")]))
+    assert fresh.min_gain == 0.05
+    ungated = ["--corpus", str(round0), "--work", str(tmp_path / "none"), "--min-gain", "none"]
+    assert run_rounds._settled(run_rounds.parse_args(ungated)).min_gain is None
+    assert json.loads((tmp_path / "none" / "run.json").read_text())["min_gain"] == "none"

@@ -174,6 +174,16 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def optional_float(text: str) -> float | None:
+    """An argparse type: a number, or "none"."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
 def cmd_engine_refine(args: argparse.Namespace) -> int:
     from .engine.refine import RefineConfig, refine_corpus
 
@@ -194,6 +204,11 @@ def cmd_engine_refine(args: argparse.Namespace) -> int:
     print(
         "agreement with the previous round: "
         + ", ".join(f"{n} {v:.3f}" for n, v in audit["agreement"].items() if isinstance(v, float))
+    )
+    gate = audit["gate"]
+    print(
+        "skill gate: "
+        + ", ".join(f"{t} {'used' if g['used'] else 'not used'} ({g['reason']})" for t, g in gate.items())
     )
     print(f"audit: {args.out}/audit.md, audit.json, audit.png")
     return 0
@@ -297,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, help="longest model output per task")
     p.add_argument("--window", type=int, help="read longer series in windows of this many samples")
     p.add_argument("--eval-limit", type=int, default=50, help="frozen-split examples per task to score; 0: none")
+    p.add_argument(
+        "--min-gain",
+        type=optional_float,
+        default=0.05,
+        help="skill gate: use the model's outputs of a task only if it beats reading nothing by this much on the "
+        "frozen split ('none': every task)",
+    )
     p.add_argument("--dev-scores", help="a scripts/benchmark.py JSON report of the model, for the audit")
     p.add_argument("--round", type=int, help="round of --corpus (default: from its stats.json, or 0)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")

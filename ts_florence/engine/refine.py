@@ -6,13 +6,20 @@ The recipe of one round (`refine_corpus`):
     round k (a corpus folder) + a model trained on it
     pass 1, per chunk of training records without exact truth (records with truth are copied unchanged):
         ValidSeriesFilter -> Annotate(specialist) for each specialist of the corpus's build config
-        -> ModelAnnotate (batched generation of MODEL_TASKS; source "model@k", round k+1)
+        -> ModelAnnotate (batched generation of the MODEL_TASKS that pass the skill gate; source "model@k",
+           round k+1)
         -> ModelMerge (Merge with the model's weight) -> the build's filters
     pass 2, over the whole split:
         RareClassGuard (a class that shrank by more than `guard_share` gets its round-k specialist annotations
         back) -> WriteCaptions -> CaptionCheckFilter
     write round k+1: data/train-*.parquet (refined), data/eval-*.parquet (the frozen split, copied byte for byte,
     never refined), stats.json, README.md (the card), audit.json, audit.md, audit.png
+
+The skill gate (`skill_gate`, `RefineConfig.min_gain`): before pass 1 the model is scored on the frozen
+evaluation split, and a task's outputs join the merge only if the model beats the answer that reads nothing of
+the series (`ts_florence.evaluation.runner.reference_prediction`: no span, one segment) by `min_gain` on the
+task's `GATE_METRIC`. A model that has not learnt to read its series for a task would otherwise vote there with
+the weight of a specialist: where a single specialist covers a kind (events), its votes alone pass the merge.
 
 The specialists run again rather than being read from round k: a corpus keeps only merged annotations, and
 running them again gives the merge of round k+1 the same specialist candidates as round 0 had, so that only the
@@ -52,6 +59,13 @@ MODEL_TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>", "<REGIME_SEGMENTATION
 SPAN_KIND = {"<ANOMALY_DETECTION>": "anomaly", "<EVENT_DETECTION>": "event"}
 SPAN_LABELS = {"anomaly": frozenset(ANOMALY_LABELS), "event": frozenset(EVENT_LABELS)}
 """The label vocabulary of each span kind; a model span with another label is not used (counted)."""
+GATE_METRIC = {
+    "<ANOMALY_DETECTION>": "f1@0.5",
+    "<EVENT_DETECTION>": "f1@0.5",
+    "<REGIME_SEGMENTATION>": "covering",
+    "<CHANGE_POINT_DETECTION>": "covering",
+}
+"""The frozen-split score of each task that decides whether the model's outputs of it join the merge."""
 CHANGE_POINT_CLASS = "change point"
 """Change points count as one class: the model writes no label for them."""
 STASH = "_refine"
@@ -80,6 +94,10 @@ class RefineConfig:
     """Read series longer than this in overlapping windows (default: whole, as training read them)."""
     eval_limit: int = 50
     """Examples per task of the frozen split the round's model is scored on; 0 for none."""
+    min_gain: float | None = 0.05
+    """Skill gate: a task's model outputs join the merge only if the model's score on the frozen split beats the
+    answer that reads nothing by this much (`GATE_METRIC`); None lets every task in. Without frozen-split scores
+    (`eval_limit` 0, or an annotator that is not a model) every task is let in, and the audit says so."""
     round: int | None = None
     """The round of the input corpus (default: `round` of its stats.json, or 0)."""
 
@@ -154,6 +172,8 @@ class ModelAnnotator:
             self.kwargs["window"] = window
 
     def __call__(self, series: Sequence[np.ndarray]) -> list[dict]:
+        if not self.tasks:  # the skill gate let no task in
+            return [{} for _ in series]
         # The pipeline takes (time, channels).
         return self.pipe([np.asarray(v).T for v in series], task=self.tasks, batch_size=len(series), **self.kwargs)
 
@@ -166,6 +186,27 @@ def check_model_folder(path: str | os.PathLike) -> Path:
             "training/train.py or `ts-florence init`"
         )
     return path
+
+
+def skill_gate(report: dict | None, tasks: Sequence[str], min_gain: float | None) -> dict[str, dict]:
+    """Whether each of `tasks` lets the model's outputs into the merge: `{task: {"used", "reason", "metric",
+    "model", "reference"}}` from a frozen-split report of `evaluate_model` (its `scores` and `reference_scores`,
+    see `RefineConfig.min_gain`)."""
+    gate = {}
+    for task in tasks:
+        metric = GATE_METRIC.get(task)
+        model = ((report or {}).get("scores") or {}).get(task, {}).get(metric)
+        reference = ((report or {}).get("reference_scores") or {}).get(task, {}).get(metric)
+        row = {"metric": metric, "model": model, "reference": reference}
+        if min_gain is None:
+            gate[task] = {**row, "used": True, "reason": "no gate (min_gain None)"}
+        elif model is None or reference is None:
+            gate[task] = {**row, "used": True, "reason": "no frozen-split score: let in unchecked"}
+        elif model - reference >= min_gain:
+            gate[task] = {**row, "used": True, "reason": f"beats reading nothing by {model - reference:+.3f}"}
+        else:
+            gate[task] = {**row, "used": False, "reason": f"{model - reference:+.3f} over reading nothing"}
+    return gate
 
 
 def model_candidates(result: dict, values: np.ndarray, source: str, round: int) -> tuple[dict, Counter]:
@@ -692,11 +733,17 @@ def refine_corpus(
     if annotator is None:
         annotator = ModelAnnotator(model, config.tasks, max_new_tokens=config.max_new_tokens, window=config.window)
     started = time.perf_counter()
+    eval_report = _evaluate(annotator, corpus, config)
+    gate = skill_gate(eval_report, config.tasks, config.min_gain)
+    used = tuple(task for task in config.tasks if gate[task]["used"])
+    logger.info("skill gate: model outputs of %s join the merge", ", ".join(used) or "no task")
+    if isinstance(annotator, ModelAnnotator):
+        annotator.tasks = list(used)
 
     # Pass 1: chunks of the training split, resumable.
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.work"
-    fingerprint = _fingerprint(corpus, str(model), config, k)
+    fingerprint = _fingerprint(corpus, str(model), dataclasses.replace(config, tasks=used), k)
     settings = work / "settings.json"
     if work.exists() and (not settings.is_file() or json.loads(settings.read_text()).get("fingerprint") != fingerprint):
         logger.info("discarding %s: it was left by another corpus, model or setting", work)
@@ -773,7 +820,6 @@ def refine_corpus(
         counts_after = class_counts(final.values())
         step_stats = _aggregate(json.loads(s.read_text())["steps"] for _, s in chunk_paths)
         step_stats.update(_aggregate([[guard.summary()] + [s.summary() for s in caption_steps]]))
-        eval_report = _evaluate(annotator, corpus, config)
         audit = {
             "round": k + 1,
             "from_round": k,
@@ -808,6 +854,7 @@ def refine_corpus(
             "guard": {"share": config.guard_share, "flagged": flagged, "restored": dict(guard.stats["removed"])},
             "agreement": agreement(before, final),
             "eval": eval_report,
+            "gate": gate,
             "dev": _dev_summary(dev_scores),
             "eval_sha256": digests,
             "seconds": time.perf_counter() - started,
@@ -898,7 +945,7 @@ def _evaluate(annotator, corpus: Path, config: RefineConfig) -> dict | None:
     except ValueError as err:
         logger.warning("no frozen-split scores: %s", err)
         return {"error": str(err)}
-    return {key: report[key] for key in ("examples", "scores", "limit")}
+    return {key: report[key] for key in ("examples", "scores", "reference_scores", "limit")}
 
 
 def _dev_summary(dev_scores: str | os.PathLike | dict | None) -> dict | None:
@@ -1032,6 +1079,7 @@ def audit_markdown(audit: dict) -> str:
             lines.append(f"| {name} | {old.get(name, 0)} | {new.get(name, 0)} |")
     lines += ["", f"## Agreement of round {k1} with round {k}", ""]
     lines += [f"- {name}: {_fmt(value)}" for name, value in audit["agreement"].items()]
+    lines += _gate_lines(audit.get("gate"), audit["settings"].get("min_gain"))
     lines += ["", f"## Model `{audit['model_source']}` on the frozen evaluation split", ""]
     lines += _score_lines(audit["eval"])
     lines += ["", "## Model on the dev sets", ""]
@@ -1050,6 +1098,21 @@ def audit_markdown(audit: dict) -> str:
                 lines.append(f"- {name} {row['task']}: {scores}")
     lines += ["", "![counts per class by round](audit.png)", ""]
     return "\n".join(lines)
+
+
+def _gate_lines(gate: dict | None, min_gain: float | None) -> list[str]:
+    if not gate:
+        return []
+    lines = ["", f"## Skill gate (min gain {_fmt(min_gain)} over reading nothing, frozen split)", ""]
+    lines += ["| task | metric | model | reads nothing | model outputs used | why |", "|---|---|---:|---:|---|---|"]
+    for task, row in gate.items():
+        cells = [
+            f"`{task}`",
+            str(row["metric"]),
+            *("–" if v is None else _fmt(v) for v in (row["model"], row["reference"])),
+        ]
+        lines.append("| " + " | ".join([*cells, "yes" if row["used"] else "no", row["reason"]]) + " |")
+    return lines
 
 
 def _score_lines(report: dict | None) -> list[str]:
