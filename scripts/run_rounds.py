@@ -260,12 +260,10 @@ def summary_markdown(args: argparse.Namespace) -> str:
 
 def _gain(text: str) -> float | str:
     """--min-gain: a number, or "none" (kept as the string: None means "not given" to `_settled`)."""
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+    from ts_florence.cli import optional_float
+
+    value = optional_float(text)
+    return "none" if value is None else value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
