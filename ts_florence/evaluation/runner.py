@@ -442,8 +442,8 @@ def evaluate_model(
                     preds.append(parsed[token])
             report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
             report["scores"][token] = score_task(token, todo, preds)
-            if reference_prediction(token, 1) is not None:
-                reference = [reference_prediction(token, ex.length) for ex in todo]
+            reference = [reference_prediction(token, ex.length) for ex in todo]
+            if reference[0] is not None:  # a task located in time
                 report["reference_scores"][token] = score_task(token, todo, reference)
             logger.info("%s: %d examples, %s", token, len(todo), report["scores"][token])
     finally:
