@@ -248,6 +248,11 @@ def test_the_model_votes_only_on_tasks_it_passed_the_skill_gate_on(round0, tmp_p
     markdown = (tmp_path / "r1" / "audit.md").read_text()
     assert "## Skill gate" in markdown and "| `<EVENT_DETECTION>` | f1@0.5 | 0.500 | 0.500 | no |" in markdown
 
+    # The gate holds for any annotator, not only the model's pipeline: outputs of gated tasks are not used.
+    R.refine_corpus(round0, "runs/m0", tmp_path / "r1s", config, annotator=Scripted(round0, _model_answer))
+    voted = [s for r in _records(tmp_path / "r1s") for s in r["spans"] if "model@0" in s["source"].split("+")]
+    assert voted and {s["kind"] for s in voted} == {"anomaly"}
+
     # A model that reads nothing anywhere gives back round 0.
     monkeypatch.setattr(R, "_evaluate", lambda annotator, corpus, config: _frozen_report(dict.fromkeys(gains, 0.0)))
     blind = GatedModel(round0)

@@ -278,12 +278,21 @@ def model_candidates(result: dict, values: np.ndarray, source: str, round: int) 
 
 
 class ModelAnnotate(S.Step):
-    """Adds the model's annotations as merge candidates, `batch_size` series per generation call. A batch that
-    fails is retried series by series; a series the model fails on gets no model annotation (counted)."""
+    """Adds the model's annotations of `tasks` (those the skill gate let in) as merge candidates, `batch_size`
+    series per generation call; results of other tasks are not used. A batch that fails is retried series by
+    series; a series the model fails on gets no model annotation (counted)."""
 
-    def __init__(self, annotator: Callable[[list[np.ndarray]], list[dict]], source: str, round: int, batch_size: int):
+    def __init__(
+        self,
+        annotator: Callable[[list[np.ndarray]], list[dict]],
+        source: str,
+        round: int,
+        batch_size: int,
+        tasks: Sequence[str] = MODEL_TASKS,
+    ):
         super().__init__()
         self.annotator, self.source, self.round, self.batch_size = annotator, source, round, batch_size
+        self.tasks = frozenset(tasks)
         self.name = f"annotate:{source.split('@')[0]}"
 
     def run(self, records: Iterable[dict]) -> Iterator[dict]:
@@ -303,6 +312,7 @@ class ModelAnnotate(S.Step):
         for record, v, result in zip(batch, values, self._predict(batch, values), strict=True):
             if result is None:
                 continue
+            result = {task: out for task, out in result.items() if task in self.tasks}
             found, problems = model_candidates(result, v, self.source, self.round)
             for reason, count in problems.items():
                 self.removed(reason, count)
@@ -360,7 +370,7 @@ def refine_steps(build_config, annotator, config: RefineConfig, round: int) -> t
     merge["weights"] = {**(merge.get("weights") or {}), "model": config.model_weight}
     source = model_source(round)
     first[at : at + 1] = [
-        ModelAnnotate(annotator, source, round + 1, config.batch_size),
+        ModelAnnotate(annotator, source, round + 1, config.batch_size, config.tasks),
         ModelMerge(source, round + 1, **merge),
     ]
     return first, second
@@ -735,15 +745,15 @@ def refine_corpus(
     started = time.perf_counter()
     eval_report = _evaluate(annotator, corpus, config)
     gate = skill_gate(eval_report, config.tasks, config.min_gain)
-    used = tuple(task for task in config.tasks if gate[task]["used"])
-    logger.info("skill gate: model outputs of %s join the merge", ", ".join(used) or "no task")
+    gated = dataclasses.replace(config, tasks=tuple(task for task in config.tasks if gate[task]["used"]))
+    logger.info("skill gate: model outputs of %s join the merge", ", ".join(gated.tasks) or "no task")
     if isinstance(annotator, ModelAnnotator):
-        annotator.tasks = list(used)
+        annotator.tasks = list(gated.tasks)  # ModelAnnotate uses only these; the model need not write the others
 
     # Pass 1: chunks of the training split, resumable.
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.work"
-    fingerprint = _fingerprint(corpus, str(model), dataclasses.replace(config, tasks=used), k)
+    fingerprint = _fingerprint(corpus, str(model), gated, k)
     settings = work / "settings.json"
     if work.exists() and (not settings.is_file() or json.loads(settings.read_text()).get("fingerprint") != fingerprint):
         logger.info("discarding %s: it was left by another corpus, model or setting", work)
@@ -763,11 +773,11 @@ def refine_corpus(
         n_truth += truth
         chunk.append((refine, record))
         if len(chunk) == config.chunk_size:
-            chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, config, k))
+            chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, gated, k))
             bar.update(len(chunk))
             chunk, index = [], index + 1
     if chunk:
-        chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, config, k))
+        chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, gated, k))
         bar.update(len(chunk))
     bar.close()
 
