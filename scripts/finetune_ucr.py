@@ -67,6 +67,14 @@ def minirocket_accuracy(x_train, y_train, x_test, y_test, seed: int) -> tuple[fl
     return accuracy, seconds
 
 
+def nearest_neighbour_accuracy(x_train, y_train, x_test, y_test) -> float:
+    """Test accuracy of 1-NN with Euclidean distance on the raw series, the UCR archive's reference classifier."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    classifier = KNeighborsClassifier(n_neighbors=1).fit(x_train.reshape(len(x_train), -1), y_train)
+    return float(np.mean(classifier.predict(x_test.reshape(len(x_test), -1)) == y_test))
+
+
 @functools.cache
 def _load(model_dir: str):
     from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
@@ -179,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
         probe = linear_probe_accuracy(args.model, x_train, y_train, x_test, y_test)
+        nearest = nearest_neighbour_accuracy(x_train, y_train, x_test, y_test)
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             table = Path(tmp) / f"{name}.parquet"
@@ -221,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ts_florence": ours,
                 "ts_florence_generated": generated,
                 "linear_probe": probe,
+                "nearest_neighbour": nearest,
                 "minirocket": rocket,
                 "gap_points": 100 * (ours - rocket),
                 "ts_florence_seconds": seconds,
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{name}: ts-florence {ours:.3f} (generated {generated:.3f}, linear probe {probe:.3f}), "
-            f"MiniRocket {rocket:.3f}",
+            f"MiniRocket {rocket:.3f}, 1-NN {nearest:.3f}",
             flush=True,
         )
 
@@ -240,19 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         "ts-florence: the fine-tuned model's most likely training label; generated: its free greedy generation; "
-        "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning.\n"
+        "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning; "
+        "1-NN: nearest training series by Euclidean distance.\n"
     )
     print(
         "| dataset | train | test | classes | held out in pretraining | ts-florence | generated | linear probe "
-        "| MiniRocket | gap (points) | ts-florence s | MiniRocket s |"
+        "| MiniRocket | 1-NN | gap (points) | ts-florence s | MiniRocket s |"
     )
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['held_out_in_pretraining']} | "
             f"{r['ts_florence']:.3f} | {r['ts_florence_generated']:.3f} | {r['linear_probe']:.3f} | "
-            f"{r['minirocket']:.3f} | {r['gap_points']:+.1f} | {r['ts_florence_seconds']:.0f} | "
-            f"{r['minirocket_seconds']:.1f} |"
+            f"{r['minirocket']:.3f} | {r['nearest_neighbour']:.3f} | {r['gap_points']:+.1f} | "
+            f"{r['ts_florence_seconds']:.0f} | {r['minirocket_seconds']:.1f} |"
         )
     partial = out / "results.json.partial"
     partial.write_text(
