@@ -146,17 +146,113 @@ def predict_labels(model_dir: Path, x: np.ndarray, candidates: list[str] | None,
     return [result["<CLASSIFICATION>"]["text"] for result in results]
 
 
+def finetune(args, train, name: str, seed: int, data: tuple, out: Path) -> dict:
+    """Fine-tune `args.model` on the train split of dataset `name` with `seed`; the test accuracy of the fine-tuned
+    model and of MiniRocket with the same seed, as a results row."""
+    x_train, y_train, x_test, y_test = data
+    rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, seed)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / f"{name}.parquet"
+        write_table(x_train, y_train, table)
+        # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
+        # model fine-tuned earlier with other settings.
+        model_dir, partial, probe_dir = (
+            out / f"{name}-seed{seed}",
+            out / f".{name}-seed{seed}.partial",
+            Path(tmp) / "probe",
+        )
+        shutil.rmtree(partial, ignore_errors=True)
+        common = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--data", str(table),
+                  "--set", f"run.seed={seed}"]  # fmt: skip
+        init = args.model
+        if args.probe_steps > 0:
+            argv_probe = [
+                *common, "--init-from", args.model, "--output-dir", str(probe_dir),
+                "--max-steps", str(args.probe_steps), "--set", f"optim.learning_rate={args.probe_lr}",
+                "--set", f"optim.freeze={ENCODERS}",
+            ]  # fmt: skip
+            if train.main(argv_probe) != 0:
+                raise SystemExit(f"error: the probing phase on {name} failed")
+            init = str(probe_dir)
+        argv_train = [
+            *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
+            "--set", f"optim.learning_rate={args.learning_rate}",
+            *[a for item in args.set for a in ("--set", item)],
+        ]  # fmt: skip
+        if train.main(argv_train) != 0:
+            raise SystemExit(f"error: fine-tuning on {name} failed")
+        shutil.rmtree(model_dir, ignore_errors=True)
+        partial.replace(model_dir)
+    ours = float(np.mean(np.asarray(predict_labels(model_dir, x_test, sorted(set(y_train)))) == y_test))
+    generated = float(np.mean(np.asarray(predict_labels(model_dir, x_test, None)) == y_test))
+    return {
+        "dataset": name,
+        "seed": seed,
+        "train": len(y_train),
+        "test": len(y_test),
+        "classes": len(set(y_train)),
+        "ts_florence": ours,
+        "ts_florence_generated": generated,
+        "minirocket": rocket,
+        "gap_points": 100 * (ours - rocket),
+        "ts_florence_seconds": time.perf_counter() - start,
+        "minirocket_seconds": rocket_seconds,
+    }
+
+
+def print_tables(rows: list[dict]) -> None:
+    """The results rows as a markdown table, and, where a dataset ran with several seeds, their mean and standard
+    deviation per dataset."""
+    print(
+        "ts-florence: the fine-tuned model's most likely training label; generated: its free greedy generation; "
+        "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning; "
+        "1-NN: nearest training series by Euclidean distance (probe and 1-NN do not depend on the seed).\n"
+    )
+    print(
+        "| dataset | seed | train | test | classes | held out in pretraining | ts-florence | generated "
+        "| linear probe | MiniRocket | 1-NN | gap (points) | ts-florence s | MiniRocket s |"
+    )
+    print("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['dataset']} | {r['seed']} | {r['train']} | {r['test']} | {r['classes']} | "
+            f"{r['held_out_in_pretraining']} | {r['ts_florence']:.3f} | {r['ts_florence_generated']:.3f} | "
+            f"{r['linear_probe']:.3f} | {r['minirocket']:.3f} | {r['nearest_neighbour']:.3f} | "
+            f"{r['gap_points']:+.1f} | {r['ts_florence_seconds']:.0f} | {r['minirocket_seconds']:.1f} |"
+        )
+    by_dataset: dict[str, list[dict]] = {}
+    for r in rows:
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    if all(len(group) < 2 for group in by_dataset.values()):
+        return
+    print("\nMean ± standard deviation over seeds:\n")
+    print("| dataset | seeds | ts-florence | MiniRocket | linear probe | 1-NN | gap (points) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, group in by_dataset.items():
+        ours, rocket = (np.array([r[key] for r in group]) for key in ("ts_florence", "minirocket"))
+        print(
+            f"| {name} | {', '.join(str(r['seed']) for r in group)} | {_mean_sd(ours)} | {_mean_sd(rocket)} | "
+            f"{group[0]['linear_probe']:.3f} | {group[0]['nearest_neighbour']:.3f} | "
+            f"{100 * (ours.mean() - rocket.mean()):+.1f} |"
+        )
+
+
+def _mean_sd(values: np.ndarray) -> str:
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="the model to fine-tune (a saved ts-florence folder)")
+    parser.add_argument("--model", help="the model to fine-tune (a saved ts-florence folder)")
     parser.add_argument("--datasets", nargs="+", default=["GunPoint", "ItalyPowerDemand", "ArrowHead"])
     parser.add_argument("--steps", type=int, default=1200, help="fine-tuning steps per dataset")
     parser.add_argument(
         "--learning-rate",
         type=float,
         default=1e-4,
-        help="peak learning rate of the fine-tuning (1e-3 at 400 steps gave 6-13 points less on ItalyPowerDemand "
-        "and ArrowHead)",
+        help="peak learning rate of the fine-tuning (1e-3 at 400 steps gave 3 points less on ItalyPowerDemand, "
+        "mean of seeds 0-2)",
     )
     parser.add_argument("--set", action="append", default=[], help="more training/train.py overrides")
     parser.add_argument(
@@ -167,9 +263,26 @@ def main(argv: list[str] | None = None) -> int:
         "everything for --steps at --learning-rate",
     )
     parser.add_argument("--probe-lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0], help="one fine-tuning (and MiniRocket) per dataset and seed"
+    )
     parser.add_argument("--out", default="runs/finetune_ucr", help="folder for the fine-tuned models and results")
+    parser.add_argument(
+        "--summarise",
+        nargs="+",
+        metavar="RESULTS_JSON",
+        help="print the tables of earlier runs' results.json files together (e.g. seeds run in parallel) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.summarise:
+        try:
+            rows = [row for path in args.summarise for row in json.loads(Path(path).read_text())["rows"]]
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"error: cannot read results: {error}") from None
+        print_tables(rows)
+        return 0
+    if not args.model:
+        parser.error("--model is required (or --summarise)")
     sys.path.insert(0, str(ROOT / "training"))
     import train
 
@@ -177,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.datasets:
-        x_train, y_train, x_test, y_test = load_ucr(name)
+        data = load_ucr(name)
         held_out = held_out_in_pretraining(args.model, name)
         if held_out != "yes":
             print(
@@ -185,86 +298,27 @@ def main(argv: list[str] | None = None) -> int:
                 "labels may have been seen",
                 flush=True,
             )
-        rocket, rocket_seconds = minirocket_accuracy(x_train, y_train, x_test, y_test, args.seed)
-        probe = linear_probe_accuracy(args.model, x_train, y_train, x_test, y_test)
-        nearest = nearest_neighbour_accuracy(x_train, y_train, x_test, y_test)
-        start = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            table = Path(tmp) / f"{name}.parquet"
-            write_table(x_train, y_train, table)
-            # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
-            # model fine-tuned earlier with other settings.
-            model_dir, partial, probe_dir = out / name, out / f".{name}.partial", Path(tmp) / "probe"
-            shutil.rmtree(partial, ignore_errors=True)
-            common = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--data", str(table),
-                      "--set", f"run.seed={args.seed}"]  # fmt: skip
-            init = args.model
-            if args.probe_steps > 0:
-                argv_probe = [
-                    *common, "--init-from", args.model, "--output-dir", str(probe_dir),
-                    "--max-steps", str(args.probe_steps), "--set", f"optim.learning_rate={args.probe_lr}",
-                    "--set", f"optim.freeze={ENCODERS}",
-                ]  # fmt: skip
-                if train.main(argv_probe) != 0:
-                    raise SystemExit(f"error: the probing phase on {name} failed")
-                init = str(probe_dir)
-            argv_train = [
-                *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
-                "--set", f"optim.learning_rate={args.learning_rate}",
-                *[a for item in args.set for a in ("--set", item)],
-            ]  # fmt: skip
-            if train.main(argv_train) != 0:
-                raise SystemExit(f"error: fine-tuning on {name} failed")
-            shutil.rmtree(model_dir, ignore_errors=True)
-            partial.replace(model_dir)
-        ours = float(np.mean(np.asarray(predict_labels(model_dir, x_test, sorted(set(y_train)))) == y_test))
-        generated = float(np.mean(np.asarray(predict_labels(model_dir, x_test, None)) == y_test))
-        seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "dataset": name,
-                "train": len(y_train),
-                "test": len(y_test),
-                "classes": len(set(y_train)),
-                "held_out_in_pretraining": held_out,
-                "ts_florence": ours,
-                "ts_florence_generated": generated,
-                "linear_probe": probe,
-                "nearest_neighbour": nearest,
-                "minirocket": rocket,
-                "gap_points": 100 * (ours - rocket),
-                "ts_florence_seconds": seconds,
-                "minirocket_seconds": rocket_seconds,
-            }
-        )
-        print(
-            f"{name}: ts-florence {ours:.3f} (generated {generated:.3f}, linear probe {probe:.3f}), "
-            f"MiniRocket {rocket:.3f}, 1-NN {nearest:.3f}",
-            flush=True,
-        )
+        shared = {
+            "held_out_in_pretraining": held_out,
+            "linear_probe": linear_probe_accuracy(args.model, *data),
+            "nearest_neighbour": nearest_neighbour_accuracy(*data),
+        }
+        for seed in args.seeds:
+            row = {**finetune(args, train, name, seed, data, out), **shared}
+            rows.append(row)
+            print(
+                f"{name}, seed {seed}: ts-florence {row['ts_florence']:.3f} (generated "
+                f"{row['ts_florence_generated']:.3f}, linear probe {row['linear_probe']:.3f}), MiniRocket "
+                f"{row['minirocket']:.3f}, 1-NN {row['nearest_neighbour']:.3f}",
+                flush=True,
+            )
 
     probing = f"{args.probe_steps} decoder-only steps at lr {args.probe_lr}, then " if args.probe_steps else ""
     print(
-        f"\nTest accuracy, fine-tuned from {args.model} ({probing}{args.steps} steps at lr {args.learning_rate}, "
-        f"seed {args.seed}), same splits:\n"
+        f"\nTest accuracy, fine-tuned from {args.model} ({probing}{args.steps} steps at lr {args.learning_rate}), "
+        "same splits:\n"
     )
-    print(
-        "ts-florence: the fine-tuned model's most likely training label; generated: its free greedy generation; "
-        "linear probe: MiniRocket's ridge classifier on the frozen features of the model before fine-tuning; "
-        "1-NN: nearest training series by Euclidean distance.\n"
-    )
-    print(
-        "| dataset | train | test | classes | held out in pretraining | ts-florence | generated | linear probe "
-        "| MiniRocket | 1-NN | gap (points) | ts-florence s | MiniRocket s |"
-    )
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['dataset']} | {r['train']} | {r['test']} | {r['classes']} | {r['held_out_in_pretraining']} | "
-            f"{r['ts_florence']:.3f} | {r['ts_florence_generated']:.3f} | {r['linear_probe']:.3f} | "
-            f"{r['minirocket']:.3f} | {r['nearest_neighbour']:.3f} | {r['gap_points']:+.1f} | "
-            f"{r['ts_florence_seconds']:.0f} | {r['minirocket_seconds']:.1f} |"
-        )
+    print_tables(rows)
     partial = out / "results.json.partial"
     partial.write_text(
         json.dumps(

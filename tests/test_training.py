@@ -435,12 +435,17 @@ def test_excluded_sources_are_left_out_of_training(corpus, tmp_path):
         T.train(config)
 
 
-def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_path):
+def _finetune_ucr():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
-    finetune_ucr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(finetune_ucr)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_path):
+    finetune_ucr = _finetune_ucr()
     assert finetune_ucr.held_out_in_pretraining(str(tmp_path), "GunPoint") == "unknown"
     tiny = T.load_config(ROOT / "training/configs/tiny.yaml")
     (tmp_path / "run_config.yaml").write_text(yaml.safe_dump(T.config_dict(tiny)))
@@ -452,11 +457,7 @@ def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_p
 
 
 def test_the_ucr_benchmark_probes_the_frozen_series_features_linearly(trained):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
-    finetune_ucr = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(finetune_ucr)
+    finetune_ucr = _finetune_ucr()
     rng = np.random.default_rng(0)
     t = np.linspace(0, 1, 80)
     # Two classes told apart by where a bump sits; the labels alternate so both splits hold both.
@@ -468,6 +469,29 @@ def test_the_ucr_benchmark_probes_the_frozen_series_features_linearly(trained):
     config = TSFlorenceConfig.from_pretrained(trained)
     assert features.shape == (40, PRESETS["tiny"]["series"]["num_patches"] * config.text_config.d_model)
     assert finetune_ucr.linear_probe_accuracy(trained, x[:20, None], y[:20], x[20:, None], y[20:]) >= 0.9
+
+
+def test_the_ucr_benchmark_fine_tunes_once_per_seed_and_summarises_the_seeds(trained, tmp_path, capsys):
+    finetune_ucr = _finetune_ucr()
+    out = tmp_path / "ucr"
+    argv = ["--model", str(trained), "--datasets", "GunPoint", "--steps", "2", "--seeds", "0", "1", "--out", str(out)]
+    assert finetune_ucr.main(argv) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["dataset"], r["seed"]) for r in rows] == [("GunPoint", 0), ("GunPoint", 1)]
+    assert (out / "GunPoint-seed0" / "config.json").exists() and (out / "GunPoint-seed1" / "config.json").exists()
+    for r in rows:
+        assert 0.0 <= r["ts_florence"] <= 1.0 and r["minirocket"] > 0.8 and r["nearest_neighbour"] > 0.85
+    assert "Mean ± standard deviation over seeds" in capsys.readouterr().out
+
+    # Seeds run as separate processes are summarised together from their results files.
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"rows": [{**rows[0], "ts_florence": 0.5, "minirocket": 0.9}]}))
+    second.write_text(json.dumps({"rows": [{**rows[1], "ts_florence": 0.7, "minirocket": 0.9}]}))
+    assert finetune_ucr.main(["--summarise", str(first), str(second)]) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("| GunPoint | 0, 1 | 0.600 ± 0.141 | 0.900 ± 0.000 |") and summary.endswith("| -30.0 |")
+    with pytest.raises(SystemExit, match="cannot read results"):
+        finetune_ucr.main(["--summarise", str(tmp_path / "missing.json")])
 
 
 def test_fine_tuning_can_set_the_dropout_of_a_saved_model(trained, tmp_path):
