@@ -1,13 +1,16 @@
 """Fine-tune a ts-florence model for classification on UCR datasets that aeon bundles, beside aeon's MiniRocket
 trained on the same split in the same run.
 
-    python scripts/finetune_ucr.py --model runs/tiny --datasets GunPoint ItalyPowerDemand ArrowHead
+    python scripts/finetune_ucr.py --model runs/tiny --datasets GunPoint ItalyPowerDemand ArrowHead --seeds 0 1 2
 
-For each dataset: the UCR train split becomes a (series, label) table, `training/train.py` fine-tunes the model
-through `<CLASSIFICATION>` (`training/configs/finetune.yaml`, `--steps` steps), and the fine-tuned model labels
-the UCR test split with the most likely of the training labels (the pipeline's `candidate_labels`; free
-generation is scored too, as a second column); MiniRocket (aeon) is fitted on the same train split and scored on
-the same test split. Prints a markdown table of test accuracy and writes it, with the settings, to `--out`/results.json.
+For each dataset and seed: the UCR train split becomes a (series, label) table, `training/train.py` fine-tunes the
+model through `<CLASSIFICATION>` (`training/configs/finetune.yaml`, `--steps` steps at `--learning-rate`), and the
+fine-tuned model labels the UCR test split with the most likely of the training labels (the pipeline's
+`candidate_labels`; free generation is scored too, as a second column); MiniRocket (aeon) is fitted on the same train
+split with the same seed and scored on the same test split. A linear probe of the model's frozen features and 1-NN
+on the raw series give two more references. Prints markdown tables of test accuracy (with mean ± standard deviation
+over seeds) and writes them, with the settings, to `--out`/results.json; `--summarise` prints the tables of several
+results files together.
 """
 
 from __future__ import annotations
@@ -242,6 +245,22 @@ def _mean_sd(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
 
 
+ROW_KEYS = ("dataset", "seed", "ts_florence", "minirocket", "linear_probe", "nearest_neighbour")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The results rows of a results.json this script wrote, or a clear error naming the file."""
+    try:
+        rows = json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"error: cannot read results from {path}: {error!r}") from None
+    for row in rows:
+        missing = [key for key in ROW_KEYS if key not in row]
+        if missing:
+            raise SystemExit(f"error: {path} has a row without {', '.join(missing)} (written by an older version?)")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="the model to fine-tune (a saved ts-florence folder)")
@@ -275,11 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.summarise:
-        try:
-            rows = [row for path in args.summarise for row in json.loads(Path(path).read_text())["rows"]]
-        except (OSError, ValueError, KeyError) as error:
-            raise SystemExit(f"error: cannot read results: {error}") from None
-        print_tables(rows)
+        print_tables([row for path in args.summarise for row in read_rows(Path(path))])
         return 0
     if not args.model:
         parser.error("--model is required (or --summarise)")

@@ -490,8 +490,11 @@ def test_the_ucr_benchmark_fine_tunes_once_per_seed_and_summarises_the_seeds(tra
     assert finetune_ucr.main(["--summarise", str(first), str(second)]) == 0
     summary = capsys.readouterr().out.splitlines()[-1]
     assert summary.startswith("| GunPoint | 0, 1 | 0.600 ± 0.141 | 0.900 ± 0.000 |") and summary.endswith("| -30.0 |")
-    with pytest.raises(SystemExit, match="cannot read results"):
+    with pytest.raises(SystemExit, match="cannot read results from .*missing.json"):
         finetune_ucr.main(["--summarise", str(tmp_path / "missing.json")])
+    first.write_text(json.dumps({"rows": [{k: v for k, v in rows[0].items() if k != "seed"}]}))
+    with pytest.raises(SystemExit, match="a.json has a row without seed"):
+        finetune_ucr.main(["--summarise", str(first)])
 
 
 def test_fine_tuning_can_set_the_dropout_of_a_saved_model(trained, tmp_path):
