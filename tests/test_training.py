@@ -479,6 +479,8 @@ def test_the_ucr_benchmark_fine_tunes_once_per_seed_and_summarises_the_seeds(tra
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["dataset"], r["seed"]) for r in rows] == [("GunPoint", 0), ("GunPoint", 1)]
     assert (out / "GunPoint-seed0" / "config.json").exists() and (out / "GunPoint-seed1" / "config.json").exists()
+    run = yaml.safe_load((out / "GunPoint-seed1" / "run_config.yaml").read_text())
+    assert (run["run"]["seed"], run["optim"]["learning_rate"], run["optim"]["max_steps"]) == (1, 1e-4, 2)
     for r in rows:
         assert 0.0 <= r["ts_florence"] <= 1.0 and r["minirocket"] > 0.8 and r["nearest_neighbour"] > 0.85
     assert "Mean ± standard deviation over seeds" in capsys.readouterr().out
