@@ -490,7 +490,9 @@ def test_the_ucr_benchmark_fine_tunes_once_per_seed_and_summarises_the_seeds(tra
     first.write_text(json.dumps({"rows": [{**rows[0], "ts_florence": 0.5, "minirocket": 0.9}]}))
     second.write_text(json.dumps({"rows": [{**rows[1], "ts_florence": 0.7, "minirocket": 0.9}]}))
     assert finetune_ucr.main(["--summarise", str(first), str(second)]) == 0
-    summary = capsys.readouterr().out.splitlines()[-1]
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("| GunPoint | 0 |") and "| -40.0 |" in line for line in printed)  # per seed
+    summary = printed[-1]
     assert summary.startswith("| GunPoint | 0, 1 | 0.600 ± 0.141 | 0.900 ± 0.000 |") and summary.endswith("| -30.0 |")
     with pytest.raises(SystemExit, match="cannot read results from .*missing.json"):
         finetune_ucr.main(["--summarise", str(tmp_path / "missing.json")])
