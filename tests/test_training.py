@@ -146,6 +146,19 @@ def test_the_mixture_draws_tasks_by_weight_and_repeats_with_the_seed():
     assert draws != list(TaskMixtureSampler(tasks, weights, 20000, seed=4))
     with pytest.raises(ValueError, match="unknown task"):
         resolve_task_weights({"<NOPE>": 1.0}, ["<CAPTION>"])
+    with pytest.raises(ValueError, match="group_size"):
+        TaskMixtureSampler(tasks, weights, 10, group_size=0)
+
+
+def test_grouped_mixture_gives_batches_of_one_task_in_the_same_proportions():
+    tasks = ["<CAPTION>"] * 900 + ["<ANOMALY_DETECTION>"] * 100
+    weights = resolve_task_weights({"<ANOMALY_DETECTION>": 3.0}, sorted(set(tasks)))
+    draws = list(TaskMixtureSampler(tasks, weights, 12 * 2000 + 5, seed=3, group_size=12))
+    assert len(draws) == 12 * 2000 + 5
+    batches = [{tasks[i] for i in draws[b : b + 12]} for b in range(0, len(draws), 12)]
+    assert all(len(batch) == 1 for batch in batches)
+    share = np.mean([tasks[i] == "<ANOMALY_DETECTION>" for i in draws])
+    assert abs(share - 0.75) < 0.03
     with pytest.raises(ValueError, match="all their weights are 0"):
         resolve_task_weights({"<CAPTION>": 0.0}, ["<CAPTION>"])
 

@@ -60,6 +60,14 @@ class ModelArgs:
     """For a new model: corpus records whose captions, labels and phrases train the tokenizer."""
     lora: LoraArgs | None = None
     """Train LoRA adapters (peft) instead of all weights; merged into the model at the end."""
+    time_code_scale: float | None = None
+    """`TSFlorenceConfig.time_code_scale` of the model (None: the preset's or the saved model's)."""
+    location_pointer: bool | None = None
+    """`TSFlorenceConfig.location_pointer` (None: the preset's or the saved model's)."""
+    cell_head_weight: float | None = None
+    """`TSFlorenceConfig.cell_head_weight` (None: the preset's or the saved model's)."""
+    series_reconstruction_weight: float | None = None
+    """`TSFlorenceConfig.series_reconstruction_weight` (None: the preset's or the saved model's)."""
     dropout: float | None = None
     """Dropout of the series encoder and of BART (`dropout`), replacing the saved or preset value. 0 fits few
     labelled series faster (UCR ArrowHead, 36 series, 400 steps: training loss 0.10 with the tiny preset's 0.1,
@@ -103,6 +111,9 @@ class DataArgs:
     """Regular expressions; training records whose `source` matches one are left out (hold out the datasets a
     benchmark fine-tunes and tests on, e.g. the UCR sets of scripts/finetune_ucr.py)."""
     max_target_length: int = 256
+    group_by_task: bool = False
+    """Batches of one task each (the mixture draws a task per batch instead of per example): a detection batch is
+    then not padded to a caption's length. Not with `streaming`."""
     eval_examples: int = 256
     """Pairs of the evaluation split scored by loss at every evaluation, spread over tasks."""
     num_proc: int | None = None
@@ -285,9 +296,10 @@ class StreamingExamples(torch.utils.data.IterableDataset):
 
     def __init__(self, records, weights: dict[str, float], seed: int, buffer: int):
         self.records, self.weights, self.seed, self.buffer = records, weights, seed, buffer
+        self.cells = False  # whether examples carry their record's cell annotations (as ExampleDataset's)
 
     def __iter__(self):
-        from ts_florence.data import record_examples
+        from ts_florence.data import cell_annotations, record_examples
 
         rng = np.random.default_rng(self.seed)
         epoch = 0
@@ -304,7 +316,10 @@ class StreamingExamples(torch.utils.data.IterableDataset):
                 options = [p for p in pairs if p[0] == task]
                 _, prompt, target = options[int(rng.integers(len(options)))]
                 produced = True
-                yield {"values": np.asarray(record["values"], np.float32), "prompt": prompt, "target": target}
+                item = {"values": np.asarray(record["values"], np.float32), "prompt": prompt, "target": target}
+                if self.cells:
+                    item["cells"] = cell_annotations(record)
+                yield item
             if not produced:
                 raise ValueError("the streamed corpus holds no training pair of the configured tasks")
             epoch += 1
@@ -355,6 +370,9 @@ def build_model(config: TrainConfig, train_records):
         model_config = TSFlorenceConfig.from_pretrained(source)
     else:
         model_config = TSFlorenceConfig.from_preset(config.model.preset)
+    for name in ("time_code_scale", "location_pointer", "cell_head_weight", "series_reconstruction_weight"):
+        if getattr(config.model, name) is not None:
+            setattr(model_config, name, getattr(config.model, name))
     if config.model.dropout is not None:
         if not 0 <= config.model.dropout < 1:
             raise ValueError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
@@ -630,8 +648,8 @@ def train(config: TrainConfig) -> dict:
 
     if not config.data.path:
         raise ValueError("no training data: set data.path (a corpus folder, records file or CSV/Parquet table)")
-    if config.data.streaming and config.data.augment is not None:
-        raise ValueError("data.augment works on an indexed corpus or table, not with data.streaming")
+    if config.data.streaming and (config.data.augment is not None or config.data.group_by_task):
+        raise ValueError("data.augment and data.group_by_task work on an indexed corpus or table, not with streaming")
     if config.optim.max_steps < 1 or config.optim.per_device_batch_size < 1:
         raise ValueError("optim.max_steps and optim.per_device_batch_size must be >= 1")
     output_dir = Path(config.run.output_dir)
@@ -693,15 +711,22 @@ def train(config: TrainConfig) -> dict:
         train_set = ExampleDataset(records, index, augment)
         total = config.optim.max_steps * config.optim.gradient_accumulation_steps
         total *= config.optim.per_device_batch_size * accelerator.num_processes
-        sampler = TaskMixtureSampler(train_set.tasks, weights, total, seed=config.run.seed)
+        group = config.optim.per_device_batch_size if config.data.group_by_task else 1
+        sampler = TaskMixtureSampler(train_set.tasks, weights, total, seed=config.run.seed, group_size=group)
 
     model, processor = build_model(config, tokenizer_records)
     found = _checkpoints(output_dir)
     if found and (found[-1] / "tokenizer.json").exists():
         # A resumed run keeps the tokenizer it started with, even if the corpus changed since.
         processor = type(processor).from_pretrained(found[-1])
-    text_config = (model.get_base_model() if config.model.lora is not None else model).config.text_config
-    collator = TSFlorenceCollator(processor, config.data.max_target_length, text_config.max_position_embeddings)
+    model_config = (model.get_base_model() if config.model.lora is not None else model).config
+    text_config = model_config.text_config
+    # The cell head learns from every training example's record (TSFlorenceConfig.cell_head_weight).
+    cells = model_config.cell_head_weight > 0
+    train_set.cells = cells
+    collator = TSFlorenceCollator(
+        processor, config.data.max_target_length, text_config.max_position_embeddings, cell_targets=cells
+    )
     train_loader = torch.utils.data.DataLoader(
         train_set, batch_size=config.optim.per_device_batch_size, sampler=sampler, collate_fn=collator
     )

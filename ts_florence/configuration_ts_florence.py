@@ -151,6 +151,22 @@ class TSFlorenceConfig(PreTrainedConfig):
             vector, after which the decoder never learns to read the series (measured on the tiny preset: the
             text encoder's output at series positions differed by 8% between series after 200 steps, and the
             evaluation loss did not change when the series were swapped).
+        time_code_scale (`float`): weight of a fixed sinusoidal code of continuous time t in [0, 1) (`time_code`)
+            added to every projected series feature at its patch centre; the `<loc_b>` embeddings are initialised
+            with the same code at t = (b + 0.5) / 1000, so that "write the time of the series token I attend to" is
+            close to linear for the decoder from the first step. 0 turns both off.
+        location_pointer (`bool`): add a pointer logit to every `<loc_b>` logit: the decoder state (projected to
+            `pointer_dim`) against a key of bin b built from what the text encoder made of the series there (its
+            series outputs interpolated at the bin's time, plus the cell features of the bin's cell), combined over
+            channels by log-sum-exp. Location then follows content: the decoder asks "where is the thing" and the
+            series answers, instead of learning 1,000 unrelated output embeddings.
+        pointer_dim (`int`): width of the pointer's queries and keys.
+        cell_dim (`int`): width of the per-cell features (one vector per cell of each series token, from the text
+            encoder's output at that token), used by the pointer keys and the cell head.
+        cell_head_weight (`float`): weight of an auxiliary loss at point granularity (Florence-2's pixel level): a
+            head on the cell features predicts, for every cell, inside an anomaly / inside an event / holds a change
+            point (binary cross-entropy against `series_cell_labels`, weighted by `series_cell_weights`). 0 turns
+            the loss off; the cell features exist when this is above 0 or `location_pointer` is on.
     """
 
     model_type = "ts_florence"
@@ -165,6 +181,11 @@ class TSFlorenceConfig(PreTrainedConfig):
     is_encoder_decoder: bool = True
     tie_word_embeddings: bool = True
     series_reconstruction_weight: float = 1.0
+    time_code_scale: float = 0.0
+    location_pointer: bool = False
+    pointer_dim: int = 64
+    cell_dim: int = 16
+    cell_head_weight: float = 0.0
 
     @classmethod
     def from_preset(cls, name: str, **text_overrides) -> TSFlorenceConfig:

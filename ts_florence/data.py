@@ -82,14 +82,22 @@ def resolve_task_weights(weights: Mapping[str, float] | None, present: Sequence[
 
 
 class TaskMixtureSampler(torch.utils.data.Sampler[int]):
-    """Draws `num_samples` example indices: each draw picks a task with probability `weights[task]`, then one
-    of that task's examples uniformly. The sequence is a function of `seed` alone, so every process of a
-    distributed run draws the same one (accelerate hands each its share) and a resumed run can skip to where
-    it stopped."""
+    """Draws `num_samples` example indices: each draw picks a task with probability `weights[task]`, then
+    `group_size` of that task's examples uniformly. The sequence is a function of `seed` alone, so every process of
+    a distributed run draws the same one (accelerate hands each its share) and a resumed run can skip to where
+    it stopped.
 
-    def __init__(self, tasks: Sequence[str], weights: Mapping[str, float], num_samples: int, seed: int = 0):
+    With `group_size` equal to the batch size every batch holds one task, so short detection targets are not
+    padded to the length of a caption in the same batch (the decoder's cost follows the longest target)."""
+
+    def __init__(
+        self, tasks: Sequence[str], weights: Mapping[str, float], num_samples: int, seed: int = 0, group_size: int = 1
+    ):
+        if group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
         self.num_samples = int(num_samples)
         self.seed = int(seed)
+        self.group_size = int(group_size)
         task_array = np.asarray(tasks)
         self.names = sorted(weights)
         self.members = [np.flatnonzero(task_array == name) for name in self.names]
@@ -104,10 +112,11 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng(self.seed)
-        chunk = 65536
+        chunk = 65536 * self.group_size  # whole groups, so that groups stay aligned with batches
         for begin in range(0, self.num_samples, chunk):
             size = min(chunk, self.num_samples - begin)
-            picks = rng.choice(len(self.names), size=size, p=self.probs)
+            picks = rng.choice(len(self.names), size=-(-size // self.group_size), p=self.probs)
+            picks = np.repeat(picks, self.group_size)[:size]
             offsets = rng.random(size)
             for task, offset in zip(picks, offsets, strict=True):
                 members = self.members[task]
@@ -160,37 +169,84 @@ class ExampleDataset(torch.utils.data.Dataset):
     """Rows of an example index joined with the series of their records: `{"values", "prompt", "target",
     "task"}`, `values` a float32 array `[channels, time]` (NaN = missing).
 
+    With `cells`, items also carry `"cells"`, the record's `cell_annotations` (not for augmented examples, whose
+    crop would move them).
+
     With `augment` (a `SeriesAugmentation`) every draw of an example gets fresh random changes; their seed comes
     from torch's global generator, so a seeded run repeats and a resumed run (accelerate restores that generator)
     continues with the same changes."""
 
-    def __init__(self, records, index, augment: SeriesAugmentation | None = None):
+    def __init__(self, records, index, augment: SeriesAugmentation | None = None, cells: bool = False):
         self.records = records
         self.index = index
         self.tasks = index["task"]
         self.augment = augment
+        self.cells = cells
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         row = self.index[int(i)]
-        values = np.asarray(self.records[int(row["record"])]["values"], dtype=np.float32)
+        record = self.records[int(row["record"])]
+        values = np.asarray(record["values"], dtype=np.float32)
         if self.augment is not None:
             rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
             values = self.augment(values, row["task"], rng)
-        return {"values": values, "prompt": row["prompt"], "target": row["target"], "task": row["task"]}
+        item = {"values": values, "prompt": row["prompt"], "target": row["target"], "task": row["task"]}
+        if self.cells and (self.augment is None or row["task"] not in self.augment.tasks):
+            item["cells"] = cell_annotations(record)
+        return item
+
+
+def has_exact_truth(record: Mapping[str, Any]) -> bool:
+    """Whether the record's annotations are exact: synthetic series, or real ones with injected events."""
+    source = str(record.get("source") or "")
+    return source == "synthetic" or source.startswith("semi:")
+
+
+def cell_annotations(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What the cell head learns of a record (`TSFlorenceSeriesFeatureExtractor.cell_targets`): spans as `(start,
+    end, channel, 0 anomaly / 1 event, weight)`, change points as `(index, weight)`, and which of the three targets
+    the annotations cover completely. Exact truth weighs 1; an engine annotation weighs its score. Anomalies are
+    complete where the record's spans were annotated (as `<ANOMALY_DETECTION>` trains an empty answer); events and
+    change points of engine records only where some were found, since their detectors cover only some kinds."""
+    exact = has_exact_truth(record)
+    entries = record.get("spans")
+    spans = [
+        (int(e["start"]), int(e["end"]), e.get("channel"), 0 if e.get("kind") == "anomaly" else 1, _weight(e, exact))
+        for e in entries or []
+        if e.get("kind") in ("anomaly", "event")
+    ]
+    points = [(int(p["index"]), _weight(p, exact)) for p in record.get("change_points") or []]
+    has_events = any(target == 1 for *_, target, _ in spans)
+    known = (entries is not None, exact or has_events, exact or bool(points))
+    return {"spans": spans, "points": points, "known": known}
+
+
+def _weight(entry: Mapping[str, Any], exact: bool) -> float:
+    score = entry.get("score")
+    return 1.0 if exact or score is None else float(np.clip(score, 0.0, 1.0))
 
 
 class TSFlorenceCollator:
     """Pads a list of examples (`values` `[channels, time]`, `prompt`, `target`) into a model batch with the
     processor. Targets longer than `max_target_length` tokens are cut (keeping `</s>`), and so are encoder inputs
-    longer than `max_source_length` (the end of a long text input, such as a caption to ground, goes first)."""
+    longer than `max_source_length` (the end of a long text input, such as a caption to ground, goes first).
+    With `cell_targets`, examples that carry `cells` (`cell_annotations` of their record) also give the cell
+    head's targets, `series_cell_labels` and `series_cell_weights` (zero weight for examples without)."""
 
-    def __init__(self, processor: TSFlorenceProcessor, max_target_length: int = 256, max_source_length: int = 512):
+    def __init__(
+        self,
+        processor: TSFlorenceProcessor,
+        max_target_length: int = 256,
+        max_source_length: int = 512,
+        cell_targets: bool = False,
+    ):
         self.processor = processor
         self.max_target_length = max_target_length
         self.max_source_length = max_source_length
+        self.cell_targets = cell_targets
 
     def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         series = [np.asarray(e["values"], dtype=np.float32).T for e in examples]
@@ -208,7 +264,22 @@ class TSFlorenceCollator:
             return_tensors="pt",
         )
         batch["labels"] = labels["input_ids"].masked_fill(labels["attention_mask"] == 0, -100)
+        if self.cell_targets:
+            batch["series_cell_labels"], batch["series_cell_weights"] = self._cell_targets(examples, batch)
         return dict(batch)
+
+    def _cell_targets(self, examples, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        extractor = self.processor.feature_extractor
+        labels = torch.zeros(*batch["series_patches"].shape[:3], 3)  # [batch x tokens x patch_length x 3]
+        weights = torch.zeros_like(labels)
+        for i, example in enumerate(examples):
+            cells = example.get("cells")
+            if cells is None:
+                continue
+            channels, length = np.shape(example["values"])
+            y, w = extractor.cell_targets(length, channels, cells["spans"], cells["points"], cells["known"])
+            labels[i, : len(y)], weights[i, : len(w)] = torch.from_numpy(y), torch.from_numpy(w)
+        return labels, weights
 
 
 # Plain tables of labelled series
@@ -282,6 +353,8 @@ def records_from_table(
 
 __all__ = [
     "ExampleDataset",
+    "cell_annotations",
+    "has_exact_truth",
     "SeriesAugmentation",
     "TSFlorenceCollator",
     "TaskMixtureSampler",

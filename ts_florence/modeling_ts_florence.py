@@ -9,21 +9,36 @@ patch of one channel, tokens of a series are channel-major, and a batch is right
     series_position_ids  [batch x tokens]                     patch slot in [0, num_patches)
     series_scale         [batch x tokens x 2]                 asinh(location), log(scale) of the channel
     series_mask          [batch x tokens]                     1 for real tokens, 0 for padding
+
+Every channel of a series has the same number of patches, so token i of a series with P patches per channel is
+patch i % P of channel i // P; its patch covers times [p / P, (p + 1) / P) of the series (t in [0, 1)).
+
+Training may add point-granularity targets (`TSFlorenceSeriesFeatureExtractor.cell_targets`):
+
+    series_cell_labels   [batch x tokens x patch_length x 3]  per cell: inside an anomaly, inside an event,
+                                                              holds a change point (`CELL_LABELS`), 0 or 1
+    series_cell_weights  [batch x tokens x patch_length x 3]  weight of each target, 0 where unknown
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoModel, GenerationConfig, GenerationMixin, PreTrainedModel
+from transformers import AutoModel, GenerationConfig, GenerationMixin, LogitsProcessor, PreTrainedModel
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
+from .tasks import NUM_LOC_BINS
+from .tokenization_ts_florence import SPECIAL_TOKEN_IDS
 
 SERIES_INPUT_NAMES = ("series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask")
+CELL_LABELS = ("anomaly", "event", "change point")
+"""What the cell head predicts for every cell, in the order of the last axis of `series_cell_labels`."""
+LOC_TOKEN_OFFSET = SPECIAL_TOKEN_IDS["<loc_0>"]
 
 CACHE_NAME = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
 """The decoder cache's argument and output field: transformers 5.24 renamed `past_key_values` to `cache`, and
@@ -33,9 +48,11 @@ warns on every decoding step when given the old name. The forwards below pass th
 
 def default_generation_config(config: TSFlorenceConfig) -> dict:
     """Generation defaults saved with every model. `no_repeat_ngram_size` stays 0: location outputs repeat
-    n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists."""
+    n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists.
+    `end_threshold` (None: greedy's own choice) is read by `EndThresholdLogitsProcessor`."""
     text = config.text_config
     return dict(
+        end_threshold=None,
         max_new_tokens=256,
         num_beams=1,
         do_sample=False,
@@ -47,14 +64,79 @@ def default_generation_config(config: TSFlorenceConfig) -> dict:
     )
 
 
+def time_code(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Fixed sinusoidal code `[... x dim]` of continuous time `t` in [0, 1) (share of the series' length).
+
+    Frequencies are geometric from 1/2 to 500 cycles per series: the code of two times 1/1000 apart (one location
+    bin) differs, and codes of distant times are nearly orthogonal, so a dot product with it peaks at one time."""
+    half = dim // 2
+    cycles = torch.exp(torch.linspace(math.log(0.5), math.log(NUM_LOC_BINS / 2), half, device=t.device))
+    angles = 2 * math.pi * t.float().unsqueeze(-1) * cycles  # [... x half]
+    code = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    return nn.functional.pad(code, (0, dim - 2 * half))
+
+
+def series_layout(series_mask: torch.Tensor, series_channel_ids: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`(channels [batch], patches [batch], patch_index [batch x tokens])`: channels of each series, patches per
+    channel, and each token's patch within its channel (tokens are channel-major, see the module docstring)."""
+    mask = series_mask.bool()
+    channels = torch.where(mask, series_channel_ids, -1).amax(1) + 1
+    patches = (mask.sum(1) // channels.clamp(min=1)).clamp(min=1)
+    positions = torch.arange(mask.shape[1], device=mask.device)
+    return channels, patches, positions % patches[:, None]
+
+
+def bin_times(device=None) -> torch.Tensor:
+    """Centre time in [0, 1) of every location bin: `[NUM_LOC_BINS]`."""
+    return (torch.arange(NUM_LOC_BINS, device=device, dtype=torch.float32) + 0.5) / NUM_LOC_BINS
+
+
+class EndThresholdLogitsProcessor(LogitsProcessor):
+    """Ends a sequence when, and only when, the probability of `</s>` reaches `threshold` (a float, or one per
+    row `[batch]`); otherwise `</s>` is banned and the most likely other token is chosen.
+
+    Greedy decoding of a detection answer picks `</s>` whenever it is the single most likely token, even when the
+    probability of "something is there" is larger but split between labels (spike 0.3, dip 0.3, end 0.4). With a
+    threshold the decision to stop is taken against everything else at once; a threshold chosen on held-out
+    series (`generation_config.end_threshold`) trades recall against precision. Scores of the chosen tokens are
+    then the model's probabilities given that it goes on."""
+
+    def __init__(self, eos_token_id: int, threshold: float | torch.Tensor):
+        self.eos_token_id = eos_token_id
+        self.threshold = threshold
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        threshold = torch.as_tensor(self.threshold, device=scores.device, dtype=torch.float32)
+        if threshold.ndim == 1 and threshold.numel() != scores.shape[0]:
+            # Beam search and sampling with several sequences expand the batch: one threshold per input row.
+            threshold = threshold.repeat_interleave(scores.shape[0] // threshold.numel())
+        end = scores.float().softmax(-1)[:, self.eos_token_id] >= threshold  # [batch]
+        is_eos = torch.arange(scores.shape[-1], device=scores.device) == self.eos_token_id
+        keep = torch.where(end[:, None], is_eos[None, :], ~is_eos[None, :])
+        return scores.masked_fill(~keep, float("-inf"))
+
+
+@dataclass
+class TSFlorenceEncoderOutput(BaseModelOutput):
+    """The text encoder's output plus the keys of the location pointer (see `TSFlorenceConfig.location_pointer`),
+    computed once per `generate()` call: `location_keys [batch x channels x NUM_LOC_BINS x pointer_dim]` and
+    `location_channel_mask [batch x channels]` (real channels)."""
+
+    location_keys: torch.Tensor | None = None
+    location_channel_mask: torch.Tensor | None = None
+
+
 @dataclass
 class TSFlorenceSeq2SeqLMOutput(Seq2SeqLMOutput):
-    """`Seq2SeqLMOutput` plus the projected series features `[batch x tokens x d_model]` and, in training, the
-    auxiliary series reconstruction loss (already included in `loss`, see
-    `TSFlorenceConfig.series_reconstruction_weight`)."""
+    """`Seq2SeqLMOutput` plus the projected series features `[batch x tokens x d_model]`, the cell head's logits
+    `[batch x tokens x patch_length x 3]` (when the model has cell features and saw its series) and, in training,
+    the auxiliary losses already included in `loss` (see `TSFlorenceConfig.series_reconstruction_weight` and
+    `cell_head_weight`)."""
 
     series_hidden_states: torch.Tensor | None = None
     series_reconstruction_loss: torch.Tensor | None = None
+    cell_logits: torch.Tensor | None = None
+    cell_loss: torch.Tensor | None = None
 
 
 @dataclass
@@ -139,6 +221,79 @@ class TSFlorenceMultiModalProjector(nn.Module):
         return self.layer_norm(self.linear(features))
 
 
+class TSFlorenceCellHead(nn.Module):
+    """Point granularity: one `cell_dim` vector per cell of every series token, read from the text encoder's output
+    at that token, and a linear classifier of each cell (`CELL_LABELS`). The cell vectors also give the location
+    pointer its resolution within a patch."""
+
+    def __init__(self, config: TSFlorenceConfig):
+        super().__init__()
+        self.patch_length, self.cell_dim = config.series_config.patch_length, config.cell_dim
+        self.cell_features = nn.Linear(config.text_config.d_model, self.patch_length * self.cell_dim)
+        self.classifier = nn.Linear(self.cell_dim, len(CELL_LABELS))
+
+    def forward(self, series_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`series_outputs [batch x tokens x d_model]` -> (cell features `[batch x tokens x patch_length x
+        cell_dim]`, cell logits `[batch x tokens x patch_length x 3]`)."""
+        batch, tokens, _ = series_outputs.shape
+        features = nn.functional.gelu(self.cell_features(series_outputs)).view(
+            batch, tokens, self.patch_length, self.cell_dim
+        )
+        return features, self.classifier(features)
+
+
+class TSFlorenceLocationPointer(nn.Module):
+    """A pointer logit for every `<loc_b>` (see `TSFlorenceConfig.location_pointer`): query = the decoder state,
+    key of bin b = the text encoder's series outputs interpolated linearly between patch centres at the bin's time,
+    plus the cell features of the cell that holds it; per channel, combined over channels by log-sum-exp."""
+
+    def __init__(self, config: TSFlorenceConfig):
+        super().__init__()
+        d_model, dim = config.text_config.d_model, config.pointer_dim
+        self.query = nn.Linear(d_model, dim)
+        self.series_key = nn.Linear(d_model, dim)
+        self.cell_key = nn.Linear(config.cell_dim, dim)
+
+    def keys(
+        self,
+        series_outputs: torch.Tensor,
+        cell_features: torch.Tensor,
+        series_mask: torch.Tensor,
+        series_channel_ids: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(keys [batch x channels x NUM_LOC_BINS x pointer_dim], channel_mask [batch x channels])` from
+        `series_outputs [batch x tokens x d_model]` and `cell_features [batch x tokens x patch_length x cell_dim]`."""
+        batch, tokens, patch_length, _ = cell_features.shape
+        channels, patches, _ = series_layout(series_mask, series_channel_ids)
+        n_channels = int(channels.max().clamp(min=1))
+        t = bin_times(series_outputs.device)  # [bins]
+        # Linear interpolation between patch centres (p + 0.5) / P, held flat before the first and after the last.
+        u = t[None, :] * patches[:, None] - 0.5  # [batch x bins]
+        low = u.floor().clamp(min=0)
+        low = torch.minimum(low, (patches[:, None] - 1).float())
+        frac = (u - low).clamp(0, 1)[:, None, :, None]  # [batch x 1 x bins x 1]
+        high = torch.minimum(low + 1, (patches[:, None] - 1).float())
+        cell = (t[None, :] * patches[:, None] * patch_length).floor().long()  # [batch x bins] cell within channel
+        first = torch.arange(n_channels, device=t.device)[None, :, None] * patches[:, None, None]  # [batch x ch x 1]
+        rows = torch.arange(batch, device=t.device)[:, None, None]
+
+        def token(index: torch.Tensor) -> torch.Tensor:  # [batch x bins] patch -> [batch x ch x bins] token
+            return (first + index[:, None, :].long()).clamp(max=tokens - 1)
+
+        keys = self.series_key(series_outputs)  # [batch x tokens x dim]
+        interpolated = keys[rows, token(low)] * (1 - frac) + keys[rows, token(high)] * frac
+        cells = cell_features[rows, token(cell // patch_length), (cell % patch_length)[:, None, :]]
+        channel_mask = torch.arange(n_channels, device=t.device)[None, :] < channels[:, None]
+        return interpolated + self.cell_key(cells), channel_mask
+
+    def forward(self, hidden: torch.Tensor, keys: torch.Tensor, channel_mask: torch.Tensor) -> torch.Tensor:
+        """Pointer logits `[batch x steps x NUM_LOC_BINS]` of decoder states `hidden [batch x steps x d_model]`."""
+        query = self.query(hidden)  # [batch x steps x dim]
+        scores = torch.einsum("bsd,bcnd->bscn", query, keys.to(query.dtype)) / math.sqrt(query.shape[-1])
+        scores = scores.masked_fill(~channel_mask[:, None, :, None], float("-inf"))
+        return scores.logsumexp(dim=2)
+
+
 class TSFlorencePreTrainedModel(PreTrainedModel):
     config: TSFlorenceConfig
     config_class = TSFlorenceConfig
@@ -178,7 +333,12 @@ class TSFlorenceModel(TSFlorencePreTrainedModel):
         missing = [name for name in SERIES_INPUT_NAMES if series_inputs.get(name) is None]
         if missing:
             raise ValueError(f"series inputs missing: {missing}; pass the processor's output unchanged")
-        return self.multi_modal_projector(self.series_tower(**{n: series_inputs[n] for n in SERIES_INPUT_NAMES}))
+        features = self.multi_modal_projector(self.series_tower(**{n: series_inputs[n] for n in SERIES_INPUT_NAMES}))
+        if self.config.time_code_scale > 0:
+            _, patches, patch_index = series_layout(series_inputs["series_mask"], series_inputs["series_channel_ids"])
+            centre = (patch_index + 0.5) / patches[:, None]  # [batch x tokens] patch centre, share of the length
+            features = features + self.config.time_code_scale * time_code(centre, features.shape[-1]).to(features)
+        return features
 
     def merge_series_features(
         self,
@@ -303,8 +463,23 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         # Training aid only: recovers each patch's cells (mean, min, max) from the text encoder's output at the
         # series placeholders (see TSFlorenceConfig.series_reconstruction_weight).
         self.series_reconstruction_head = nn.Linear(config.text_config.d_model, config.series_config.patch_length * 3)
+        # Point granularity and the location pointer (TSFlorenceConfig.cell_head_weight, location_pointer).
+        self.cell_head = TSFlorenceCellHead(config) if config.cell_head_weight > 0 or config.location_pointer else None
+        self.location_pointer = TSFlorenceLocationPointer(config) if config.location_pointer else None
         self.post_init()
+        if config.time_code_scale > 0:
+            self._init_location_embeddings()
         self.generation_config = GenerationConfig(**default_generation_config(config))
+
+    def _init_location_embeddings(self) -> None:
+        """The `<loc_b>` rows of the (tied) token embeddings start as the time code of their bin
+        (`TSFlorenceConfig.time_code_scale`), at the norm of the other rows (a code entry has RMS 1/sqrt(2));
+        `from_pretrained` then loads the trained rows over them."""
+        weight = self.get_input_embeddings().weight
+        text = self.config.text_config
+        code = time_code(bin_times(weight.device), text.d_model) * (math.sqrt(2) * (text.init_std or 0.02))
+        with torch.no_grad():
+            weight[LOC_TOKEN_OFFSET : LOC_TOKEN_OFFSET + NUM_LOC_BINS] = code.to(weight.dtype)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.model.get_input_embeddings()
@@ -347,12 +522,16 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
+        series_cell_labels: torch.Tensor | None = None,
+        series_cell_weights: torch.Tensor | None = None,
         use_cache: bool | None = None,
         **kwargs,
     ) -> TSFlorenceSeq2SeqLMOutput:
         r"""
         labels (`torch.LongTensor` of shape `(batch, target_len)`): target token ids, -100 where ignored;
             the decoder input is `labels` shifted right behind `decoder_start_token_id`, as in BART.
+        series_cell_labels, series_cell_weights (`[batch x tokens x patch_length x 3]`): targets of the cell head
+            and their weights (module docstring); used with `labels` when `config.cell_head_weight > 0`.
         """
         text_config = self.config.text_config
         if labels is not None:
@@ -380,7 +559,24 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             **kwargs,
         )
         logits = self.lm_head(outputs.last_hidden_state)
-        loss = reconstruction = None
+        cell_features = cell_logits = None
+        if self.cell_head is not None and input_ids is not None and series_mask is not None:
+            series_outputs = self.series_outputs(outputs.encoder_last_hidden_state, input_ids, series_mask)
+            cell_features, cell_logits = self.cell_head(series_outputs)
+        if self.location_pointer is not None:
+            keys = (
+                getattr(encoder_outputs, "location_keys", None),
+                getattr(encoder_outputs, "location_channel_mask", None),
+            )
+            if keys[0] is None and cell_features is not None and series_channel_ids is not None:
+                keys = self.location_pointer.keys(series_outputs, cell_features, series_mask, series_channel_ids)
+            if keys[0] is not None:
+                pointer = self.location_pointer(outputs.last_hidden_state, *keys)  # [batch x steps x bins]
+                loc = slice(LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
+                logits = torch.cat(
+                    [logits[..., : loc.start], logits[..., loc] + pointer.to(logits), logits[..., loc.stop :]], dim=-1
+                )
+        loss = reconstruction = cell_loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
                 logits.reshape(-1, text_config.vocab_size).float(), labels.reshape(-1), ignore_index=-100
@@ -394,6 +590,9 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
                     outputs.encoder_last_hidden_state[placeholder], series_patches[series_mask.bool()]
                 )
                 loss = loss + weight * reconstruction
+            if self.config.cell_head_weight > 0 and cell_logits is not None and series_cell_labels is not None:
+                cell_loss = self.cell_loss(cell_logits, series_cell_labels, series_cell_weights)
+                loss = loss + self.config.cell_head_weight * cell_loss
         return TSFlorenceSeq2SeqLMOutput(
             loss=loss,
             logits=logits,
@@ -406,7 +605,26 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             encoder_attentions=outputs.encoder_attentions,
             series_hidden_states=outputs.series_hidden_states,
             series_reconstruction_loss=reconstruction,
+            cell_logits=cell_logits,
+            cell_loss=cell_loss,
         )
+
+    def series_outputs(
+        self, encoder_hidden: torch.Tensor, input_ids: torch.LongTensor, series_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The text encoder's output at the `<series>` placeholders, laid out like the series tokens:
+        `[batch x tokens x d_model]`, zeros at padded tokens."""
+        placeholder = input_ids == self.config.series_token_id
+        outputs = encoder_hidden.new_zeros(*series_mask.shape, encoder_hidden.shape[-1])
+        outputs[series_mask.bool()] = encoder_hidden[placeholder]
+        return outputs
+
+    @staticmethod
+    def cell_loss(cell_logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """Weighted binary cross-entropy of the cell head, averaged over the weight."""
+        weights = torch.ones_like(labels) if weights is None else weights.to(cell_logits.dtype)
+        loss = nn.functional.binary_cross_entropy_with_logits(cell_logits.float(), labels.float(), reduction="none")
+        return (loss * weights).sum() / weights.sum().clamp(min=1.0)
 
     def series_reconstruction_loss(self, features: torch.Tensor, patches: torch.Tensor) -> torch.Tensor:
         """Mean squared error of the cells (mean, min, max; observed cells only) of `patches` `[tokens x
@@ -416,6 +634,14 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         observed = (patches[..., 3] > 0).float()  # [tokens x patch_length]
         error = (predicted - patches[..., :3].float()).pow(2).mean(-1)
         return (error * observed).sum() / observed.sum().clamp(min=1.0)
+
+    def _get_logits_processor(self, generation_config: GenerationConfig, *args, **kwargs):
+        processors = super()._get_logits_processor(generation_config, *args, **kwargs)
+        threshold = getattr(generation_config, "end_threshold", None)
+        if threshold is not None:
+            eos = generation_config.eos_token_id
+            processors.append(EndThresholdLogitsProcessor(eos[0] if isinstance(eos, list) else eos, threshold))
+        return processors
 
     def _maybe_prepare_encoder_kwargs_for_generation(
         self, inputs_tensor: torch.Tensor, model_kwargs: dict, model_input_name: str | None, generation_config
@@ -436,11 +662,34 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             generation_config=generation_config,
         )
         model_kwargs.pop("inputs_embeds", None)
+        if self.location_pointer is not None:
+            # The pointer's keys depend on the series only: computed once here, read at every decoding step.
+            if series_inputs["series_channel_ids"] is None or series_inputs["series_mask"] is None:
+                raise ValueError(
+                    "this model points at locations in its series: pass series_channel_ids and series_mask with "
+                    "series_features (the processor's output holds both)"
+                )
+            encoded = model_kwargs["encoder_outputs"]
+            series_outputs = self.series_outputs(encoded.last_hidden_state, inputs_tensor, series_inputs["series_mask"])
+            cell_features, _ = self.cell_head(series_outputs)
+            keys, channel_mask = self.location_pointer.keys(
+                series_outputs, cell_features, series_inputs["series_mask"], series_inputs["series_channel_ids"]
+            )
+            model_kwargs["encoder_outputs"] = TSFlorenceEncoderOutput(
+                last_hidden_state=encoded.last_hidden_state,
+                hidden_states=encoded.hidden_states,
+                attentions=encoded.attentions,
+                location_keys=keys,
+                location_channel_mask=channel_mask,
+            )
         return model_kwargs
 
 
 __all__ = [
+    "CELL_LABELS",
+    "EndThresholdLogitsProcessor",
     "default_generation_config",
+    "time_code",
     "TSFlorenceSeriesEncoder",
     "TSFlorencePreTrainedModel",
     "TSFlorenceModel",

