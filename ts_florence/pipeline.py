@@ -40,6 +40,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
             instead of generating freely: every candidate is scored by the model's log-likelihood of it as the
             answer, and the result holds `"labels"` by decreasing probability and their `"scores"` (a softmax over
             the candidates), as in transformers' zero-shot classification.
+        refine_boundaries: move each boundary onto the raw samples within one cell plus one bin
+            (`ts_florence.boundaries`; default True); False gives the model's answer at its own resolution.
     """
 
     _load_processor = True
@@ -58,6 +60,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         max_new_tokens=None,
         num_beams=None,
         candidate_labels=None,
+        refine_boundaries=None,
         **kwargs,
     ):
         preprocess = {}
@@ -79,15 +82,16 @@ class TimeSeriesPromptingPipeline(Pipeline):
             forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
         if num_beams is not None:
             forward["generate_kwargs"]["num_beams"] = num_beams
-        return preprocess, forward, {}
+        postprocess = {} if refine_boundaries is None else {"refine_boundaries": bool(refine_boundaries)}
+        return preprocess, forward, postprocess
 
     def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
         items, batched = as_series_list(series, timestamps)
-        preprocess_params, forward_params, _ = self._sanitize_parameters(**kwargs)
+        preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
         outputs = []
         for i in range(0, len(items), batch_size):
             model_inputs = self.preprocess(items[i : i + batch_size], **preprocess_params)
-            outputs.extend(self.postprocess(self.forward(model_inputs, **forward_params)))
+            outputs.extend(self.postprocess(self.forward(model_inputs, **forward_params), **postprocess_params))
         return outputs if batched else outputs[0]
 
     def preprocess(
@@ -145,6 +149,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
         # One encoding of each series, shared by all its prompts.
         series_features = features.repeat_interleave(repeat, dim=0)
         series_mask = model_inputs["features"]["series_mask"].repeat_interleave(repeat, dim=0)
+        # The location pointer (TSFlorenceConfig.location_pointer) reads which channel each series token is.
+        channel_ids = model_inputs["features"]["series_channel_ids"].repeat_interleave(repeat, dim=0)
         if candidate_labels is not None:
             scores = self._candidate_log_likelihoods(
                 model_inputs["encoding"], series_features, series_mask, candidate_labels, model_inputs["meta"]
@@ -154,6 +160,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             **model_inputs["encoding"],
             series_features=series_features,
             series_mask=series_mask,
+            series_channel_ids=channel_ids,
             return_dict_in_generate=True,
             output_scores=True,
             **generate_kwargs,
@@ -179,7 +186,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (picked * (labels != -100)).sum(-1).view(rows, k)
 
-    def postprocess(self, model_outputs: dict) -> list[dict]:
+    def postprocess(self, model_outputs: dict, refine_boundaries: bool = True) -> list[dict]:
         meta = model_outputs["meta"]
         prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
         parsed = []  # one dict per (window, prompt), window indices
@@ -196,11 +203,18 @@ class TimeSeriesPromptingPipeline(Pipeline):
                     }
                 )
         for row, (text, char_scores) in enumerate(model_outputs.get("decoded", [])):
-            length = windows[row // len(prompts)][2]
+            series_index, start, length = windows[row // len(prompts)]
             token, text_input = prompts[row % len(prompts)]
+            # Each window is refined against its own samples, in window indices, before windows are merged.
+            window = SeriesInput(values=items[series_index].values[:, start : start + length])
             parsed.append(
                 self.processor.post_process_generation(
-                    text, token, length, text_input=text_input, char_scores=char_scores
+                    text,
+                    token,
+                    length,
+                    text_input=text_input,
+                    char_scores=char_scores,
+                    series=window if refine_boundaries else None,
                 )[token]
             )
         results = []

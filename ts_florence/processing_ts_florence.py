@@ -351,18 +351,42 @@ class TSFlorenceProcessor(ProcessorMixin):
         text_input: str | None = None,
         timestamps: Sequence | None = None,
         char_scores: Sequence[float] | None = None,
+        series: Any | None = None,
     ) -> dict[str, dict]:
         """Parses generated text (decoded with `skip_special_tokens=False`) into
         `{task: {"spans": [[start, end], ...], "labels": [...], "channels": [...], "scores": [...]}}` (keys by
         task, see `tasks.py`). Spans are half-open sample indices of the series as given; with `timestamps`
         (one per sample) the result also holds `"timestamps"`: `[first, last]` sample timestamps of each span
-        (inclusive), or the timestamp of each point. Scores need `char_scores` (see `decode_with_scores`)."""
+        (inclusive), or the timestamp of each point. Scores need `char_scores` (see `decode_with_scores`).
+
+        With `series`, the values the text was generated from, boundaries are refined against the raw samples
+        within one cell plus one bin of this processor's feature extractor (`ts_florence.boundaries`): the model
+        sees only `patches * patch_length` cells per channel. `series` is a `SeriesInput`, a 2-D array
+        `[channels x time]` (read so when its first axis is not `series_length` long, else as `(time, channels)`),
+        or one series in any other form `as_series_list` takes."""
         token, inline_input = split_task(task)
         result = get_task(token).parse(
             text, series_length, text_input=text_input or inline_input, char_scores=char_scores
         )
         if timestamps is not None and len(timestamps) != series_length:
             raise ValueError(f"{len(timestamps)} timestamps for a series of length {series_length}")
+        if series is not None:
+            from .boundaries import refine_result, refinement_radius
+
+            if isinstance(series, SeriesInput):
+                values = series.values
+            elif isinstance(series, np.ndarray) and series.ndim == 2 and series.shape[0] != series_length:
+                values = series  # [channels x time]
+            else:
+                items, batched = as_series_list(series)
+                if batched:
+                    raise ValueError(f"series: expected the one series the text was generated from, got {len(items)}")
+                values = items[0].values
+            if values.shape[-1] != series_length:
+                raise ValueError(f"series of {values.shape[-1]} samples for series_length {series_length}")
+            extractor = self.feature_extractor
+            cells = extractor.patches_per_channel(values.shape[0]) * extractor.patch_length
+            result = refine_result(token, result, values, refinement_radius(series_length, cells))
         return {token: add_timestamps(result, timestamps)}
 
     @classmethod
