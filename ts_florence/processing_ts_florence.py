@@ -157,10 +157,50 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
         """Series tokens (and `<series>` placeholders) of one series with `channels` channels."""
         return channels * self.patches_per_channel(channels)
 
+    def cell_bounds(self, length: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        """`(starts, ends)` in samples of every cell of one channel: cell j covers samples
+        `[floor(j * n / cells), floor((j + 1) * n / cells))`, or the one sample at its start when that range is
+        empty (a series shorter than the cell grid repeats samples)."""
+        cells = self.patches_per_channel(channels) * self.patch_length
+        starts = (np.arange(cells) * length) // cells
+        return starts, np.maximum(np.append(starts[1:], length), starts + 1)
+
+    def cell_targets(
+        self,
+        length: int,
+        channels: int,
+        spans: Sequence[tuple[int, int, int | None, int, float]],
+        points: Sequence[tuple[int, float]],
+        known: Sequence[bool],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets of the model's cell head for one series (`modeling_ts_florence.CELL_LABELS`): `(labels,
+        weights)`, each `[channels*patches x patch_length x 3]` float32, laid out like `series_patches`.
+
+        `spans`: `(start, end, channel or None for all channels, target 0 (anomaly) or 1 (event), weight)`, samples
+        half-open; `points`: `(index, weight)` change points, marking the cell that holds the sample; `known`: for
+        each of the 3 targets whether the series' annotations are complete for it. A cell inside a span gets label 1
+        and the span's weight; other cells of a known target label 0 and weight 1; unknown targets weight 0 but
+        where a span or point marks them."""
+        patches = self.patches_per_channel(channels)
+        starts, ends = self.cell_bounds(length, channels)
+        labels = np.zeros((channels, len(starts), 3), np.float32)
+        weights = np.zeros_like(labels)
+        weights[:, :, [k for k in range(3) if known[k]]] = 1.0
+        for start, end, channel, target, weight in spans:
+            inside = (starts < end) & (ends > start)
+            rows = slice(None) if channel is None else slice(channel, channel + 1)
+            labels[rows, inside, target] = 1.0
+            weights[rows, inside, target] = weight
+        for index, weight in points:
+            inside = (starts <= index) & (ends > index)
+            labels[:, inside, 2] = 1.0
+            weights[:, inside, 2] = weight
+        shape = (channels * patches, self.patch_length, 3)
+        return labels.reshape(shape), weights.reshape(shape)
+
     def _encode_one(self, values: np.ndarray) -> dict[str, np.ndarray]:
         channels, length = values.shape
         patches = self.patches_per_channel(channels)
-        cells = patches * self.patch_length
         observed = ~np.isnan(values)
         loc = np.nanmedian(values, axis=1, keepdims=True)  # [channels x 1]
         q75, q25 = np.nanpercentile(values, [75, 25], axis=1, keepdims=True)
@@ -171,7 +211,7 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
         z = np.where(observed, (values - loc) / scale, 0.0)  # [channels x time]
         # Cell j covers samples [floor(j*n/cells), floor((j+1)*n/cells)); when n < cells a cell repeats the
         # nearest sample (np.*.reduceat returns a[start] for an empty range).
-        starts = (np.arange(cells) * length) // cells
+        starts, _ = self.cell_bounds(length, channels)
         count = np.add.reduceat(observed, starts, axis=1)  # [channels x cells]
         total = np.maximum(np.diff(np.append(starts, length)), 1)
         mean = np.add.reduceat(z, starts, axis=1) / np.maximum(count, 1)

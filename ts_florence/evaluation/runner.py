@@ -43,7 +43,7 @@ from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
 from ..engine.schema import values_array
-from ..processing_ts_florence import decode_generation
+from ..processing_ts_florence import SeriesInput, decode_generation
 from ..tasks import TASKS, get_task
 from .metrics import (
     affiliation_prf_corpus,
@@ -436,8 +436,14 @@ def evaluate_model(
                 for ex, (text, char_scores) in zip(
                     batch, _generate(model, processor, batch, generate_kwargs), strict=True
                 ):
+                    # Boundaries refined on the raw samples, as the pipeline does (ts_florence.boundaries).
                     parsed = processor.post_process_generation(
-                        text, token, ex.length, text_input=ex.text_input, char_scores=char_scores
+                        text,
+                        token,
+                        ex.length,
+                        text_input=ex.text_input,
+                        char_scores=char_scores,
+                        series=SeriesInput(values=np.asarray(ex.values, dtype=np.float64).T),
                     )
                     preds.append(parsed[token])
             report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
