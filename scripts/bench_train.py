@@ -3,6 +3,7 @@ loading, collation, forward, backward and optimizer step), measured after a warm
 
     python scripts/bench_train.py --data corpus --steps 60
     python scripts/bench_train.py --data corpus --batch-sizes 8 16 32
+    python scripts/bench_train.py --data corpus --set data.group_by_task=true   # any training setting
 
 Tokens count the encoder input (series tokens + prompt) and the target tokens of every example.
 """
@@ -30,12 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="measured steps (after --warmup steps)")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16])
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="as train.py's")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "training"))
     import train
 
-    print(f"data: {args.data}; config: {Path(args.config).name}; torch threads: {torch.get_num_threads()}, "
-          f"CPU count {os.cpu_count()}, CUDA {'yes' if torch.cuda.is_available() else 'no'}")  # fmt: skip
+    settings = " ".join(args.set)
+    cuda = "yes" if torch.cuda.is_available() else "no"
+    print(f"data: {args.data}; config: {Path(args.config).name} {settings}; "
+          f"torch threads: {torch.get_num_threads()}, CPU count {os.cpu_count()}, CUDA {cuda}")  # fmt: skip
     print(f"{'batch':>5s} {'steps':>5s} {'s/step':>7s} {'series/s':>9s} {'tokens/s':>9s}")
     for batch in args.batch_sizes:
         out = Path(tempfile.mkdtemp(prefix="ts_florence_bench_train."))
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--set", "run.eval_every=1000000", "--set", "run.save_every=1000000",
                     "--set", "run.final_eval_limit=0", "--set", "run.report_to=none", "--set", "run.progress=false",
                     "--set", "data.eval_split=null",
+                    *[item for setting in args.set for item in ("--set", setting)],
                 ]
             )  # fmt: skip
             if code != 0:

@@ -215,8 +215,12 @@ def test_augmentation_changes_classification_series_only_and_repeats_with_the_se
 def test_augmented_training_cannot_stream(tmp_path):
     config = T.load_config(None, ["data.path=corpus", "data.streaming=true", "data.augment={}", "run.report_to=none",
                                   f"run.output_dir={tmp_path}"])  # fmt: skip
-    with pytest.raises(ValueError, match="not with data.streaming"):
+    with pytest.raises(ValueError, match="not with streaming"):
         T.train(config)
+    grouped = T.load_config(None, ["data.path=corpus", "data.streaming=true", "data.group_by_task=true",
+                                   "run.report_to=none", f"run.output_dir={tmp_path}"])  # fmt: skip
+    with pytest.raises(ValueError, match="group_by_task .* not with streaming"):
+        T.train(grouped)
 
 
 def test_the_collator_cuts_long_inputs_and_targets_to_the_model_limits(processor):
