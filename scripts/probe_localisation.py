@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import BartConfig
 
 from ts_florence import (
     TSFlorenceConfig,
@@ -48,7 +47,8 @@ from ts_florence.evaluation.metrics import (
     event_f1_corpus,
     span_prf_corpus,
 )
-from ts_florence.tokenization_ts_florence import SPECIAL_TOKEN_IDS, generated_text_corpus
+from ts_florence.evaluation.series_gain import series_gains
+from ts_florence.tokenization_ts_florence import generated_text_corpus
 
 TASKS = {"anomalies": "<ANOMALY_DETECTION>", "events": "<EVENT_DETECTION>", "change_points": "<CHANGE_POINT_DETECTION>"}
 EVAL_SEED = 1_000_000_000  # evaluation series are generator seeds from here on; training's start at 0
@@ -92,50 +92,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build(args: argparse.Namespace) -> tuple[TSFlorenceForConditionalGeneration, TSFlorenceProcessor]:
     """A small model with the switches of `args`, and its processor (a BPE of a few hundred merges)."""
     tokenizer = train_tokenizer(generated_text_corpus(300) + list(ANOMALY_LABELS + EVENT_LABELS), vocab_size=1600)
-    processor = TSFlorenceProcessor(
-        TSFlorenceSeriesFeatureExtractor(
-            patch_length=args.patch_length, num_patches=args.num_patches, max_series_tokens=max(64, args.num_patches)
-        ),
-        tokenizer,
-    )
-    width, layers, ids = args.width, args.layers, SPECIAL_TOKEN_IDS
     series = TSFlorenceSeriesConfig(
-        hidden_size=width,
-        num_hidden_layers=layers,
+        hidden_size=args.width,
+        num_hidden_layers=args.layers,
         num_attention_heads=4,
-        intermediate_size=4 * width,
+        intermediate_size=4 * args.width,
         patch_length=args.patch_length,
         num_patches=args.num_patches,
         max_series_tokens=max(64, args.num_patches),
         dropout=0.0,
     )
-    text = BartConfig(
+    config = TSFlorenceConfig.from_preset(
+        "tiny",
         vocab_size=len(tokenizer),
-        d_model=width,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=4 * width,
-        decoder_ffn_dim=4 * width,
+        d_model=args.width,
+        encoder_layers=args.layers,
+        decoder_layers=args.layers,
+        encoder_ffn_dim=4 * args.width,
+        decoder_ffn_dim=4 * args.width,
         max_position_embeddings=256,
-        pad_token_id=ids["<pad>"],
-        bos_token_id=ids["<s>"],
-        eos_token_id=ids["</s>"],
-        decoder_start_token_id=ids["</s>"],
-        forced_eos_token_id=ids["</s>"],
-        scale_embedding=True,
         dropout=0.0,
     )
-    config = TSFlorenceConfig(
-        series_config=series,
-        text_config=text,
-        series_reconstruction_weight=args.reconstruction,
-        time_code_scale=args.time_code,
-        location_pointer=args.pointer,
-        cell_head_weight=args.cell_head,
+    config.series_config = series
+    config.series_reconstruction_weight = args.reconstruction
+    config.time_code_scale = args.time_code
+    config.location_pointer = args.pointer
+    config.cell_head_weight = args.cell_head
+    extractor = TSFlorenceSeriesFeatureExtractor(
+        patch_length=series.patch_length, num_patches=series.num_patches, max_series_tokens=series.max_series_tokens
     )
-    return TSFlorenceForConditionalGeneration(config), processor
+    return TSFlorenceForConditionalGeneration(config), TSFlorenceProcessor(extractor, tokenizer)
 
 
 def truth(record: dict, task: str) -> dict:
@@ -180,17 +166,6 @@ def score(task: str, predicted: list[dict], records: list[dict]) -> dict[str, fl
     }
 
 
-def example_losses(model, batch: dict) -> torch.Tensor:
-    """Mean target-token cross-entropy of each example of `batch`."""
-    labels = batch["labels"]
-    logits = model(**batch).logits
-    loss = torch.nn.functional.cross_entropy(
-        logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none"
-    )
-    mask = (labels != -100).float()
-    return (loss * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-
 @torch.no_grad()
 def evaluate(
     model, processor, collator, task: str, records: list[dict], end_thresholds=(), batch_size: int = 50
@@ -215,12 +190,9 @@ def evaluate(
             )
             for text, record in zip(processor.batch_decode(ids, skip_special_tokens=False), chunk, strict=True):
                 found.append(processor.post_process_generation(text, task, len(record["values"][0]))[task])
-        # Series gain: each example with the next one's series (univariate series have the same token count).
-        inputs = {k: v for k, v in batch.items() if "cell" not in k}
-        shifted = {k: (v.roll(1, 0) if k.startswith("series_") else v) for k, v in inputs.items()}
-        gains.append(example_losses(model, shifted) - example_losses(model, inputs))
+        gains.append(series_gains(model, {k: v for k, v in batch.items() if "cell" not in k})[1])
     model.train()
-    result = {**score(task, predicted[None], records), "series_gain": float(torch.cat(gains).mean())}
+    result = {**score(task, predicted[None], records), "series_gain": float(torch.cat(gains).nanmean())}
     for threshold in end_thresholds:
         result[f"{main}_end{threshold:g}"] = score(task, predicted[threshold], records)[main]
     return result

@@ -14,8 +14,6 @@ def test_a_small_model_learns_to_read_bursts_in_series_it_never_saw():
     on their values (the series gain of training/train.py). Measured: about 800 steps of plateau, then a gain of
     1.7 nats per token on detection by step 2000 (about 100 s on one core); without the series reconstruction
     loss the gain stalls near 0.1."""
-    import sys
-    from pathlib import Path
 
     import torch
     from burst import LENGTH, _bursts
@@ -29,9 +27,7 @@ def test_a_small_model_learns_to_read_bursts_in_series_it_never_saw():
         get_task,
         train_tokenizer,
     )
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-    import train as T
+    from ts_florence.evaluation.series_gain import example_losses, swap_series
 
     detection = get_task("<ANOMALY_DETECTION>")
 
@@ -61,7 +57,7 @@ def test_a_small_model_learns_to_read_bursts_in_series_it_never_saw():
         optimizer.zero_grad()
     model.eval()
     with torch.no_grad():
-        right = T._example_losses(model, held_out)
-        swapped, moved = T._swap_series(held_out)
-        gain = (T._example_losses(model, swapped) - right)[moved]
+        right = example_losses(model, held_out)
+        swapped, moved = swap_series(held_out)
+        gain = (example_losses(model, swapped) - right)[moved]
     assert float(gain[:16].mean()) > 0.5, gain.tolist()  # detection: where the burst is

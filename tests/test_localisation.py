@@ -1,5 +1,7 @@
 """The model's location aids: the shared time code, the location pointer and the cell head (TSFlorenceConfig)."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -160,3 +162,49 @@ def test_cell_head_loss_is_added_with_its_weight(processor):
     assert out.cell_loss > 0
     without = model(**{k: v for k, v in batch.items() if "cell" not in k})
     assert torch.allclose(out.loss, without.loss + 0.5 * out.cell_loss)
+
+
+def test_end_threshold_keeps_decoding_when_the_end_is_likelier_than_each_label_but_not_than_all(processor):
+    """A scripted model: at every step P(</s>) = 0.4 and two labels share 0.6. Greedy ends at once (the empty
+    answer); ending only when P(</s>) >= 0.5 goes on; a threshold of 0.35 ends again."""
+    model = _model()
+    forward = model.forward
+    eos, spike, dip = 2, *processor.tokenizer.convert_tokens_to_ids(["<loc_10>", "<loc_20>"])  # two answers
+
+    @functools.wraps(forward)  # generate() checks its arguments against the signature
+    def scripted(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        logits = torch.full_like(out.logits, -1e4)
+        logits[..., eos], logits[..., spike], logits[..., dip] = np.log(0.4), np.log(0.3), np.log(0.3)
+        out.logits = logits
+        return out
+
+    model.forward = scripted
+    inputs = processor(series=_series(100), text="<ANOMALY_DETECTION>")
+    assert model.generate(**inputs, max_new_tokens=5)[0, 1:].tolist() == [eos]
+    assert model.generate(**inputs, max_new_tokens=5, end_threshold=0.5)[0, 1:].tolist() == [spike] * 5
+    assert model.generate(**inputs, max_new_tokens=5, end_threshold=0.35)[0, 1:].tolist() == [eos]
+    per_row = model.generate(**processor(series=[_series(100)] * 2, text="<ANOMALY_DETECTION>"), max_new_tokens=3,
+                             end_threshold=torch.tensor([0.5, 0.35]))  # fmt: skip
+    assert per_row[0, 1:].tolist() == [spike] * 3 and per_row[1, 1].item() == eos
+
+
+def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import probe_localisation
+
+    curves = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.json"
+        argv = ["--steps", "20", "--eval-every", "10", "--eval-series", "8", "--json", str(out), "--threads", "1"]
+        assert probe_localisation.main([*argv, "--time-code", "1", "--pointer", "--cell-head", "1"]) == 0
+        curves.append(json.loads(out.read_text()))
+    first, second = ([{k: v for k, v in row.items() if k != "seconds"} for row in c["curve"]] for c in curves)
+    assert [row["step"] for row in first] == [10, 20]
+    assert {"f1@0.5", "event_f1", "affiliation_f1", "series_gain", "f1@0.5_end0.5"} <= set(first[0])
+    assert first == second
+    assert curves[0]["empty"]["f1@0.5"] == 0.0

@@ -26,6 +26,7 @@ from ts_florence.data import (
     records_from_table,
     resolve_task_weights,
 )
+from ts_florence.evaluation.series_gain import example_losses, swap_series
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
@@ -398,7 +399,7 @@ def test_swapping_series_pairs_each_example_with_another_of_the_same_token_count
         "series_patches": torch.tensor([0.0, 1.0, 2.0, 3.0, 3.0])[:, None].expand(5, 3),  # 3 and 4: one series
         "input_ids": torch.arange(5)[:, None],
     }
-    swapped, moved = T._swap_series(batch)
+    swapped, moved = swap_series(batch)
     # 0->2->3->0 and 4->0; 1 has no partner of its size, and 3 and 4 (two tasks of one series) never swap
     assert swapped["series_patches"][:, 0].tolist() == [2.0, 1.0, 3.0, 0.0, 0.0]
     assert moved.tolist() == [True, False, True, True, True]
@@ -436,9 +437,9 @@ def test_tiny_preset_at_its_learning_rate_memorises_which_of_16_series_is_which(
         optimizer.zero_grad()
     model.eval()
     with torch.no_grad():
-        right = T._example_losses(model, dict(batch))
-        swapped, _ = T._swap_series(dict(batch))  # neighbours have the other shape
-        wrong = T._example_losses(model, swapped)
+        right = example_losses(model, dict(batch))
+        swapped, _ = swap_series(dict(batch))  # neighbours have the other shape
+        wrong = example_losses(model, swapped)
     assert float(right.mean()) < 0.05, float(right.mean())
     assert float((wrong - right).mean()) > 1.0, float((wrong - right).mean())
 

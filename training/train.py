@@ -342,7 +342,7 @@ def _tokenizer_texts(records, limit: int) -> list[str]:
 def _eval_subset(index, limit: int) -> list[int]:
     """Up to `limit` rows of an example index, taken round-robin over tasks so that every task is scored, each
     task's rows in a fixed shuffled order: the first rows of every task come from the same record, and an
-    evaluation batch of one record's tasks could not measure the series gain (`_swap_series`)."""
+    evaluation batch of one record's tasks could not measure the series gain (`ts_florence.evaluation.series_gain`)."""
     tasks = np.asarray(index["task"])
     rng = np.random.default_rng(0)
     per_task = [rng.permutation(np.flatnonzero(tasks == t)) for t in sorted(set(tasks.tolist()))]
@@ -490,45 +490,18 @@ def _schedule(optimizer, optim: OptimArgs):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _example_losses(model, batch: dict) -> torch.Tensor:
-    """Mean token cross-entropy of each example of `batch`."""
-    labels = batch["labels"]
-    logits = model(**{k: v for k, v in batch.items() if k != "labels"}, labels=labels).logits
-    token_loss = torch.nn.functional.cross_entropy(
-        logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none"
-    )
-    mask = (labels != -100).float()
-    return (token_loss * mask).sum(1) / mask.sum(1).clamp(min=1)
-
-
-def _swap_series(batch: dict) -> tuple[dict, torch.Tensor]:
-    """`batch` with every example's series replaced by the next example's (cyclic) among those of the same token
-    count and other values, and a mask of the examples that got another series. The loss on the swapped batch
-    minus the true loss is the model's *series gain*: near zero means the decoder ignores the series and answers
-    from the prompt alone."""
-    counts = batch["series_mask"].sum(1).tolist()
-    patches = batch["series_patches"]
-    order = list(range(len(counts)))
-    for i, n in enumerate(counts):
-        others = [j for j in range(len(counts)) if counts[j] == n and not torch.equal(patches[j], patches[i])]
-        after = [j for j in others if j > i]
-        order[i] = (after or others or [i])[0]
-    order = torch.tensor(order)
-    swapped = {k: (v[order] if k.startswith("series_") else v) for k, v in batch.items()}
-    return swapped, order != torch.arange(len(counts))
-
-
 def evaluate_loss(accelerator, model, eval_loader, eval_tasks: list[str]) -> dict[str, float]:
     """Loss on the evaluation pairs, overall and per task, gathered over processes, and the series gain: how
-    much worse the loss gets when each example is given another example's series (see `_swap_series`)."""
+    much worse the loss gets when each example is given another example's series
+    (`ts_florence.evaluation.series_gain`)."""
+    from ts_florence.evaluation.series_gain import series_gains
+
     model.eval()
     losses, gains, task_ids = [], [], []
     with torch.no_grad():
         for batch in eval_loader:
             ids = batch.pop("task_id")
-            loss = _example_losses(model, batch)
-            swapped, moved = _swap_series(batch)
-            gain = torch.where(moved.to(loss.device), _example_losses(model, swapped) - loss, torch.nan)
+            loss, gain = series_gains(model, batch)
             loss, gain, ids = accelerator.gather_for_metrics((loss, gain, ids))
             losses.append(loss.cpu())
             gains.append(gain.cpu())
@@ -739,7 +712,7 @@ def train(config: TrainConfig) -> dict:
             eval_index = build_example_index(eval_records, sorted(weights), num_proc=None)
         eval_index = eval_index.select(_eval_subset(eval_index, config.data.eval_examples))
         # Batches of one channel count and one task, from different records: each example then has partners whose
-        # series can stand in for its own (the series gain, `_swap_series`).
+        # series can stand in for its own (the series gain, `ts_florence.evaluation.series_gain`).
         channels = [len(eval_records[int(r)]["values"]) for r in eval_index["record"]]
         tasks_of = eval_index["task"]
         eval_index = eval_index.select(sorted(range(len(eval_index)), key=lambda i: (channels[i], tasks_of[i], i)))
