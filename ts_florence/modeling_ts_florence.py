@@ -559,23 +559,19 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             **kwargs,
         )
         logits = self.lm_head(outputs.last_hidden_state)
-        cell_features = cell_logits = None
+        cell_logits = None
+        keys = getattr(encoder_outputs, "location_keys", None), getattr(encoder_outputs, "location_channel_mask", None)
         if self.cell_head is not None and input_ids is not None and series_mask is not None:
-            series_outputs = self.series_outputs(outputs.encoder_last_hidden_state, input_ids, series_mask)
-            cell_features, cell_logits = self.cell_head(series_outputs)
-        if self.location_pointer is not None:
-            keys = (
-                getattr(encoder_outputs, "location_keys", None),
-                getattr(encoder_outputs, "location_channel_mask", None),
+            cell_logits, located = self.read_cells(
+                outputs.encoder_last_hidden_state, input_ids, series_mask, series_channel_ids
             )
-            if keys[0] is None and cell_features is not None and series_channel_ids is not None:
-                keys = self.location_pointer.keys(series_outputs, cell_features, series_mask, series_channel_ids)
-            if keys[0] is not None:
-                pointer = self.location_pointer(outputs.last_hidden_state, *keys)  # [batch x steps x bins]
-                loc = slice(LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
-                logits = torch.cat(
-                    [logits[..., : loc.start], logits[..., loc] + pointer.to(logits), logits[..., loc.stop :]], dim=-1
-                )
+            keys = located if keys[0] is None else keys
+        if self.location_pointer is not None and keys[0] is not None:
+            pointer = self.location_pointer(outputs.last_hidden_state, *keys)  # [batch x steps x bins]
+            loc = slice(LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
+            logits = torch.cat(
+                [logits[..., : loc.start], logits[..., loc] + pointer.to(logits), logits[..., loc.stop :]], dim=-1
+            )
         loss = reconstruction = cell_loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
@@ -609,15 +605,23 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             cell_loss=cell_loss,
         )
 
-    def series_outputs(
-        self, encoder_hidden: torch.Tensor, input_ids: torch.LongTensor, series_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """The text encoder's output at the `<series>` placeholders, laid out like the series tokens:
-        `[batch x tokens x d_model]`, zeros at padded tokens."""
+    def read_cells(
+        self,
+        encoder_hidden: torch.Tensor,
+        input_ids: torch.LongTensor,
+        series_mask: torch.Tensor,
+        series_channel_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, torch.Tensor | None]]:
+        """What the text encoder made of the series, at point granularity: the cell head's logits `[batch x tokens
+        x patch_length x 3]` and the location pointer's `(keys, channel_mask)` (Nones without a pointer or without
+        `series_channel_ids`). `encoder_hidden` is the text encoder's output for `input_ids`."""
         placeholder = input_ids == self.config.series_token_id
-        outputs = encoder_hidden.new_zeros(*series_mask.shape, encoder_hidden.shape[-1])
-        outputs[series_mask.bool()] = encoder_hidden[placeholder]
-        return outputs
+        series_outputs = encoder_hidden.new_zeros(*series_mask.shape, encoder_hidden.shape[-1])
+        series_outputs[series_mask.bool()] = encoder_hidden[placeholder]  # [batch x tokens x d_model], as the tokens
+        cell_features, cell_logits = self.cell_head(series_outputs)
+        if self.location_pointer is None or series_channel_ids is None:
+            return cell_logits, (None, None)
+        return cell_logits, self.location_pointer.keys(series_outputs, cell_features, series_mask, series_channel_ids)
 
     @staticmethod
     def cell_loss(cell_logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -670,10 +674,11 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
                     "series_features (the processor's output holds both)"
                 )
             encoded = model_kwargs["encoder_outputs"]
-            series_outputs = self.series_outputs(encoded.last_hidden_state, inputs_tensor, series_inputs["series_mask"])
-            cell_features, _ = self.cell_head(series_outputs)
-            keys, channel_mask = self.location_pointer.keys(
-                series_outputs, cell_features, series_inputs["series_mask"], series_inputs["series_channel_ids"]
+            _, (keys, channel_mask) = self.read_cells(
+                encoded.last_hidden_state,
+                inputs_tensor,
+                series_inputs["series_mask"],
+                series_inputs["series_channel_ids"],
             )
             model_kwargs["encoder_outputs"] = TSFlorenceEncoderOutput(
                 last_hidden_state=encoded.last_hidden_state,
