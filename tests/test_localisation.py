@@ -187,6 +187,11 @@ def test_end_threshold_keeps_decoding_when_the_end_is_likelier_than_each_label_b
     per_row = model.generate(**processor(series=[_series(100)] * 2, text="<ANOMALY_DETECTION>"), max_new_tokens=3,
                              end_threshold=torch.tensor([0.5, 0.35]))  # fmt: skip
     assert per_row[0, 1:].tolist() == [spike] * 3 and per_row[1, 1].item() == eos
+    # Thresholds by task, saved in the generation config, apply to the rows of their task only.
+    model.generation_config.end_thresholds = {"<ANOMALY_DETECTION>": 0.5}
+    two_tasks = processor(series=_series(100), text=["<ANOMALY_DETECTION>", "<EVENT_DETECTION>"])
+    by_task = model.generate(**two_tasks, max_new_tokens=3)
+    assert by_task[0, 1:].tolist() == [spike] * 3 and by_task[1, 1].item() == eos
 
 
 def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):

@@ -49,10 +49,12 @@ warns on every decoding step when given the old name. The forwards below pass th
 def default_generation_config(config: TSFlorenceConfig) -> dict:
     """Generation defaults saved with every model. `no_repeat_ngram_size` stays 0: location outputs repeat
     n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists.
-    `end_threshold` (None: greedy's own choice) is read by `EndThresholdLogitsProcessor`."""
+    `end_threshold` (None: greedy's own choice) and `end_thresholds` (`{task token: threshold}`, for the rows of
+    those tasks when `end_threshold` is None) are read by `EndThresholdLogitsProcessor`."""
     text = config.text_config
     return dict(
         end_threshold=None,
+        end_thresholds=None,
         max_new_tokens=256,
         num_beams=1,
         do_sample=False,
@@ -93,7 +95,8 @@ def bin_times(device=None) -> torch.Tensor:
 
 class EndThresholdLogitsProcessor(LogitsProcessor):
     """Ends a sequence when, and only when, the probability of `</s>` reaches `threshold` (a float, or one per
-    row `[batch]`); otherwise `</s>` is banned and the most likely other token is chosen.
+    row `[batch]`, NaN for a row decoded as without it); otherwise `</s>` is banned and the most likely other token
+    is chosen.
 
     Greedy decoding of a detection answer picks `</s>` whenever it is the single most likely token, even when the
     probability of "something is there" is larger but split between labels (spike 0.3, dip 0.3, end 0.4). With a
@@ -112,8 +115,17 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
             threshold = threshold.repeat_interleave(scores.shape[0] // threshold.numel())
         end = scores.float().softmax(-1)[:, self.eos_token_id] >= threshold  # [batch]
         is_eos = torch.arange(scores.shape[-1], device=scores.device) == self.eos_token_id
-        keep = torch.where(end[:, None], is_eos[None, :], ~is_eos[None, :])
+        keep = torch.where(end[:, None], is_eos[None, :], ~is_eos[None, :]) | threshold.isnan().reshape(-1, 1)
         return scores.masked_fill(~keep, float("-inf"))
+
+    @staticmethod
+    def thresholds_of_tasks(thresholds: dict[str, float], encoder_input_ids: torch.LongTensor) -> torch.Tensor | None:
+        """One threshold per row `[batch]` from `{task token: threshold}` (`generation_config.end_thresholds`), by
+        the task token of each row's prompt; NaN for rows of other tasks, None when no row has one."""
+        per_row = torch.full((encoder_input_ids.shape[0],), float("nan"))
+        for token, value in thresholds.items():
+            per_row[(encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()] = float(value)
+        return None if per_row.isnan().all() else per_row
 
 
 @dataclass
@@ -642,6 +654,10 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
     def _get_logits_processor(self, generation_config: GenerationConfig, *args, **kwargs):
         processors = super()._get_logits_processor(generation_config, *args, **kwargs)
         threshold = getattr(generation_config, "end_threshold", None)
+        by_task = getattr(generation_config, "end_thresholds", None)
+        encoder_input_ids = kwargs.get("encoder_input_ids", args[1] if len(args) > 1 else None)
+        if threshold is None and by_task and encoder_input_ids is not None:
+            threshold = EndThresholdLogitsProcessor.thresholds_of_tasks(by_task, encoder_input_ids)
         if threshold is not None:
             eos = generation_config.eos_token_id
             processors.append(EndThresholdLogitsProcessor(eos[0] if isinstance(eos, list) else eos, threshold))
