@@ -1,0 +1,104 @@
+"""Choose each located task's end threshold on the frozen split and save them in the model's generation config.
+
+Greedy decoding ends an answer whenever `</s>` is the single most likely token, even when "something is there" is
+likelier but split between labels; `EndThresholdLogitsProcessor` ends it only when P(`</s>`) reaches a threshold.
+This script scores greedy decoding and every threshold of `--thresholds` on frozen-split series that
+`scripts/benchmark.py` does not score (outside its seed-0 subsample), picks per task the one with the best main
+metric, and with `--write` saves `end_thresholds` (`{task: threshold}`, only where a threshold beats greedy) into
+`DIR/generation_config.json`, which generation then applies to the rows of those tasks.
+
+    python scripts/choose_end_thresholds.py --model runs/tiny-reads --data corpus             # print the table
+    python scripts/choose_end_thresholds.py --model runs/tiny-reads --data corpus --write     # and save the choice
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+MAIN_METRIC = {
+    "<ANOMALY_DETECTION>": "f1@0.5",
+    "<EVENT_DETECTION>": "f1@0.5",
+    "<CHANGE_POINT_DETECTION>": "cp_f1",
+    "<REGIME_SEGMENTATION>": "covering",
+}
+"""The score each task's threshold is chosen by (the first bar of its task in the issue [reads])."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="a saved model folder")
+    parser.add_argument("--data", default="corpus", help="an engine corpus folder (its frozen `eval` split)")
+    parser.add_argument("--tasks", nargs="+", default=list(MAIN_METRIC), choices=list(MAIN_METRIC))
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.5, 0.4, 0.3, 0.2])
+    parser.add_argument("--limit", type=int, default=200, help="examples per task")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--write", action="store_true", help="save the choice into the model's generation config")
+    args = parser.parse_args(argv)
+    if not all(0 < t < 1 for t in args.thresholds):
+        parser.error("--thresholds are probabilities in (0, 1)")
+    return args
+
+
+def held_out_of_benchmark(records) -> list[int]:
+    """Rows of the frozen split that `scripts/benchmark.py` leaves out of its default subsample."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import benchmark
+
+    scored = set(benchmark._subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
+    return [i for i in range(len(records)) if i not in scored]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor
+
+    import ts_florence  # noqa: F401 - registers the Auto classes
+    from ts_florence.engine.build import load_split
+    from ts_florence.evaluation.runner import evaluate_model
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
+    processor = AutoProcessor.from_pretrained(args.model)
+    records = load_split(Path(args.data), "eval")
+    records = records.select(held_out_of_benchmark(records))
+    print(f"model {args.model}; {len(records)} frozen-split series outside the benchmark's subsample; "
+          f"{args.limit} examples per task")  # fmt: skip
+    chosen: dict[str, float] = {}
+    print(f"{'task':28s} {'metric':9s} {'greedy':>7s} " + " ".join(f"{t:>6g}" for t in args.thresholds))
+    for task in args.tasks:
+        metric, row = MAIN_METRIC[task], []
+        for threshold in [None, *args.thresholds]:
+            model.generation_config.end_threshold = threshold
+            report = evaluate_model(model, processor, records, [task], limit=args.limit, progress=False)
+            row.append(report["scores"][task].get(metric))
+        model.generation_config.end_threshold = None
+        if row[0] is None:
+            print(f"{task:28s} {metric:9s}  no example")
+            continue
+        best = max(range(len(row)), key=lambda i: (row[i], i == 0))  # ties keep greedy
+        if best > 0:
+            chosen[task] = args.thresholds[best - 1]
+        print(f"{task:28s} {metric:9s} {row[0]:7.3f} " + " ".join(f"{v:6.3f}" for v in row[1:]))
+    print(f"chosen end thresholds: {chosen or 'none (greedy is best everywhere)'}")
+    if args.write:
+        path = Path(args.model) / "generation_config.json"
+        config = json.loads(path.read_text())
+        config["end_thresholds"] = chosen or None
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.replace(path)
+        print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""scripts/choose_end_thresholds.py: thresholds scored on frozen series the benchmark leaves out, choice saved."""
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from corpora import build_synthetic_corpus
+from tiny import tiny_config
+
+from ts_florence import TSFlorenceForConditionalGeneration
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import choose_end_thresholds as C  # noqa: E402
+
+
+def test_thresholds_are_scored_per_task_and_the_choice_is_saved_in_the_generation_config(
+    tmp_path, processor, capsys, monkeypatch
+):
+    corpus = build_synthetic_corpus(tmp_path / "corpus", "thresholds-test", 2, 6, shards=1)
+    model_dir = tmp_path / "model"
+    torch.manual_seed(0)
+    model = TSFlorenceForConditionalGeneration(tiny_config())
+    model.generation_config.max_new_tokens = 8
+    model.save_pretrained(model_dir)
+    processor.save_pretrained(model_dir)
+    monkeypatch.setattr(C, "held_out_of_benchmark", lambda records: list(range(len(records))))  # 6 series only
+    threads = torch.get_num_threads()
+    try:
+        argv = ["--model", str(model_dir), "--data", str(corpus), "--tasks", "<ANOMALY_DETECTION>",
+                "--thresholds", "0.5", "0.01", "--limit", "6", "--threads", "1", "--write"]  # fmt: skip
+        assert C.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("<ANOMALY_DETECTION>"))
+    greedy, *scores = (float(v) for v in row.split()[2:])
+    assert len(scores) == 2 and all(0 <= v <= 1 for v in [greedy, *scores])
+    saved = json.loads((model_dir / "generation_config.json").read_text())
+    best = max([greedy, *scores])
+    if best > greedy:
+        assert saved["end_thresholds"] == {"<ANOMALY_DETECTION>": [0.5, 0.01][scores.index(best)]}
+    else:
+        assert saved["end_thresholds"] is None
+    assert saved["max_new_tokens"] == 8  # the rest of the generation config is kept
+
+
+def test_the_thresholds_are_chosen_outside_the_benchmarks_subsample():
+    import benchmark
+
+    held_out = C.held_out_of_benchmark(list(range(2070)))
+    scored = benchmark._subsample(2070, benchmark.DEFAULT_LIMITS["frozen"])
+    assert len(held_out) == 2070 - len(scored) and not set(held_out) & set(scored)
