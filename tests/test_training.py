@@ -252,7 +252,8 @@ def test_tiny_preset_trains_from_a_corpus_and_the_result_loads_with_the_auto_cla
     assert last < first - 0.5, (first, last)
     results = json.loads((trained / "train_results.json").read_text())
     assert results["steps"] == 8 and results["final_eval"]["scores"]
-    assert all(steps[s]["series_reconstruction_loss"] > 0 for s in steps)  # the auxiliary loss is logged
+    assert all(steps[s]["series_reconstruction_loss"] > 0 for s in steps)  # the auxiliary losses are logged
+    assert all(steps[s]["cell_loss"] > 0 for s in steps)  # the tiny preset has a cell head
     evaluations = [json.loads(line) for line in (trained / "trainer_log.jsonl").read_text().splitlines()]
     evaluations = [e for e in evaluations if "eval/series_gain" in e]
     assert evaluations and np.isfinite(evaluations[-1]["eval/series_gain"])

@@ -762,7 +762,9 @@ def train(config: TrainConfig) -> dict:
     frozen = _frozen_parameters(accelerator.unwrap_model(model), config.optim.freeze)
     freeze_until = config.optim.freeze_steps
     model.train()
-    window_loss, window_reconstruction, window_series, window_tokens = [], [], 0, 0
+    # The auxiliary parts of "loss" (see TSFlorenceConfig), logged on their own.
+    auxiliary = ("series_reconstruction_loss", "cell_loss")
+    window_loss, window_auxiliary, window_series, window_tokens = [], {k: [] for k in auxiliary}, 0, 0
     window_start = time.perf_counter()
     start_time, eval_loss, series_gain, first_digest = time.perf_counter(), None, None, None
     loss_value = float("nan")
@@ -772,8 +774,9 @@ def train(config: TrainConfig) -> dict:
                 first_digest = _batch_digest(batch)
             outputs = model(**batch)
             loss = outputs.loss
-            if outputs.series_reconstruction_loss is not None:
-                window_reconstruction.append(outputs.series_reconstruction_loss.detach())
+            for name in auxiliary:
+                if getattr(outputs, name) is not None:
+                    window_auxiliary[name].append(getattr(outputs, name).detach())
             accelerator.backward(loss)
             if accelerator.sync_gradients and frozen and (freeze_until is None or step < freeze_until):
                 for param in frozen:
@@ -803,15 +806,14 @@ def train(config: TrainConfig) -> dict:
                 "tokens_per_second": window_tokens / seconds,
                 "batch": first_digest,
             }
-            if window_reconstruction:  # the auxiliary part of "loss" (see TSFlorenceConfig)
-                entry["series_reconstruction_loss"] = float(
-                    accelerator.gather(torch.stack(window_reconstruction).mean()[None]).mean()
-                )
+            for name, values in window_auxiliary.items():
+                if values:
+                    entry[name] = float(accelerator.gather(torch.stack(values).mean()[None]).mean())
             accelerator.log({k: v for k, v in entry.items() if k not in ("step", "batch")}, step=step)
             if accelerator.is_main_process:
                 _log_line(log_path, entry)
             bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{entry['lr']:.1e}")
-            window_loss, window_reconstruction, window_series, window_tokens = [], [], 0, 0
+            window_loss, window_auxiliary, window_series, window_tokens = [], {k: [] for k in auxiliary}, 0, 0
             window_start = time.perf_counter()
         first_digest = None
         if eval_loader is not None and (step % config.run.eval_every == 0 or step == config.optim.max_steps):
