@@ -180,6 +180,7 @@ def test_end_threshold_keeps_decoding_when_the_end_is_likelier_than_each_label_b
         return out
 
     model.forward = scripted
+    model.generation_config.constrain_locations = False  # the scripted answers break the location grammar
     inputs = processor(series=_series(100), text="<ANOMALY_DETECTION>")
     assert model.generate(**inputs, max_new_tokens=5)[0, 1:].tolist() == [eos]
     assert model.generate(**inputs, max_new_tokens=5, end_threshold=0.5)[0, 1:].tolist() == [spike] * 5
@@ -213,3 +214,52 @@ def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):
     assert {"f1@0.5", "event_f1", "affiliation_f1", "series_gain", "f1@0.5_end0.5"} <= set(first[0])
     assert first == second
     assert curves[0]["empty"]["f1@0.5"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "kind, generated, lowest, locations_only",
+    [
+        ("labelled_spans", [], 0, False),
+        ("labelled_spans", ["spike", 40], 40, True),  # an open span ends at or after its start
+        ("labelled_spans", ["spike", 40, 52], 41, False),  # the next span of the label starts after 40
+        ("labelled_spans", ["spike", 40, 52, "dip"], 40, False),  # another label may share the start
+        ("labelled_spans", ["spike", 40, 52, 60], 60, True),
+        ("labelled_spans", ["spike", 999, 999], 999, False),  # at the last bin: nothing left to ban
+        ("points", [10, 30], 31, False),  # points increase
+        ("segments", ["calm", 0, 300, "volatile"], 0, False),  # a label resets the open span, not the order
+    ],
+)
+def test_location_grammar_allows_only_what_a_target_could_continue_with(kind, generated, lowest, locations_only):
+    from ts_florence.modeling_ts_florence import LocationGrammarLogitsProcessor
+
+    word = 2000  # any text token
+    ids = [2, 0, *(word if isinstance(t, str) else LOC_TOKEN_OFFSET + t for t in generated)]
+    found = LocationGrammarLogitsProcessor._lowest_bin(kind, ids, LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
+    assert found == (lowest, locations_only)
+
+
+def test_location_grammar_stops_a_model_that_loops_on_one_location(processor):
+    """A scripted model that always prefers <loc_54>, then </s>: unconstrained it writes <loc_54> until
+    max_new_tokens; with the grammar it writes one span [54, 54] and then ends (a next span would have to start
+    later, and later bins are less likely than </s>)."""
+    model = _model()
+    forward = model.forward
+    loc54 = LOC_TOKEN_OFFSET + 54
+
+    @functools.wraps(forward)
+    def scripted(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        logits = torch.full_like(out.logits, -1e4)
+        logits[..., loc54], logits[..., 2] = 5.0, 0.0  # <loc_54> first, </s> second
+        logits[..., LOC_TOKEN_OFFSET + 55 : LOC_TOKEN_OFFSET + NUM_LOC_BINS] = -5.0  # later bins: unlikely
+        out.logits = logits
+        return out
+
+    model.forward = scripted
+    inputs = processor(series=_series(100), text="<ANOMALY_DETECTION>")
+    model.generation_config.constrain_locations = False
+    assert model.generate(**inputs, max_new_tokens=8)[0, 1:].tolist() == [loc54] * 8
+    model.generation_config.constrain_locations = True
+    assert model.generate(**inputs, max_new_tokens=8)[0, 1:].tolist() == [loc54, loc54, 2]
+    caption = processor(series=_series(100), text="<CAPTION>")  # text tasks are left alone
+    assert model.generate(**caption, max_new_tokens=4)[0, 1:].tolist() == [loc54] * 4

@@ -50,9 +50,11 @@ def default_generation_config(config: TSFlorenceConfig) -> dict:
     """Generation defaults saved with every model. `no_repeat_ngram_size` stays 0: location outputs repeat
     n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists.
     `end_threshold` (None: greedy's own choice) and `end_thresholds` (`{task token: threshold}`, for the rows of
-    those tasks when `end_threshold` is None) are read by `EndThresholdLogitsProcessor`."""
+    those tasks when `end_threshold` is None) are read by `EndThresholdLogitsProcessor`, `constrain_locations` by
+    `LocationGrammarLogitsProcessor`."""
     text = config.text_config
     return dict(
+        constrain_locations=True,
         end_threshold=None,
         end_thresholds=None,
         max_new_tokens=256,
@@ -126,6 +128,65 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
         for token, value in thresholds.items():
             per_row[(encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()] = float(value)
         return None if per_row.isnan().all() else per_row
+
+
+class LocationGrammarLogitsProcessor(LogitsProcessor):
+    """Keeps generated locations within the grammar of the targets (`tasks.py`), as Pix2Seq constrains its
+    coordinate tokens: a span's end bin is at or after its start bin and comes right after it; spans come in the
+    order targets are written (by start), a span right after another (same label and channel) starting later;
+    points are written once each, in increasing order. Without it an undertrained model can loop on one location until
+    `max_new_tokens` (`<loc_54><loc_54><loc_54>...`), an answer no target has.
+
+    The grammar of each row is that of its task, read from the task token of its prompt (`encoder_input_ids`);
+    rows of text tasks are left alone."""
+
+    LOC_IDS = (LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
+
+    def __init__(self, encoder_input_ids: torch.LongTensor):
+        from .tasks import TASKS
+
+        kinds = {SPECIAL_TOKEN_IDS[token]: spec.output_kind for token, spec in TASKS.items()}
+        self.kinds = []
+        for row in encoder_input_ids.tolist():
+            found = [kinds[i] for i in row if i in kinds]
+            self.kinds.append(found[0] if found else "text")
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        first, stop = self.LOC_IDS
+        rows = input_ids.shape[0]
+        per_input = max(1, rows // len(self.kinds))  # beam search expands each input row
+        banned = torch.zeros_like(scores, dtype=torch.bool)
+        for row, ids in enumerate(input_ids.tolist()):
+            kind = self.kinds[min(row // per_input, len(self.kinds) - 1)]
+            if kind == "text":
+                continue
+            low, locations_only = self._lowest_bin(kind, ids, first, stop)
+            banned[row, first : first + low] = True
+            if locations_only:
+                banned[row, :first] = True
+                banned[row, stop:] = True
+        return scores.masked_fill(banned, float("-inf"))
+
+    @staticmethod
+    def _lowest_bin(kind: str, ids: list[int], first: int, stop: int) -> tuple[int, bool]:
+        """(lowest bin allowed next, whether only a location may come next) after the generated `ids`."""
+        if kind == "points":
+            points = [i - first for i in ids if first <= i < stop]
+            return (min(points[-1] + 1, NUM_LOC_BINS - 1) if points else 0), False
+        start = None  # the start bin of an open span
+        last_start, adjacent = 0, False  # the last span's start; whether nothing has come since its end
+        for i in ids:
+            if first <= i < stop:
+                if start is None:
+                    start = i - first
+                else:
+                    last_start, start, adjacent = start, None, True
+            else:
+                start, adjacent = None, False
+        if start is not None:
+            return start, True
+        # A span right after another starts later; after a new label or channel it may share the start.
+        return (min(last_start + 1, NUM_LOC_BINS - 1) if adjacent else last_start), False
 
 
 @dataclass
@@ -658,6 +719,8 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         encoder_input_ids = kwargs.get("encoder_input_ids", args[1] if len(args) > 1 else None)
         if threshold is None and by_task and encoder_input_ids is not None:
             threshold = EndThresholdLogitsProcessor.thresholds_of_tasks(by_task, encoder_input_ids)
+        if getattr(generation_config, "constrain_locations", True) and encoder_input_ids is not None:
+            processors.append(LocationGrammarLogitsProcessor(encoder_input_ids))
         if threshold is not None:
             eos = generation_config.eos_token_id
             processors.append(EndThresholdLogitsProcessor(eos[0] if isinstance(eos, list) else eos, threshold))
@@ -709,6 +772,7 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
 __all__ = [
     "CELL_LABELS",
     "EndThresholdLogitsProcessor",
+    "LocationGrammarLogitsProcessor",
     "default_generation_config",
     "time_code",
     "TSFlorenceSeriesEncoder",
