@@ -221,19 +221,25 @@ def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):
     [
         ("labelled_spans", [], 0, False),
         ("labelled_spans", ["spike", 40], 40, True),  # an open span ends at or after its start
-        ("labelled_spans", ["spike", 40, 52], 41, False),  # the next span of the label starts after 40
-        ("labelled_spans", ["spike", 40, 52, "dip"], 40, False),  # another label may share the start
+        ("labelled_spans", ["spike", 40, 52], 41, False),  # the next span starts after 40
+        ("labelled_spans", ["spike", 40, 52, "spike"], 41, False),  # also behind a label: no loop on one span
+        ("labelled_spans", ["spike", 40, 52, "<ch_1>"], 40, False),  # the same place on another channel
         ("labelled_spans", ["spike", 40, 52, 60], 60, True),
         ("labelled_spans", ["spike", 999, 999], 999, False),  # at the last bin: nothing left to ban
         ("points", [10, 30], 31, False),  # points increase
-        ("segments", ["calm", 0, 300, "volatile"], 0, False),  # a label resets the open span, not the order
+        ("segments", ["calm", 0, 300, "volatile"], 1, False),  # a label closes nothing: the next segment starts later
     ],
 )
 def test_location_grammar_allows_only_what_a_target_could_continue_with(kind, generated, lowest, locations_only):
     from ts_florence.modeling_ts_florence import LocationGrammarLogitsProcessor
 
     word = 2000  # any text token
-    ids = [2, 0, *(word if isinstance(t, str) else LOC_TOKEN_OFFSET + t for t in generated)]
+    channel = LOC_TOKEN_OFFSET + NUM_LOC_BINS + 1  # <ch_1>
+    ids = [
+        2,
+        0,
+        *(LOC_TOKEN_OFFSET + t if isinstance(t, int) else channel if t == "<ch_1>" else word for t in generated),
+    ]
     found = LocationGrammarLogitsProcessor._lowest_bin(kind, ids, LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
     assert found == (lowest, locations_only)
 

@@ -32,7 +32,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
-from .tasks import NUM_LOC_BINS
+from .tasks import MAX_CHANNELS, NUM_LOC_BINS
 from .tokenization_ts_florence import SPECIAL_TOKEN_IDS
 
 SERIES_INPUT_NAMES = ("series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask")
@@ -133,8 +133,8 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
 class LocationGrammarLogitsProcessor(LogitsProcessor):
     """Keeps generated locations within the grammar of the targets (`tasks.py`), as Pix2Seq constrains its
     coordinate tokens: a span's end bin is at or after its start bin and comes right after it; spans come in the
-    order targets are written (by start), a span right after another (same label and channel) starting later;
-    points are written once each, in increasing order. Without it an undertrained model can loop on one location until
+    order targets are written, each starting after the one before (or at its start on another channel); points are
+    written once each, in increasing order. Without it an undertrained model can loop on one location until
     `max_new_tokens` (`<loc_54><loc_54><loc_54>...`), an answer no target has.
 
     The grammar of each row is that of its task, read from the task token of its prompt (`encoder_input_ids`);
@@ -174,19 +174,20 @@ class LocationGrammarLogitsProcessor(LogitsProcessor):
             points = [i - first for i in ids if first <= i < stop]
             return (min(points[-1] + 1, NUM_LOC_BINS - 1) if points else 0), False
         start = None  # the start bin of an open span
-        last_start, adjacent = 0, False  # the last span's start; whether nothing has come since its end
+        last_start, channel = -1, False  # the last span's start; whether a <ch_k> came since
         for i in ids:
             if first <= i < stop:
                 if start is None:
                     start = i - first
                 else:
-                    last_start, start, adjacent = start, None, True
+                    last_start, start, channel = start, None, False
             else:
-                start, adjacent = None, False
+                start, channel = None, stop <= i < stop + MAX_CHANNELS
         if start is not None:
             return start, True
-        # A span right after another starts later; after a new label or channel it may share the start.
-        return (min(last_start + 1, NUM_LOC_BINS - 1) if adjacent else last_start), False
+        # Spans start later and later (targets are sorted by start and never repeat a span of one channel); only
+        # the same place on another channel (`<ch_k>` before it) may share the start.
+        return min(last_start + (0 if channel else 1), NUM_LOC_BINS - 1) if last_start >= 0 else 0, False
 
 
 @dataclass
