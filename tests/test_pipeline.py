@@ -27,6 +27,14 @@ def test_pipeline_on_a_batch_returns_one_result_per_series(pipe, burst_model):
         assert span_iou(result["<ANOMALY_DETECTION>"]["spans"][0], truth) >= 0.5
 
 
+def test_a_batch_of_mixed_channel_counts_answers_in_the_order_given(pipe, burst_model):
+    """Batches are formed by channel count (less padding), and results still come back in the input's order."""
+    two_channels = np.stack([burst_model.series[1], burst_model.series[2]], axis=1)
+    batch = [burst_model.series[0], two_channels, burst_model.series[3]]
+    together = pipe(batch, task="<ANOMALY_DETECTION>", batch_size=2)
+    assert together == [pipe(series, task="<ANOMALY_DETECTION>") for series in batch]
+
+
 def test_several_tasks_on_one_series_match_running_them_one_by_one(pipe, burst_model):
     series = burst_model.series[3]
     together = pipe(series, task=["<CAPTION>", "<ANOMALY_DETECTION>"])

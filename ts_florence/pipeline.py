@@ -88,10 +88,17 @@ class TimeSeriesPromptingPipeline(Pipeline):
     def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
         items, batched = as_series_list(series, timestamps)
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
-        outputs = []
-        for i in range(0, len(items), batch_size):
-            model_inputs = self.preprocess(items[i : i + batch_size], **preprocess_params)
-            outputs.extend(self.postprocess(self.forward(model_inputs, **forward_params), **postprocess_params))
+        # Series of one channel count share a batch where they can: a batch is padded to its longest series in tokens
+        # (a univariate series has num_patches tokens, a multivariate one up to max_series_tokens), and the text
+        # encoder's cost follows the padded length. Results come back in the order given.
+        order = sorted(range(len(items)), key=lambda i: (items[i].values.shape[0], i))
+        outputs: list[dict | None] = [None] * len(items)
+        for begin in range(0, len(items), batch_size):
+            chosen = order[begin : begin + batch_size]
+            model_inputs = self.preprocess([items[i] for i in chosen], **preprocess_params)
+            results = self.postprocess(self.forward(model_inputs, **forward_params), **postprocess_params)
+            for i, result in zip(chosen, results, strict=True):
+                outputs[i] = result
         return outputs if batched else outputs[0]
 
     def preprocess(
