@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="a saved model folder")
     parser.add_argument("--data", default="corpus", help="an engine corpus folder (its frozen `eval` split)")
     parser.add_argument("--tasks", nargs="+", default=list(MAIN_METRIC), choices=list(MAIN_METRIC))
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.5, 0.4, 0.3, 0.2])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.5, 0.7, 0.8, 0.9, 0.95])
     parser.add_argument("--limit", type=int, default=200, help="examples per task")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--write", action="store_true", help="save the choice into the model's generation config")
