@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .engine.steps import has_truth
 from .processing_ts_florence import TSFlorenceProcessor
 from .tasks import TASKS, get_task
 
@@ -199,19 +200,13 @@ class ExampleDataset(torch.utils.data.Dataset):
         return item
 
 
-def has_exact_truth(record: Mapping[str, Any]) -> bool:
-    """Whether the record's annotations are exact: synthetic series, or real ones with injected events."""
-    source = str(record.get("source") or "")
-    return source == "synthetic" or source.startswith("semi:")
-
-
 def cell_annotations(record: Mapping[str, Any]) -> dict[str, Any]:
     """What the cell head learns of a record (`TSFlorenceSeriesFeatureExtractor.cell_targets`): spans as `(start,
     end, channel, 0 anomaly / 1 event, weight)`, change points as `(index, weight)`, and which of the three targets
     the annotations cover completely. Exact truth weighs 1; an engine annotation weighs its score. Anomalies are
     complete where the record's spans were annotated (as `<ANOMALY_DETECTION>` trains an empty answer); events and
     change points of engine records only where some were found, since their detectors cover only some kinds."""
-    exact = has_exact_truth(record)
+    exact = has_truth(record)
     entries = record.get("spans")
     spans = [
         (int(e["start"]), int(e["end"]), e.get("channel"), 0 if e.get("kind") == "anomaly" else 1, _weight(e, exact))
@@ -354,7 +349,6 @@ def records_from_table(
 __all__ = [
     "ExampleDataset",
     "cell_annotations",
-    "has_exact_truth",
     "SeriesAugmentation",
     "TSFlorenceCollator",
     "TaskMixtureSampler",
