@@ -86,6 +86,50 @@ def test_pointer_logits_follow_the_series_content(processor):
     assert not torch.allclose(logits, plain)
 
 
+def _pointer_logits_from_bin_keys(pointer, hidden, series_outputs, cells, channels, patches):
+    """The pointer's definition, written out for one series: the key of every bin of every channel built in
+    full (the patch keys interpolated between patch centres, plus the cell key of the cell that holds the bin)."""
+    patch_length = cells.shape[1]
+    keys = pointer.series_key(series_outputs)  # [tokens x dim]
+    logits = []
+    for channel in range(channels):
+        bin_keys = []
+        for t in bin_times().tolist():
+            u = t * patches - 0.5
+            low = min(max(int(np.floor(u)), 0), patches - 1)
+            high, frac = min(low + 1, patches - 1), min(max(u - low, 0.0), 1.0)
+            cell = int(np.floor(t * patches * patch_length))
+            token = channel * patches
+            key = keys[token + low] * (1 - frac) + keys[token + high] * frac
+            bin_keys.append(key + pointer.cell_key(cells[token + cell // patch_length, cell % patch_length]))
+        logits.append(pointer.query(hidden) @ torch.stack(bin_keys).T / np.sqrt(keys.shape[-1]))
+    return torch.stack(logits).logsumexp(0)  # [steps x bins]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pointer_scores_equal_those_of_keys_built_for_every_bin(processor, channels):
+    """The pointer scores patch keys and cells and interpolates the scores: the logits of the written-out
+    definition, without its `channels x 1000 x pointer_dim` keys."""
+    model = _model()
+    inputs = processor(series=[_series(300, 2, channels)], text="<ANOMALY_DETECTION>")
+    series = {k: v for k, v in inputs.items() if k.startswith("series_")}
+    with torch.no_grad():
+        encoded = model.encode(inputs["input_ids"], inputs["attention_mask"], **series)
+        _, keys = model.read_cells(
+            encoded.last_hidden_state, inputs["input_ids"], inputs["series_mask"], inputs["series_channel_ids"]
+        )
+        hidden = torch.randn(1, 4, model.config.text_config.d_model)
+        got = model.location_pointer(hidden, keys)[0]
+        patches = processor.feature_extractor.patches_per_channel(channels)
+        placeholder = inputs["input_ids"] == model.config.series_token_id
+        series_outputs = encoded.last_hidden_state[placeholder]  # [tokens x d_model], all real (one series)
+        expected = _pointer_logits_from_bin_keys(
+            model.location_pointer, hidden[0], series_outputs, keys.cells[0], channels, patches
+        )
+    assert got.shape == (4, NUM_LOC_BINS)
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
 @pytest.mark.parametrize("channels", [None, 3])
 def test_generation_with_the_pointer_scores_as_teacher_forcing_does(processor, channels):
     """Keys computed once for generate() give the same logits as the training forward (univariate and

@@ -191,13 +191,49 @@ class LocationGrammarLogitsProcessor(LogitsProcessor):
 
 
 @dataclass
-class TSFlorenceEncoderOutput(BaseModelOutput):
-    """The text encoder's output plus the keys of the location pointer (see `TSFlorenceConfig.location_pointer`),
-    computed once per `generate()` call: `location_keys [batch x channels x NUM_LOC_BINS x pointer_dim]` and
-    `location_channel_mask [batch x channels]` (real channels)."""
+class PointerKeys:
+    """What `TSFlorenceLocationPointer` scores a decoder state against, per series of the batch: `patch_keys [batch x
+    tokens x pointer_dim]`, `cells [batch x tokens x patch_length x cell_dim]` (the cell head's features),
+    `index [batch x 3 x channels x NUM_LOC_BINS]` (for every bin and channel: the tokens of the patch centres
+    before and after it, and the flat cell `token * patch_length + cell` that holds it), `frac [batch x
+    NUM_LOC_BINS]` (interpolation weight of the later centre) and `channel_mask [batch x channels]` (real
+    channels)."""
 
-    location_keys: torch.Tensor | None = None
+    patch_keys: torch.Tensor
+    cells: torch.Tensor
+    index: torch.Tensor
+    frac: torch.Tensor
+    channel_mask: torch.Tensor
+
+    FIELDS = ("patch_keys", "cells", "index", "frac", "channel_mask")
+
+
+@dataclass
+class TSFlorenceEncoderOutput(BaseModelOutput):
+    """The text encoder's output plus the location pointer's `PointerKeys` (see
+    `TSFlorenceConfig.location_pointer`), computed once per `generate()` call and kept as tensors with the batch
+    first (`location_patch_keys`, ...), so that beam search expands them with the rest."""
+
+    location_patch_keys: torch.Tensor | None = None
+    location_cells: torch.Tensor | None = None
+    location_index: torch.Tensor | None = None
+    location_frac: torch.Tensor | None = None
     location_channel_mask: torch.Tensor | None = None
+
+    @classmethod
+    def with_keys(cls, encoded: BaseModelOutput, keys: PointerKeys) -> TSFlorenceEncoderOutput:
+        fields = {f"location_{name}": getattr(keys, name) for name in PointerKeys.FIELDS}
+        return cls(
+            last_hidden_state=encoded.last_hidden_state,
+            hidden_states=encoded.hidden_states,
+            attentions=encoded.attentions,
+            **fields,
+        )
+
+    def pointer_keys(self) -> PointerKeys | None:
+        if self.location_patch_keys is None:
+            return None
+        return PointerKeys(**{name: getattr(self, f"location_{name}") for name in PointerKeys.FIELDS})
 
 
 @dataclass
@@ -319,7 +355,11 @@ class TSFlorenceCellHead(nn.Module):
 class TSFlorenceLocationPointer(nn.Module):
     """A pointer logit for every `<loc_b>` (see `TSFlorenceConfig.location_pointer`): query = the decoder state,
     key of bin b = the text encoder's series outputs interpolated linearly between patch centres at the bin's time,
-    plus the cell features of the cell that holds it; per channel, combined over channels by log-sum-exp."""
+    plus the cell features of the cell that holds it; per channel, combined over channels by log-sum-exp.
+
+    The keys of the 1,000 bins are never built: a score is linear in its key, so the query is scored against the
+    patch keys and the cells, and the scores are interpolated and gathered to the bins. That is the same logit for
+    a fraction of the memory and time (the bins' keys are `channels x 1000 x pointer_dim` floats a series)."""
 
     def __init__(self, config: TSFlorenceConfig):
         super().__init__()
@@ -334,9 +374,9 @@ class TSFlorenceLocationPointer(nn.Module):
         cell_features: torch.Tensor,
         series_mask: torch.Tensor,
         series_channel_ids: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`(keys [batch x channels x NUM_LOC_BINS x pointer_dim], channel_mask [batch x channels])` from
-        `series_outputs [batch x tokens x d_model]` and `cell_features [batch x tokens x patch_length x cell_dim]`."""
+    ) -> PointerKeys:
+        """What the pointer scores the decoder's states against (`PointerKeys`), from `series_outputs [batch x
+        tokens x d_model]` and `cell_features [batch x tokens x patch_length x cell_dim]`."""
         batch, tokens, patch_length, _ = cell_features.shape
         channels, patches, _ = series_layout(series_mask, series_channel_ids)
         n_channels = int(channels.max().clamp(min=1))
@@ -345,26 +385,43 @@ class TSFlorenceLocationPointer(nn.Module):
         u = t[None, :] * patches[:, None] - 0.5  # [batch x bins]
         low = u.floor().clamp(min=0)
         low = torch.minimum(low, (patches[:, None] - 1).float())
-        frac = (u - low).clamp(0, 1)[:, None, :, None]  # [batch x 1 x bins x 1]
+        frac = (u - low).clamp(0, 1)  # [batch x bins]
         high = torch.minimum(low + 1, (patches[:, None] - 1).float())
         cell = (t[None, :] * patches[:, None] * patch_length).floor().long()  # [batch x bins] cell within channel
         first = torch.arange(n_channels, device=t.device)[None, :, None] * patches[:, None, None]  # [batch x ch x 1]
-        rows = torch.arange(batch, device=t.device)[:, None, None]
 
         def token(index: torch.Tensor) -> torch.Tensor:  # [batch x bins] patch -> [batch x ch x bins] token
             return (first + index[:, None, :].long()).clamp(max=tokens - 1)
 
-        keys = self.series_key(series_outputs)  # [batch x tokens x dim]
-        interpolated = keys[rows, token(low)] * (1 - frac) + keys[rows, token(high)] * frac
-        cells = cell_features[rows, token(cell // patch_length), (cell % patch_length)[:, None, :]]
-        channel_mask = torch.arange(n_channels, device=t.device)[None, :] < channels[:, None]
-        return interpolated + self.cell_key(cells), channel_mask
+        cell_index = token(cell // patch_length) * patch_length + (cell % patch_length)[:, None, :]
+        return PointerKeys(
+            patch_keys=self.series_key(series_outputs),
+            cells=cell_features,
+            index=torch.stack([token(low), token(high), cell_index], dim=1),
+            frac=frac,
+            channel_mask=torch.arange(n_channels, device=t.device)[None, :] < channels[:, None],
+        )
 
-    def forward(self, hidden: torch.Tensor, keys: torch.Tensor, channel_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, keys: PointerKeys) -> torch.Tensor:
         """Pointer logits `[batch x steps x NUM_LOC_BINS]` of decoder states `hidden [batch x steps x d_model]`."""
+        batch, steps, _ = hidden.shape
         query = self.query(hidden)  # [batch x steps x dim]
-        scores = torch.einsum("bsd,bcnd->bscn", query, keys.to(query.dtype)) / math.sqrt(query.shape[-1])
-        scores = scores.masked_fill(~channel_mask[:, None, :, None], float("-inf"))
+        patch_scores = torch.einsum("bsd,btd->bst", query, keys.patch_keys.to(query.dtype))
+        # query . cell_key(c) = (query W) . c + query . bias
+        cell_query = query @ self.cell_key.weight.to(query.dtype)  # [batch x steps x cell_dim]
+        cell_scores = torch.einsum("bsc,btlc->bstl", cell_query, keys.cells.to(query.dtype)).flatten(2)
+        cell_scores = cell_scores + (query @ self.cell_key.bias.to(query.dtype))[..., None]
+        n_channels = keys.channel_mask.shape[1]
+
+        def at(scores: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # [b x s x n], [b x ch x bins]
+            gathered = scores.gather(2, index.reshape(batch, 1, -1).expand(batch, steps, -1))
+            return gathered.view(batch, steps, n_channels, -1)
+
+        low, high, cell = keys.index.unbind(1)
+        frac = keys.frac[:, None, None, :].to(query.dtype)
+        scores = at(patch_scores, low) * (1 - frac) + at(patch_scores, high) * frac + at(cell_scores, cell)
+        scores = scores / math.sqrt(query.shape[-1])  # [batch x steps x ch x bins]
+        scores = scores.masked_fill(~keys.channel_mask[:, None, :, None], float("-inf"))
         return scores.logsumexp(dim=2)
 
 
@@ -634,14 +691,14 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         )
         logits = self.lm_head(outputs.last_hidden_state)
         cell_logits = None
-        keys = getattr(encoder_outputs, "location_keys", None), getattr(encoder_outputs, "location_channel_mask", None)
+        keys = encoder_outputs.pointer_keys() if isinstance(encoder_outputs, TSFlorenceEncoderOutput) else None
         if self.cell_head is not None and input_ids is not None and series_mask is not None:
             cell_logits, located = self.read_cells(
                 outputs.encoder_last_hidden_state, input_ids, series_mask, series_channel_ids
             )
-            keys = located if keys[0] is None else keys
-        if self.location_pointer is not None and keys[0] is not None:
-            pointer = self.location_pointer(outputs.last_hidden_state, *keys)  # [batch x steps x bins]
+            keys = located if keys is None else keys
+        if self.location_pointer is not None and keys is not None:
+            pointer = self.location_pointer(outputs.last_hidden_state, keys)  # [batch x steps x bins]
             loc = slice(LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
             logits = torch.cat(
                 [logits[..., : loc.start], logits[..., loc] + pointer.to(logits), logits[..., loc.stop :]], dim=-1
@@ -685,16 +742,16 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         input_ids: torch.LongTensor,
         series_mask: torch.Tensor,
         series_channel_ids: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor | None, torch.Tensor | None]]:
+    ) -> tuple[torch.Tensor, PointerKeys | None]:
         """What the text encoder made of the series, at point granularity: the cell head's logits `[batch x tokens
-        x patch_length x 3]` and the location pointer's `(keys, channel_mask)` (Nones without a pointer or without
+        x patch_length x 3]` and the location pointer's `PointerKeys` (None without a pointer or without
         `series_channel_ids`). `encoder_hidden` is the text encoder's output for `input_ids`."""
         placeholder = input_ids == self.config.series_token_id
         series_outputs = encoder_hidden.new_zeros(*series_mask.shape, encoder_hidden.shape[-1])
         series_outputs[series_mask.bool()] = encoder_hidden[placeholder]  # [batch x tokens x d_model], as the tokens
         cell_features, cell_logits = self.cell_head(series_outputs)
         if self.location_pointer is None or series_channel_ids is None:
-            return cell_logits, (None, None)
+            return cell_logits, None
         return cell_logits, self.location_pointer.keys(series_outputs, cell_features, series_mask, series_channel_ids)
 
     @staticmethod
@@ -754,19 +811,13 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
                     "series_features (the processor's output holds both)"
                 )
             encoded = model_kwargs["encoder_outputs"]
-            _, (keys, channel_mask) = self.read_cells(
+            _, keys = self.read_cells(
                 encoded.last_hidden_state,
                 inputs_tensor,
                 series_inputs["series_mask"],
                 series_inputs["series_channel_ids"],
             )
-            model_kwargs["encoder_outputs"] = TSFlorenceEncoderOutput(
-                last_hidden_state=encoded.last_hidden_state,
-                hidden_states=encoded.hidden_states,
-                attentions=encoded.attentions,
-                location_keys=keys,
-                location_channel_mask=channel_mask,
-            )
+            model_kwargs["encoder_outputs"] = TSFlorenceEncoderOutput.with_keys(encoded, keys)
         return model_kwargs
 
 
