@@ -83,6 +83,14 @@ def test_refiner_puts_a_change_point_on_the_step():
     assert refined == {"points": [1000, 2050, 3900], "scores": [0.2, 0.8, 0.3]}
 
 
+def test_refiner_puts_a_change_point_on_a_noiseless_step_without_overflow():
+    """A step that explains every sample leaves no error to divide by (synthetic series have such steps)."""
+    values = np.where(np.arange(N) >= 2050, 1000.0, 0.0)
+    with np.errstate(all="raise"):
+        refined = refine_result("<CHANGE_POINT_DETECTION>", {"points": [2046], "scores": [0.8]}, values, RADIUS)
+    assert refined["points"] == [2050]
+
+
 def test_refiner_leaves_a_bend_where_the_model_put_it():
     rng = np.random.default_rng(5)
     t = np.arange(N, dtype=np.float64)

@@ -340,7 +340,10 @@ def _t_squared(q: np.ndarray, resid: np.ndarray, regressors: np.ndarray) -> np.n
     # A regressor a line reproduces (every observed sample on one side) adds nothing.
     usable = norm > 1e-9 * max(1.0, float(norm.max()))
     gain = np.where(usable, (regressors @ resid) ** 2 / np.where(usable, norm, 1.0), 0.0)  # squared error removed
-    variance = np.maximum(float(resid @ resid) - gain, 1e-300) / (len(resid) - 3)
+    # A step that explains every sample (a noiseless level shift) leaves no error: the floor keeps its t-squared
+    # large and finite (1e12 times the sample count at most) rather than an overflow.
+    rss = float(resid @ resid)
+    variance = np.maximum(rss - gain, max(1e-12 * rss, 1e-300)) / (len(resid) - 3)
     return gain / variance
 
 
