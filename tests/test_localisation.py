@@ -268,6 +268,8 @@ def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):
         ("labelled_spans", ["spike", 40, 52], 41, False),  # the next span starts after 40
         ("labelled_spans", ["spike", 40, 52, "spike"], 41, False),  # also behind a label: no loop on one span
         ("labelled_spans", ["spike", 40, 52, "<ch_1>"], 40, False),  # the same place on another channel
+        ("labelled_spans", ["spike", "<ch_1>", 40, 52, "dip", "<ch_1>"], 41, False),  # not twice on one channel
+        ("labelled_spans", ["spike", "<ch_1>", 30, 52, "<ch_2>", 40, 41, "<ch_1>"], 40, False),  # nor before the last
         ("labelled_spans", ["spike", 40, 52, 60], 60, True),
         ("labelled_spans", ["spike", 999, 999], 999, False),  # at the last bin: nothing left to ban
         ("points", [10, 30], 31, False),  # points increase
@@ -278,12 +280,14 @@ def test_location_grammar_allows_only_what_a_target_could_continue_with(kind, ge
     from ts_florence.modeling_ts_florence import LocationGrammarLogitsProcessor
 
     word = 2000  # any text token
-    channel = LOC_TOKEN_OFFSET + NUM_LOC_BINS + 1  # <ch_1>
-    ids = [
-        2,
-        0,
-        *(LOC_TOKEN_OFFSET + t if isinstance(t, int) else channel if t == "<ch_1>" else word for t in generated),
-    ]
+    def token(t):
+        if isinstance(t, int):
+            return LOC_TOKEN_OFFSET + t
+        if t.startswith("<ch_"):
+            return LOC_TOKEN_OFFSET + NUM_LOC_BINS + int(t[4:-1])  # <ch_k>
+        return word
+
+    ids = [2, 0, *map(token, generated)]
     found = LocationGrammarLogitsProcessor._lowest_bin(kind, ids, LOC_TOKEN_OFFSET, LOC_TOKEN_OFFSET + NUM_LOC_BINS)
     assert found == (lowest, locations_only)
 

@@ -174,20 +174,28 @@ class LocationGrammarLogitsProcessor(LogitsProcessor):
             points = [i - first for i in ids if first <= i < stop]
             return (min(points[-1] + 1, NUM_LOC_BINS - 1) if points else 0), False
         start = None  # the start bin of an open span
-        last_start, channel = -1, False  # the last span's start; whether a <ch_k> came since
+        last_start, channel = -1, None  # the last span's start; the channel a <ch_k> just named
+        last_on: dict[int, int] = {}  # the last start of each named channel
         for i in ids:
             if first <= i < stop:
                 if start is None:
                     start = i - first
                 else:
-                    last_start, start, channel = start, None, False
+                    last_start, start = start, None
+                    if channel is not None:
+                        last_on[channel] = last_start
+                    channel = None
             else:
-                start, channel = None, stop <= i < stop + MAX_CHANNELS
+                start, channel = None, (i - stop if stop <= i < stop + MAX_CHANNELS else None)
         if start is not None:
             return start, True
+        if last_start < 0:
+            return 0, False
         # Spans start later and later (targets are sorted by start and never repeat a span of one channel); only
-        # the same place on another channel (`<ch_k>` before it) may share the start.
-        return min(last_start + (0 if channel else 1), NUM_LOC_BINS - 1) if last_start >= 0 else 0, False
+        # a channel with no span there yet (`<ch_k>` before it) may share the start. A model that repeats one
+        # span on one channel (`trough<ch_3><loc_426><loc_426>` until max_new_tokens) must move on.
+        low = last_start + 1 if channel is None else max(last_start, last_on.get(channel, -1) + 1)
+        return min(low, NUM_LOC_BINS - 1), False
 
 
 @dataclass
