@@ -280,6 +280,7 @@ def test_location_grammar_allows_only_what_a_target_could_continue_with(kind, ge
     from ts_florence.modeling_ts_florence import LocationGrammarLogitsProcessor
 
     word = 2000  # any text token
+
     def token(t):
         if isinstance(t, int):
             return LOC_TOKEN_OFFSET + t

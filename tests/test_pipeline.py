@@ -35,6 +35,19 @@ def test_a_batch_of_mixed_channel_counts_answers_in_the_order_given(pipe, burst_
     assert together == [pipe(series, task="<ANOMALY_DETECTION>") for series in batch]
 
 
+def test_a_model_loaded_in_bfloat16_reads_float32_series_and_finds_the_burst(burst_model):
+    """`dtype=torch.bfloat16`, as transformers users pass it: the processor's float32 series are read in the
+    model's dtype, and the answer survives the lower precision."""
+    import torch
+
+    half = pipeline("time-series-prompting", model=str(burst_model.folder), dtype=torch.bfloat16)
+    assert half.model.dtype == torch.bfloat16
+    found = half(burst_model.series[0], task="<ANOMALY_DETECTION>")["<ANOMALY_DETECTION>"]
+    assert found["labels"] == ["burst"]
+    assert span_iou(found["spans"][0], burst_model.spans[0]) >= 0.5
+    assert all(0.0 < s <= 1.0 for s in found["scores"])
+
+
 def test_several_tasks_on_one_series_match_running_them_one_by_one(pipe, burst_model):
     series = burst_model.series[3]
     together = pipe(series, task=["<CAPTION>", "<ANOMALY_DETECTION>"])

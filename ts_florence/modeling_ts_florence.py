@@ -305,6 +305,9 @@ class TSFlorenceSeriesEncoder(nn.Module):
                 f"patch length of the input ({patch_length}) != config.patch_length "
                 f"({self.config.patch_length}): the processor and the model do not match"
             )
+        # The processor writes float32; a model loaded or cast to another dtype (`dtype=torch.bfloat16`) reads it so.
+        dtype = self.patch_embedding.weight.dtype
+        series_patches, series_scale = series_patches.to(dtype), series_scale.to(dtype)
         observed = series_patches[..., 3]  # [batch x tokens x patch_length]
         weight = observed.sum(-1).clamp(min=1e-6)
         summaries = torch.stack(
