@@ -156,3 +156,20 @@ def test_ids_beyond_the_trained_vocabulary_decode_to_nothing(processor):
     dip = processor.tokenizer("dip", add_special_tokens=False)["input_ids"]
     text, char_probs = processor.decode_with_scores(dip + [unused], [0.5] * len(dip) + [0.1])
     assert text == "dip" and char_probs == [0.5] * 3
+
+
+def test_decode_generation_scores_each_token_with_the_models_normalised_probability(model, processor):
+    """The greedy path computes log-probabilities itself; they equal transformers' `compute_transition_scores`."""
+    from ts_florence.processing_ts_florence import decode_generation
+
+    inputs = processor(series=[np.sin(np.arange(200) / 5.0), np.cos(np.arange(90) / 3.0)], text="<CAPTION>")
+    output = model.generate(
+        **inputs, max_new_tokens=5, min_new_tokens=5, return_dict_in_generate=True, output_scores=True
+    )
+    expected = model.compute_transition_scores(output.sequences, output.scores, normalize_logits=True).exp()
+    for (text, char_scores), ids, probs in zip(
+        decode_generation(model, processor, output), output.sequences[:, 1:].tolist(), expected.tolist(), strict=True
+    ):
+        expected_text, expected_scores = processor.decode_with_scores(ids, probs)
+        assert text == expected_text and len(char_scores) == len(expected_scores) > 0
+        assert np.allclose(char_scores, expected_scores, atol=1e-6)

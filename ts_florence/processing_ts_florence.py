@@ -287,10 +287,18 @@ def decode_generation(model, processor: TSFlorenceProcessor, output) -> list[tup
     """`(text, one probability per character)` for each sequence of `model.generate(...,
     return_dict_in_generate=True, output_scores=True)`: the model's own token probabilities (greedy or beam),
     without the decoder start token and padding, ready for `post_process_generation(..., char_scores=...)`."""
+    import torch
+
     beams = output.get("beam_indices")
-    transition = model.compute_transition_scores(
-        output.sequences, output.scores, beams, normalize_logits=beams is None
-    )  # [batch x generated] log-probabilities
+    if beams is None:
+        # What `compute_transition_scores(..., normalize_logits=True)` gives, without writing out the normalised
+        # `[batch x steps x vocab]` scores (a third of its time), and in float32 for a model in bfloat16.
+        scores = torch.stack(output.scores, dim=1).float()  # [batch x generated x vocab]
+        chosen = output.sequences[:, -scores.shape[1] :, None]
+        transition = scores.gather(2, chosen).squeeze(-1) - scores.logsumexp(-1)
+    else:
+        transition = model.compute_transition_scores(output.sequences, output.scores, beams)
+    # [batch x generated] log-probabilities
     sequences = output.sequences[:, 1:].tolist()  # without the decoder start token
     probabilities = transition.exp().clamp(0, 1).tolist()
     pad = processor.tokenizer.pad_token_id
