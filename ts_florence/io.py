@@ -132,7 +132,9 @@ def read_series(
     if extension not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
         raise ValueError(f"{path}: unsupported extension {path.suffix!r}; supported: {supported}")
-    if path.is_file() and path.stat().st_size == 0:
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a file; give the path of one series file")
+    if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     if isinstance(columns, str):
         columns = [columns]
@@ -183,7 +185,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_json(path: Path, lines: bool) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); JSON files must be UTF-8") from err
     if not text.strip():
         raise ValueError(f"{path}: the file is empty (only whitespace)")
     if lines:
@@ -310,21 +315,23 @@ def _series_from_frame(
         for name in columns:
             array, bad = _as_numbers(frame[name])
             if array is None:
-                raise ValueError(f"{path}: column {name!r} is not numeric (e.g. {bad!r:.60})")
+                raise ValueError(f"{path}: column {name!r} is not numeric: {_where(frame, name, bad)}")
             names.append(name)
             arrays.append(array)
     else:
+        skipped = []
         for name in available:
             if name == time_name:
                 continue
             array, bad = _as_numbers(frame[name])
             if array is None:
-                logger.info("%s: skipping non-numeric column %r (e.g. %.60r)", path, name, bad)
+                skipped.append(f"column {name!r} {_where(frame, name, bad)}")
+                logger.info("%s: skipping non-numeric %s", path, skipped[-1])
                 continue
             names.append(name)
             arrays.append(array)
         if not arrays:
-            raise ValueError(f"{path}: no numeric column (columns: {available})")
+            raise ValueError(f"{path}: no numeric column; {'; '.join(skipped) or f'columns: {available}'}")
 
     wide = np.column_stack(arrays)  # [time x channels], float64
     with np.errstate(over="ignore"):  # counted and logged just below
@@ -383,22 +390,31 @@ def _check_timestamps(timestamps: pd.DatetimeIndex, path: Path) -> None:
         logger.warning("%s: timestamps are not in increasing order; rows are kept in file order", path)
 
 
-def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, Any]:
-    """The column as float64, or None and an example of a value that is not a number."""
+def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, int | None]:
+    """The column as float64, or None and the position (row) of a value that is not a number (None when the
+    whole column is of a type that is not numbers, such as datetimes)."""
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(dtype=np.float64, na_value=np.nan), None
-    present = column.dropna()
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-        return None, present.iloc[0] if len(present) else column.dtype
+        return None, None
     try:
         converted = pd.to_numeric(column, errors="coerce")
     except (TypeError, ValueError):  # objects that are not scalars, such as nested lists
-        return None, present.iloc[0]
+        present = np.flatnonzero(column.notna().to_numpy())
+        return None, int(present[0]) if len(present) else None
     blank = column.astype(str).str.strip().str.lower().isin(_MISSING_STRINGS)
-    failed = column.notna() & converted.isna() & ~blank
+    failed = (column.notna() & converted.isna() & ~blank).to_numpy()
     if failed.any():
-        return None, column[failed].iloc[0]
+        return None, int(np.flatnonzero(failed)[0])
     return converted.to_numpy(dtype=np.float64, na_value=np.nan), None
+
+
+def _where(frame: pd.DataFrame, name: str, row: int | None) -> str:
+    """Where column `name` stops being numbers: its first bad cell (rows count from 1, after the header), or
+    its type."""
+    if row is None:
+        return f"of type {frame[name].dtype}"
+    return f"row {row + 1} holds {str(frame[name].iloc[row])!r:.60}"
 
 
 def _is_number(text: str) -> bool:
