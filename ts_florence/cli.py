@@ -87,8 +87,6 @@ def load_pipeline(model_path: str | os.PathLike):
     check_model_folder(model_path)
     from transformers import pipeline
 
-    import ts_florence  # noqa: F401  (registers the Auto classes and the pipeline)
-
     try:
         return pipeline("time-series-prompting", model=str(model_path))
     except Exception as err:  # transformers, tokenizers and safetensors raise many kinds; -v shows the traceback
