@@ -2,11 +2,9 @@
 raise the project's own one-line message (a ValueError naming the file, or the series), never a library's error."""
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,14 +145,3 @@ def _array(shape, dtype, fill, special):
 )
 def test_any_array_is_read_or_refused_with_a_message_naming_the_series(series):
     check_series(series)
-
-
-@pytest.mark.parametrize("name", ["s.csv", "s.json", "s.parquet"])
-def test_an_unreadable_file_is_refused_naming_it(tmp_path, name):
-    if os.geteuid() == 0:
-        pytest.skip("root reads any file")
-    path = tmp_path / name
-    path.write_text("x\n1\n")
-    path.chmod(0)
-    with pytest.raises(OSError, match=name):
-        read_series(path)
