@@ -45,17 +45,36 @@ def test_help_tasks_and_usage_errors_load_neither_torch_nor_transformers(argv):
     assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
 
 
-@pytest.mark.parametrize("transformers_first", [False, True])
-def test_auto_classes_and_pipeline_know_ts_florence_whichever_is_imported_first(transformers_first):
-    imports = ["import ts_florence", "from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoProcessor"]
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import ts_florence",
+        "import transformers.pipelines, ts_florence",  # transformers' Auto classes loaded before ts-florence
+        # ts-florence's own modules import transformers' Auto classes, and are not imported half-way by the
+        # registration that waits for those
+        "from ts_florence import TSFlorenceForConditionalGeneration",
+        "from ts_florence import TSFlorenceConfig",
+        "from ts_florence.pipeline import TimeSeriesPromptingPipeline",
+        "from ts_florence.tokenization_ts_florence import train_tokenizer",
+    ],
+)
+def test_auto_classes_and_pipeline_know_ts_florence_whatever_is_imported_first(first):
     code = "\n".join(
         [
-            *(reversed(imports) if transformers_first else imports),
+            first,
+            "from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoProcessor",
             "from transformers.pipelines import PIPELINE_REGISTRY",
             "config = AutoConfig.for_model('ts_florence')",
             "print(type(config).__name__)",
             "print(AutoModelForSeq2SeqLM._model_mapping[type(config)].__name__)",
+            "from transformers.models.auto.processing_auto import PROCESSOR_MAPPING",
+            "print(PROCESSOR_MAPPING[type(config)].__name__)",
             "print('time-series-prompting' in PIPELINE_REGISTRY.get_supported_tasks())",
         ]
     )
-    assert run_python(code).split() == ["TSFlorenceConfig", "TSFlorenceForConditionalGeneration", "True"]
+    assert run_python(code).split() == [
+        "TSFlorenceConfig",
+        "TSFlorenceForConditionalGeneration",
+        "TSFlorenceProcessor",
+        "True",
+    ]

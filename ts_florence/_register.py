@@ -63,54 +63,73 @@ def _pipeline() -> None:
     )
 
 
-# transformers module -> the registration that runs once it is imported; in an order that works when all of
-# them are imported already.
-_AFTER: dict[str, Callable[[], None]] = {
-    "transformers.models.auto.configuration_auto": _config,
-    "transformers.models.auto.feature_extraction_auto": _feature_extractor,
-    "transformers.models.auto.processing_auto": _processor,
-    "transformers.models.auto.modeling_auto": _models,
-    "transformers.pipelines": _pipeline,
+# registration -> the transformers module it registers with
+_REGISTRATIONS: dict[Callable[[], None], str] = {
+    _config: "transformers.models.auto.configuration_auto",
+    _feature_extractor: "transformers.models.auto.feature_extraction_auto",
+    _processor: "transformers.models.auto.processing_auto",
+    _models: "transformers.models.auto.modeling_auto",
+    _pipeline: "transformers.pipelines",
 }
+# Imports of these packages are watched: a registration imports modules of both, so it runs only when none of
+# them is half-way through its import (transformers' modules import one another, and ours import transformers).
+_WATCHED = ("transformers", "ts_florence")
+_executing: set[str] = set()  # watched modules being imported right now
+_registered: set[Callable[[], None]] = set()
+
+
+def _try_registrations() -> None:
+    """Runs the registrations not run yet whose transformers module is imported, once no watched import is under
+    way; called at import and after every watched import."""
+    if _executing:
+        return
+    for register, target in _REGISTRATIONS.items():
+        if register not in _registered and target in sys.modules:
+            _registered.add(register)
+            register()
 
 
 class _RegisteringLoader(importlib.abc.Loader):
-    """Loads a module with its own loader, then runs the registration that waited for it."""
+    """Loads a watched module with its own loader, noting while it runs, then runs the registrations that wait."""
 
-    def __init__(self, loader: importlib.abc.Loader, register: Callable[[], None]):
+    def __init__(self, loader: importlib.abc.Loader, name: str):
         self.loader = loader
-        self.register = register
+        self.name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.loader, attribute)  # get_source, get_resource_reader, is_package, ...
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module) -> None:
-        self.loader.exec_module(module)
-        self.register()
+        _executing.add(self.name)
+        try:
+            self.loader.exec_module(module)
+        finally:
+            _executing.discard(self.name)
+        _try_registrations()
 
 
-class _AfterImportFinder(importlib.abc.MetaPathFinder):
-    """Finds the modules of `_AFTER` with the other finders and hands out their spec with a registering loader."""
+class _WatchingFinder(importlib.abc.MetaPathFinder):
+    """Finds the watched modules with the other finders and hands out their spec with a registering loader."""
 
     def find_spec(self, fullname, path, target=None):
-        register = _AFTER.get(fullname)
-        if register is None:
+        if fullname.partition(".")[0] not in _WATCHED or len(_registered) == len(_REGISTRATIONS):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _RegisteringLoader(spec.loader, register)
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _RegisteringLoader(spec.loader, fullname)
                 return spec
         return None
 
 
 def register_with_transformers() -> None:
     """Registers now with the transformers modules imported already, and later with the others."""
-    for name, register in _AFTER.items():
-        if name in sys.modules:
-            register()
-    if not any(isinstance(finder, _AfterImportFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImportFinder())
+    if not any(isinstance(finder, _WatchingFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _WatchingFinder())
+    _try_registrations()
