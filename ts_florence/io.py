@@ -1,4 +1,4 @@
-"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file.
+"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file; check a saved model folder.
 
 `read_series(path)` returns a `SeriesFile`: values as float32 `(time, channels)` with NaN for missing
 samples, the timestamps when the file has a time column, and one name per channel.
@@ -423,3 +423,67 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Files of a model folder written by `save_pretrained` (model and processor) that loading needs.
+_MODEL_CONFIG = "config.json"
+_MODEL_WEIGHTS = "model.safetensors"
+_MODEL_TOKENIZER = "tokenizer.json"
+_MODEL_JSON_FILES = (
+    _MODEL_CONFIG,
+    _MODEL_TOKENIZER,
+    "generation_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+)
+
+
+def check_model_folder(path: str | os.PathLike) -> Path:
+    """ValueError naming the file of a saved model folder that is missing or damaged (unreadable JSON, weights
+    cut short), so that a user learns which file to restore instead of reading a loader's traceback."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(
+            f"model {path} is not a folder with a saved model (models load offline from a local folder written by "
+            "save_pretrained)"
+        )
+    if not (folder / _MODEL_CONFIG).is_file():
+        raise ValueError(
+            f"{folder} holds no {_MODEL_CONFIG}: a model folder is written by save_pretrained "
+            "(`ts-florence init`, training/train.py) and holds config.json, model.safetensors and the processor files"
+        )
+    if not (folder / _MODEL_TOKENIZER).is_file():
+        raise ValueError(f"{folder} holds no {_MODEL_TOKENIZER} (the tokenizer); restore it or save the model again")
+    for name in _MODEL_JSON_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            document = json.loads(file.read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{file} is damaged (not valid JSON: {err}); restore it or save the model again") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{file} is damaged: expected a JSON object, got {type(document).__name__}")
+    model_type = json.loads((folder / _MODEL_CONFIG).read_bytes()).get("model_type")
+    if model_type != "ts_florence":
+        raise ValueError(f"{folder / _MODEL_CONFIG} is not a ts-florence config (model_type {model_type!r})")
+    index = folder / f"{_MODEL_WEIGHTS}.index.json"
+    if index.is_file():  # sharded weights
+        try:
+            shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError) as err:
+            raise ValueError(f"{index} is damaged ({err!r}); restore it or save the model again") from None
+    else:
+        shards = [_MODEL_WEIGHTS]
+    from safetensors import SafetensorError, safe_open
+
+    for shard in shards:
+        file = folder / shard
+        if not file.is_file():
+            raise ValueError(f"{folder} holds no {shard} (the model weights); restore it or save the model again")
+        try:
+            with safe_open(file, framework="numpy"):
+                pass  # reads the header, which checks that the file holds every tensor it lists
+        except SafetensorError as err:
+            raise ValueError(f"{file} is damaged ({err}); restore it or save the model again") from None
+    return folder
