@@ -1,5 +1,9 @@
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -78,13 +82,14 @@ def test_predict_without_a_model_says_no_model_is_bundled(burst_files, monkeypat
         cli.main(["predict", str(burst_files / "s.csv"), "--task", "<CAPTION>"])
 
 
-def test_predict_reports_bad_files_and_tasks_clearly(burst_files, burst_model, tmp_path):
+def test_predict_reports_bad_files_and_tasks_clearly(burst_files, burst_model, tmp_path, capsys):
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     with pytest.raises(SystemExit, match="error: .*empty"):
         cli.main(["predict", str(empty), "--task", "<CAPTION>", "--model", str(burst_model.folder)])
-    with pytest.raises(SystemExit, match="unknown task"):
+    with pytest.raises(SystemExit) as exited:  # a usage error: exit 2, the message on stderr
         cli.main(["predict", str(burst_files / "s.csv"), "--task", "<FORECAST>", "--model", str(burst_model.folder)])
+    assert exited.value.code == 2 and "unknown task '<FORECAST>'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="not a folder"):
         cli.main(["predict", str(burst_files / "s.csv"), "--task", "<CAPTION>", "--model", str(tmp_path / "nope")])
 
@@ -96,3 +101,103 @@ def test_tasks_command_lists_every_task(capsys):
     out = capsys.readouterr().out
     assert all(token in out for token in TASKS)
     assert np.sum([line.startswith("<") for line in out.splitlines()]) == len(TASKS)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--num-beams", "0"], "argument --num-beams: must be at least 1, got 0"),
+        (["--num-beams", "-1"], "argument --num-beams: must be at least 1, got -1"),
+        (["--window", "0"], "argument --window: must be at least 1, got 0"),
+        (["--max-new-tokens", "0"], "argument --max-new-tokens: must be at least 1, got 0"),
+        (["--text", "foo"], "--text 'foo' given, but <CAPTION> takes no input"),
+        (["--task", "ANOMALY_DETECTION"], r"unknown task 'ANOMALY_DETECTION' \(did you mean '<ANOMALY_DETECTION>'\?\)"),
+        (["--task", "<CAPTION_TO_PHRASE_GROUNDING>"], "needs text input: pass it with --text"),
+        (
+            ["--plot", "no/such/folder/plot.png"],
+            "--plot: cannot save the plot to .*: the folder no/such/folder does not",
+        ),
+    ],
+)
+def test_predict_usage_errors_exit_2_naming_the_option(tmp_path, capsys, args, message):
+    series = tmp_path / "s.csv"
+    series.write_text("x\n1\n2\n3\n")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["predict", str(series), "--model", str(tmp_path), "--task", "<CAPTION>", *args])
+    assert exited.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_evaluate_refuses_a_batch_size_of_zero(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["evaluate", "--model", str(tmp_path), "--data", str(tmp_path), "--batch-size", "0"])
+    assert exited.value.code == 2
+    assert "argument --batch-size: must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_predict_reads_the_file_after_the_task_list(burst_files, burst_model, capsys):
+    model = str(burst_model.folder)
+    cli.main(["predict", "--task", "<ANOMALY_DETECTION>", "<CAPTION>", str(burst_files / "s.csv"), "--model", model])
+    assert burst_model.captions[0] in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["predict", "--task", "<CAPTION>", "--model", model])
+    assert exited.value.code == 2
+    assert "required: file (give it before --task, or after the tasks)" in capsys.readouterr().err
+
+
+def _damage(folder, name, content):
+    if content is None:
+        (folder / name).unlink()
+    elif isinstance(content, int):  # cut the file to this many bytes
+        (folder / name).write_bytes((folder / name).read_bytes()[:content])
+    else:
+        (folder / name).write_text(content)
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("model.safetensors", 100_000, r"model\.safetensors is damaged \(.*incomplete metadata"),
+        ("model.safetensors", 4, r"model\.safetensors is damaged"),
+        ("model.safetensors", None, r"holds no model\.safetensors \(the model weights\)"),
+        ("config.json", '{"model_type": "ts_flor', r"config\.json is damaged \(not valid JSON"),
+        ("config.json", None, r"holds no config\.json: a model folder is written by save_pretrained"),
+        ("config.json", '{"model_type": "bert"}', r"config\.json is not a ts-florence config \(model_type 'bert'\)"),
+        ("tokenizer.json", None, r"holds no tokenizer\.json"),
+        ("tokenizer_config.json", "[1, 2", r"tokenizer_config\.json is damaged"),
+    ],
+)
+def test_a_damaged_model_folder_names_the_file(burst_files, burst_model, tmp_path, name, content, message):
+    folder = tmp_path / "model"
+    shutil.copytree(burst_model.folder, folder)
+    _damage(folder, name, content)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["predict", str(burst_files / "s.csv"), "--task", "<CAPTION>", "--model", str(folder)])
+    assert re.match(r"error: .*" + message, str(exited.value.code))
+
+
+def test_an_empty_model_folder_says_config_json_is_missing(burst_files, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match=r"empty holds no config\.json"):
+        cli.main(["predict", str(burst_files / "s.csv"), "--task", "<CAPTION>", "--model", str(tmp_path / "empty")])
+
+
+@pytest.mark.parametrize("name", ["x.csv", "x.json", "x.parquet"])
+def test_predict_on_a_folder_named_like_a_series_file_says_it_is_a_folder(burst_model, tmp_path, name):
+    (tmp_path / name).mkdir()
+    with pytest.raises(SystemExit, match=f"error: .*{name}: is a folder, not a file"):
+        cli.main(["predict", str(tmp_path / name), "--task", "<CAPTION>", "--model", str(burst_model.folder)])
+
+
+def test_the_command_exits_1_on_bad_data_without_a_traceback_unless_verbose(burst_model, tmp_path):
+    folder = tmp_path / "x.csv"
+    folder.mkdir()
+    command = [sys.executable, "-m", "ts_florence.cli"]
+    args = ["predict", str(folder), "--task", "<CAPTION>", "--model", str(burst_model.folder)]
+    quiet = subprocess.run([*command, *args], capture_output=True, text=True)
+    assert quiet.returncode == 1
+    assert quiet.stderr.strip().splitlines() == [
+        f"error: {folder}: is a folder, not a file; give the path of one series file"
+    ]
+    verbose = subprocess.run([*command, "-v", *args], capture_output=True, text=True)
+    assert verbose.returncode == 1 and "Traceback" in verbose.stderr

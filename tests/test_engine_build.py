@@ -1,6 +1,11 @@
 """The engine's build: schema on disk, rank sharding, resume after a crash, and bad input."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import datasets
 import numpy as np
@@ -275,3 +280,65 @@ def test_nms_never_suppresses_ground_truth():
     (out,) = nms.run([record])
     assert [(s["start"], s["source"]) for s in out["spans"]] == [(50, "injected"), (50, "stl_zscore"), (52, "injected")]
     assert nms.summary()["removed"] == {"overlap IoU > 0.5": 1}
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, dead but not yet reaped by its new parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The running children of process `pid`, with their command lines."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if ppid == pid and _alive(int(entry)):
+            found[int(entry)] = cmdline
+    return found
+
+
+_POOL_PARENT = """
+import time
+
+from ts_florence.engine.build import worker_pool
+
+pool = worker_pool(2)
+for _ in range(4):
+    pool.submit(time.sleep, 120)  # work that would keep orphans busy for minutes
+time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
+def test_engine_workers_end_when_their_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT])
+    children: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 60.0
+        while sum("spawn_main" in c for c in children.values()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            children = _children(parent.pid)
+        assert sum("spawn_main" in c for c in children.values()) == 2, children
+        time.sleep(1.0)  # the workers have imported the engine and run their initializer
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5.0
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not {pid: c for pid, c in children.items() if _alive(pid)}, "processes outlived their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -187,7 +187,7 @@ def test_missing_column_raises_listing_available_ones(tmp_path):
 
 def test_non_numeric_selected_column_raises_naming_it_and_a_bad_value(tmp_path):
     path = write(tmp_path / "s.csv", "a,b\n1,2\n2,oops\n")
-    with pytest.raises(ValueError, match=r"s\.csv: column 'b' is not numeric \(e\.g\. 'oops'\)"):
+    with pytest.raises(ValueError, match=r"s\.csv: column 'b' is not numeric: row 2 holds 'oops'"):
         read_series(path, columns=["b"])
 
 
@@ -198,9 +198,26 @@ def test_zero_rows_raises(tmp_path):
         read_series(write(tmp_path / "s.json", '{"values": []}'))
 
 
-def test_no_numeric_column_raises_listing_the_columns(tmp_path):
-    with pytest.raises(ValueError, match=r"no numeric column \(columns: \['name'\]\)"):
+def test_no_numeric_column_raises_naming_the_first_bad_cell_of_each_column(tmp_path):
+    with pytest.raises(ValueError, match=r"no numeric column; column 'name' row 1 holds 'x'"):
         read_series(write(tmp_path / "s.csv", "name\nx\ny\n"))
+    # One bad cell in the only value column: the message names it without -v.
+    with pytest.raises(ValueError, match=r"column 'load' row 3 holds '1,7'"):
+        read_series(write(tmp_path / "t.tsv", "time\tload\n2026-01-01\t1.5\n2026-01-02\t2.5\n2026-01-03\t1,7\n"))
+
+
+def test_a_folder_named_like_a_series_file_is_refused_as_a_folder(tmp_path):
+    for name in ("x.csv", "x.json", "x.parquet"):
+        (tmp_path / name).mkdir()
+        with pytest.raises(ValueError, match=f"{name}: is a folder, not a file"):
+            read_series(tmp_path / name)
+
+
+def test_a_binary_json_file_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(ValueError, match=r"s\.json: not UTF-8 text \(byte 0"):
+        read_series(path)
 
 
 def test_explicit_time_column_that_is_not_datetimes_raises(tmp_path):

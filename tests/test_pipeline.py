@@ -123,6 +123,26 @@ def test_pipeline_rejects_bad_input_with_a_clear_error(pipe):
         pipe(np.full(10, np.nan), task="<CAPTION>")
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"num_beams": 0}, ValueError, "num_beams must be at least 1, got 0"),
+        ({"num_beams": -1}, ValueError, "num_beams must be at least 1, got -1"),
+        ({"generate_kwargs": {"num_beams": 0}}, ValueError, "num_beams must be at least 1, got 0"),
+        ({"num_beams": 2.5}, TypeError, "num_beams must be a whole number >= 1, got 2.5"),
+        ({"max_new_tokens": 0}, ValueError, "max_new_tokens must be at least 1, got 0"),
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1, got 0"),
+        ({"text": "foo"}, ValueError, "text='foo' given, but <CAPTION> takes no input"),
+        ({"task": "ANOMALY_DETECTION"}, ValueError, "did you mean '<ANOMALY_DETECTION>'"),
+        ({"task": "<CAPTION_TO_PHRASE_GROUNDING>"}, ValueError, "needs text input: pass it with text="),
+    ],
+)
+def test_pipeline_rejects_bad_arguments_before_any_model_work(pipe, kwargs, error, message):
+    kwargs = {"task": "<CAPTION>", **kwargs}
+    with pytest.raises(error, match=message):
+        pipe(np.arange(50.0), **kwargs)
+
+
 def test_window_starts_cover_the_series_and_end_at_its_end():
     starts = window_starts(1000, 300, overlap=0.25)
     assert starts[0] == 0 and starts[-1] == 700

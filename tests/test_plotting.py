@@ -183,6 +183,24 @@ def test_unknown_image_extension_raises_before_writing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_missing_folder_is_named_before_anything_is_drawn(tmp_path):
+    out = tmp_path / "no such folder" / "out.png"
+    with pytest.raises(ValueError, match=r"out\.png: the folder .*no such folder does not exist$"):
+        plot_result(series(), {"<CAPTION>": "a sine"}, out)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_one_sample_series_is_drawn_as_a_dot_in_the_width_of_its_sample(tmp_path):
+    out = tmp_path / "one.png"
+    figure = plot_result([3.0], {"<ANOMALY_DETECTION>": {"spans": [[0, 1]], "labels": ["spike"]}}, out)
+    assert_png(out)
+    ax = figure.axes[0]
+    (line,) = ax.lines
+    assert line.get_marker() == "o"
+    assert ax.get_xlim() == pytest.approx((-0.5, 0.5))
+    assert ax.get_ylim()[0] < 3.0 < ax.get_ylim()[1]
+
+
 def test_mismatched_timestamps_and_channel_names_raise():
     with pytest.raises(ValueError, match=r"timestamps \(3\) != samples in values \(200\)"):
         plot_result(series(), {}, timestamps=pd.date_range("2024-01-01", periods=3))

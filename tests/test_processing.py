@@ -21,6 +21,10 @@ def _n_series_tokens(inputs, series_token_id=4):
         (torch.randn(40, 2), 2, 40),
         (pd.Series(np.arange(20.0)), 1, 20),
         (pd.DataFrame({"a": np.arange(10.0), "b": np.r_[np.nan, np.arange(9.0)]}), 2, 10),
+        (list(np.arange(12.0)), 1, 12),  # a list of NumPy scalars, what list(array) gives, is a list of numbers
+        (list(np.arange(12, dtype=np.float32)), 1, 12),
+        ([np.float32(1.0), 2, np.int64(3)], 1, 3),
+        (list(torch.arange(6.0)), 1, 6),
     ],
 )
 def test_processor_accepts_every_input_kind(processor, series, channels, length):
@@ -88,6 +92,7 @@ def test_many_channels_share_the_token_budget():
         (np.zeros((10, 65)), "65 channels, more than the 64"),
         (["a", "b"], "non-numeric values"),
         ([1.0, "x"], "non-numeric values"),
+        ([1, "a", 3], r"non-numeric values \(e\.g\. 'a'\)"),
         (pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}), r"non-numeric values in column\(s\) \['b'\]"),
         ([1.0, float("inf")], "infinite value at channel 0, time 1"),
         (np.zeros((2, 3, 4)), "expected shape \\(time,\\) or \\(time, channels\\), got 3-D"),
@@ -106,6 +111,7 @@ def test_bad_series_get_a_clear_error(processor, series, message):
     "text, message",
     [
         ("<FORECAST>", "unknown task '<FORECAST>'"),
+        ("ANOMALY_DETECTION", r"did you mean '<ANOMALY_DETECTION>'\?"),
         ("describe this series", "unknown task"),
         ("<CAPTION_TO_PHRASE_GROUNDING>", "needs"),
         ("<OPEN_VOCABULARY_DETECTION>", "needs"),

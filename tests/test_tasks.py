@@ -26,6 +26,7 @@ from ts_florence.tasks import (
     parse_generation,
     point_to_text,
     span_to_text,
+    task_prompts,
 )
 
 DESIGN_TOKENS = [
@@ -110,6 +111,34 @@ def test_special_token_lists():
 def test_get_task_names_the_unknown_token_and_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown task '<FOO>'; known tasks: <CAPTION>, <DETAILED_CAPTION>, "):
         get_task("<FOO>")
+
+
+@pytest.mark.parametrize(
+    "token, meant",
+    [
+        ("ANOMALY_DETECTION", "<ANOMALY_DETECTION>"),
+        ("<anomaly detection>", "<ANOMALY_DETECTION>"),
+        ("<CAPTIONS>", "<CAPTION>"),
+    ],
+)
+def test_get_task_suggests_the_close_token(token, meant):
+    with pytest.raises(ValueError, match=f"unknown task '{token}' \\(did you mean '{meant}'\\?\\); known tasks"):
+        get_task(token)
+
+
+def test_task_prompts_take_text_for_the_tasks_with_input_and_refuse_it_otherwise():
+    assert task_prompts(["<CAPTION>", "<CAPTION_TO_PHRASE_GROUNDING>"], "a dip") == [
+        ("<CAPTION>", None),
+        ("<CAPTION_TO_PHRASE_GROUNDING>", "a dip"),
+    ]
+    with pytest.raises(ValueError, match=r"text='foo' given, but <CAPTION> takes no input"):
+        task_prompts("<CAPTION>", "foo")
+    with pytest.raises(ValueError, match=r"--text 'foo' given, but <CAPTION>, <ANOMALY_DETECTION> takes no input"):
+        task_prompts(["<CAPTION>", "<ANOMALY_DETECTION>"], "foo", text_option="--text ")
+    with pytest.raises(ValueError, match=r"<CAPTION_TO_PHRASE_GROUNDING> needs text input: pass it with --text"):
+        task_prompts("<CAPTION_TO_PHRASE_GROUNDING>", None, text_option="--text ")
+    with pytest.raises(ValueError, match="a task was given twice"):
+        task_prompts(["<CAPTION>", "<CAPTION>"])
 
 
 def test_task_spec_rejects_prompt_without_placeholder_for_an_input_task():

@@ -2,41 +2,65 @@
 
 Importing the package registers its classes with the transformers Auto classes and the
 `"time-series-prompting"` pipeline, so `AutoModelForSeq2SeqLM`, `AutoProcessor` and `pipeline` load
-ts-florence checkpoints.
+ts-florence checkpoints. Nothing heavy is imported up front: the names below load their module on first use,
+and each registration runs when transformers loads the Auto class it registers with (`ts_florence._register`),
+so `import ts_florence` and the `ts-florence` command start in well under a second.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoFeatureExtractor,
-    AutoModel,
-    AutoModelForSeq2SeqLM,
-    AutoProcessor,
-)
-from transformers.pipelines import PIPELINE_REGISTRY
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from .configuration_ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceSeriesConfig
-from .modeling_ts_florence import (
-    TSFlorenceForConditionalGeneration,
-    TSFlorenceModel,
-    TSFlorencePreTrainedModel,
-    TSFlorenceSeriesEncoder,
-)
-from .pipeline import TimeSeriesPromptingPipeline
-from .processing_ts_florence import TSFlorenceProcessor, TSFlorenceSeriesFeatureExtractor
-from .tasks import TASKS, TaskSpec, get_task
-from .tokenization_ts_florence import generated_text_corpus, train_tokenizer
+from ._register import register_with_transformers
 
 __version__ = "0.1.0"
 
-AutoConfig.register("ts_florence_series", TSFlorenceSeriesConfig, exist_ok=True)
-AutoConfig.register("ts_florence", TSFlorenceConfig, exist_ok=True)
-AutoModel.register(TSFlorenceConfig, TSFlorenceModel, exist_ok=True)
-AutoModelForSeq2SeqLM.register(TSFlorenceConfig, TSFlorenceForConditionalGeneration, exist_ok=True)
-AutoFeatureExtractor.register(TSFlorenceConfig, TSFlorenceSeriesFeatureExtractor, exist_ok=True)
-AutoProcessor.register(TSFlorenceConfig, TSFlorenceProcessor, exist_ok=True)
-PIPELINE_REGISTRY.register_pipeline(
-    "time-series-prompting", pipeline_class=TimeSeriesPromptingPipeline, pt_model=AutoModelForSeq2SeqLM
-)
+# name -> module that defines it, imported on first access (PEP 562)
+_EXPORTS = {
+    "PRESETS": ".configuration_ts_florence",
+    "TSFlorenceConfig": ".configuration_ts_florence",
+    "TSFlorenceSeriesConfig": ".configuration_ts_florence",
+    "TSFlorenceForConditionalGeneration": ".modeling_ts_florence",
+    "TSFlorenceModel": ".modeling_ts_florence",
+    "TSFlorencePreTrainedModel": ".modeling_ts_florence",
+    "TSFlorenceSeriesEncoder": ".modeling_ts_florence",
+    "TimeSeriesPromptingPipeline": ".pipeline",
+    "TSFlorenceProcessor": ".processing_ts_florence",
+    "TSFlorenceSeriesFeatureExtractor": ".processing_ts_florence",
+    "TASKS": ".tasks",
+    "TaskSpec": ".tasks",
+    "get_task": ".tasks",
+    "generated_text_corpus": ".tokenization_ts_florence",
+    "train_tokenizer": ".tokenization_ts_florence",
+}
+
+if TYPE_CHECKING:
+    from .configuration_ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceSeriesConfig
+    from .modeling_ts_florence import (
+        TSFlorenceForConditionalGeneration,
+        TSFlorenceModel,
+        TSFlorencePreTrainedModel,
+        TSFlorenceSeriesEncoder,
+    )
+    from .pipeline import TimeSeriesPromptingPipeline
+    from .processing_ts_florence import TSFlorenceProcessor, TSFlorenceSeriesFeatureExtractor
+    from .tasks import TASKS, TaskSpec, get_task
+    from .tokenization_ts_florence import generated_text_corpus, train_tokenizer
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+register_with_transformers()
 
 __all__ = [
     "PRESETS",

@@ -21,6 +21,20 @@ def bundled_model_path() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def load_pipeline(model_path: str | os.PathLike):
+    """`pipeline("time-series-prompting")` of a local model folder, with a message naming a missing or damaged
+    file instead of the loaders' tracebacks."""
+    from .io import check_model_folder
+
+    check_model_folder(model_path)
+    from transformers import pipeline
+
+    try:
+        return pipeline("time-series-prompting", model=str(model_path))
+    except Exception as err:  # transformers, tokenizers and safetensors raise many kinds; -v shows the traceback
+        raise ValueError(f"cannot load the model in {model_path}: {type(err).__name__}: {err}") from err
+
+
 def _write_dir_atomically(out: Path, write, overwrite: bool) -> None:
     """Calls `write(tmp_dir)` and moves the finished folder into place, so `out` is never half-written."""
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -95,9 +109,34 @@ def _summary(result: dict, channel_names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .io import read_series
+def _check_predict_args(args: argparse.Namespace) -> None:
+    """Usage errors of `predict` found before any file is read: parser.error (exit 2) names the option."""
+    from .tasks import task_prompts
 
+    parser = args.parser
+    if args.file is None:
+        # --task takes one or more values, so `--task A B FILE` hands it the file too: take it back.
+        if len(args.task) > 1 and not args.task[-1].lstrip().startswith("<"):
+            args.file = args.task.pop()
+        else:
+            parser.error("the following arguments are required: file (give it before --task, or after the tasks)")
+    try:
+        args.prompts = task_prompts(args.task, args.text, text_option="--text ")
+    except ValueError as err:
+        parser.error(str(err))
+    if args.plot:
+        from .plotting import check_plot_path
+
+        try:
+            check_plot_path(args.plot)
+        except ValueError as err:
+            parser.error(f"--plot: {err}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .io import check_model_folder, read_series
+
+    _check_predict_args(args)
     model_path = args.model
     if model_path is None:
         bundled = bundled_model_path()
@@ -107,19 +146,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 "(a folder written by save_pretrained, e.g. by `ts-florence init` or training/train.py)"
             )
         model_path = str(bundled)
-    elif not Path(model_path).is_dir():
-        raise SystemExit(f"error: --model {model_path} is not a folder (models load offline from a local path)")
+    check_model_folder(model_path)
 
     data = read_series(args.file, columns=args.column, time_column=args.time_column)
-    from transformers import pipeline
-
-    import ts_florence  # noqa: F401  (registers the Auto classes and the pipeline)
-
-    pipe = pipeline("time-series-prompting", model=model_path)
+    pipe = load_pipeline(model_path)
     kwargs = {"task": args.task, "text": args.text, "num_beams": args.num_beams}
-    if args.window:
+    if args.window is not None:
         kwargs["window"] = args.window
-    if args.max_new_tokens:
+    if args.max_new_tokens is not None:
         kwargs["max_new_tokens"] = args.max_new_tokens
     result = pipe(data.values, timestamps=data.timestamps, **kwargs)
     if args.json:
@@ -174,6 +208,17 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def optional_float(text: str) -> float | None:
     """An argparse type: a number, or "none"."""
     if text.strip().lower() == "none":
@@ -216,7 +261,9 @@ def cmd_engine_refine(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation.runner import evaluate_path, report_markdown
+    from .io import check_model_folder
 
+    check_model_folder(args.model)
     report = evaluate_path(
         args.model,
         args.data,
@@ -254,18 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="run a task on a series file (CSV, Parquet, JSON)")
-    p.add_argument("file", help="CSV, TSV, Parquet or JSON file; rows are time steps, numeric columns channels")
+    # Optional here so that `--task A B FILE` can be read too (see _check_predict_args).
+    p.add_argument(
+        "file", nargs="?", help="CSV, TSV, Parquet or JSON file; rows are time steps, numeric columns channels"
+    )
     p.add_argument("--task", required=True, nargs="+", help="task token(s), e.g. '<ANOMALY_DETECTION>'")
     p.add_argument("--text", help="input of a task that takes one (a phrase, a label, or <loc_s><loc_e>)")
     p.add_argument("--model", help="model folder (default: the bundled model)")
     p.add_argument("--column", nargs="+", help="value columns to use (default: every numeric column)")
     p.add_argument("--time-column", help="column of timestamps (default: a column named time/date/timestamp)")
-    p.add_argument("--window", type=int, help="windowed inference: window length in samples")
-    p.add_argument("--num-beams", type=int, default=1, help="beam search width (1 = greedy)")
-    p.add_argument("--max-new-tokens", type=int, help="longest output in tokens")
+    p.add_argument("--window", type=positive_int, help="windowed inference: window length in samples")
+    p.add_argument("--num-beams", type=positive_int, default=1, help="beam search width (1 = greedy)")
+    p.add_argument("--max-new-tokens", type=positive_int, help="longest output in tokens")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--plot", help="draw the series with the result into this image file (png, svg, pdf)")
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_predict, parser=p)
 
     p = sub.add_parser("init", help="write a new, randomly initialised model and its processor")
     p.add_argument("--preset", default="tiny", choices=["tiny", "base", "large"])
@@ -280,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="eval")
     p.add_argument("--tasks", nargs="+", help="task tokens (default: every task with examples)")
     p.add_argument("--limit", type=int, help="at most this many examples per task (fixed subsample)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--num-beams", type=int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--num-beams", type=positive_int, default=1)
     p.add_argument("--out", help="folder for report.json and report.md")
     p.set_defaults(func=cmd_evaluate)
 
@@ -290,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = engine_sub.add_parser("build", help="build (or resume) a corpus from a config")
     p.add_argument("--config", help="build config (YAML); default: the shipped engine/configs/default.yaml")
     p.add_argument("--out", required=True, help="output folder (a rerun resumes it)")
-    p.add_argument("--num-proc", type=int, default=1, help="worker processes on this machine")
+    p.add_argument("--num-proc", type=positive_int, default=1, help="worker processes on this machine")
     p.add_argument("--rank", type=int, help="this node's rank (default: $RANK or 0)")
     p.add_argument("--world-size", type=int, help="number of nodes (default: $WORLD_SIZE or 1)")
     p.set_defaults(func=cmd_engine_build)
@@ -306,11 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder for round k+1 (a rerun resumes an interrupted one)")
     p.add_argument("--model-weight", type=float, default=1.0, help="weight of the model's votes in the merge")
     p.add_argument("--guard-share", type=float, default=0.5, help="flag (and restore) a class shrinking by more")
-    p.add_argument("--batch-size", type=int, default=16, help="series per generation call")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="series per generation call")
     p.add_argument("--chunk-size", type=int, default=512, help="records per resumable chunk")
     p.add_argument("--limit", type=int, help="refine at most this many series (the others are copied)")
-    p.add_argument("--max-new-tokens", type=int, help="longest model output per task")
-    p.add_argument("--window", type=int, help="read longer series in windows of this many samples")
+    p.add_argument("--max-new-tokens", type=positive_int, help="longest model output per task")
+    p.add_argument("--window", type=positive_int, help="read longer series in windows of this many samples")
     p.add_argument("--eval-limit", type=int, default=50, help="frozen-split examples per task to score; 0: none")
     p.add_argument(
         "--min-gain",
@@ -334,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:  # bad data, files or model: exit 1 with one line
+        if args.verbose:
+            raise
         raise SystemExit(f"error: {err}") from None
 
 

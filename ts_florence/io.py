@@ -1,4 +1,4 @@
-"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file.
+"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file; check a saved model folder.
 
 `read_series(path)` returns a `SeriesFile`: values as float32 `(time, channels)` with NaN for missing
 samples, the timestamps when the file has a time column, and one name per channel.
@@ -132,7 +132,9 @@ def read_series(
     if extension not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(SUPPORTED_EXTENSIONS)
         raise ValueError(f"{path}: unsupported extension {path.suffix!r}; supported: {supported}")
-    if path.is_file() and path.stat().st_size == 0:
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a file; give the path of one series file")
+    if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
     if isinstance(columns, str):
         columns = [columns]
@@ -183,7 +185,10 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _read_json(path: Path, lines: bool) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); JSON files must be UTF-8") from err
     if not text.strip():
         raise ValueError(f"{path}: the file is empty (only whitespace)")
     if lines:
@@ -310,21 +315,23 @@ def _series_from_frame(
         for name in columns:
             array, bad = _as_numbers(frame[name])
             if array is None:
-                raise ValueError(f"{path}: column {name!r} is not numeric (e.g. {bad!r:.60})")
+                raise ValueError(f"{path}: column {name!r} is not numeric: {_where(frame, name, bad)}")
             names.append(name)
             arrays.append(array)
     else:
+        skipped = []
         for name in available:
             if name == time_name:
                 continue
             array, bad = _as_numbers(frame[name])
             if array is None:
-                logger.info("%s: skipping non-numeric column %r (e.g. %.60r)", path, name, bad)
+                skipped.append(f"column {name!r} {_where(frame, name, bad)}")
+                logger.info("%s: skipping non-numeric %s", path, skipped[-1])
                 continue
             names.append(name)
             arrays.append(array)
         if not arrays:
-            raise ValueError(f"{path}: no numeric column (columns: {available})")
+            raise ValueError(f"{path}: no numeric column; {'; '.join(skipped) or f'columns: {available}'}")
 
     wide = np.column_stack(arrays)  # [time x channels], float64
     with np.errstate(over="ignore"):  # counted and logged just below
@@ -383,22 +390,31 @@ def _check_timestamps(timestamps: pd.DatetimeIndex, path: Path) -> None:
         logger.warning("%s: timestamps are not in increasing order; rows are kept in file order", path)
 
 
-def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, Any]:
-    """The column as float64, or None and an example of a value that is not a number."""
+def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, int | None]:
+    """The column as float64, or None and the position (row) of a value that is not a number (None when the
+    whole column is of a type that is not numbers, such as datetimes)."""
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(dtype=np.float64, na_value=np.nan), None
-    present = column.dropna()
     if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-        return None, present.iloc[0] if len(present) else column.dtype
+        return None, None
     try:
         converted = pd.to_numeric(column, errors="coerce")
     except (TypeError, ValueError):  # objects that are not scalars, such as nested lists
-        return None, present.iloc[0]
+        present = np.flatnonzero(column.notna().to_numpy())
+        return None, int(present[0]) if len(present) else None
     blank = column.astype(str).str.strip().str.lower().isin(_MISSING_STRINGS)
-    failed = column.notna() & converted.isna() & ~blank
+    failed = (column.notna() & converted.isna() & ~blank).to_numpy()
     if failed.any():
-        return None, column[failed].iloc[0]
+        return None, int(np.flatnonzero(failed)[0])
     return converted.to_numpy(dtype=np.float64, na_value=np.nan), None
+
+
+def _where(frame: pd.DataFrame, name: str, row: int | None) -> str:
+    """Where column `name` stops being numbers: its first bad cell (rows count from 1, after the header), or
+    its type."""
+    if row is None:
+        return f"of type {frame[name].dtype}"
+    return f"row {row + 1} holds {str(frame[name].iloc[row])!r:.60}"
 
 
 def _is_number(text: str) -> bool:
@@ -407,3 +423,67 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Files of a model folder written by `save_pretrained` (model and processor) that loading needs.
+_MODEL_CONFIG = "config.json"
+_MODEL_WEIGHTS = "model.safetensors"
+_MODEL_TOKENIZER = "tokenizer.json"
+_MODEL_JSON_FILES = (
+    _MODEL_CONFIG,
+    _MODEL_TOKENIZER,
+    "generation_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+)
+
+
+def check_model_folder(path: str | os.PathLike) -> Path:
+    """ValueError naming the file of a saved model folder that is missing or damaged (unreadable JSON, weights
+    cut short), so that a user learns which file to restore instead of reading a loader's traceback."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(
+            f"model {path} is not a folder with a saved model (models load offline from a local folder written by "
+            "save_pretrained)"
+        )
+    if not (folder / _MODEL_CONFIG).is_file():
+        raise ValueError(
+            f"{folder} holds no {_MODEL_CONFIG}: a model folder is written by save_pretrained "
+            "(`ts-florence init`, training/train.py) and holds config.json, model.safetensors and the processor files"
+        )
+    if not (folder / _MODEL_TOKENIZER).is_file():
+        raise ValueError(f"{folder} holds no {_MODEL_TOKENIZER} (the tokenizer); restore it or save the model again")
+    for name in _MODEL_JSON_FILES:
+        file = folder / name
+        if not file.is_file():
+            continue
+        try:
+            document = json.loads(file.read_bytes())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{file} is damaged (not valid JSON: {err}); restore it or save the model again") from None
+        if not isinstance(document, dict):
+            raise ValueError(f"{file} is damaged: expected a JSON object, got {type(document).__name__}")
+    model_type = json.loads((folder / _MODEL_CONFIG).read_bytes()).get("model_type")
+    if model_type != "ts_florence":
+        raise ValueError(f"{folder / _MODEL_CONFIG} is not a ts-florence config (model_type {model_type!r})")
+    index = folder / f"{_MODEL_WEIGHTS}.index.json"
+    if index.is_file():  # sharded weights
+        try:
+            shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError) as err:
+            raise ValueError(f"{index} is damaged ({err!r}); restore it or save the model again") from None
+    else:
+        shards = [_MODEL_WEIGHTS]
+    from safetensors import SafetensorError, safe_open
+
+    for shard in shards:
+        file = folder / shard
+        if not file.is_file():
+            raise ValueError(f"{folder} holds no {shard} (the model weights); restore it or save the model again")
+        try:
+            with safe_open(file, framework="numpy"):
+                pass  # reads the header, which checks that the file holds every tensor it lists
+        except SafetensorError as err:
+            raise ValueError(f"{file} is damaged ({err}); restore it or save the model again") from None
+    return folder

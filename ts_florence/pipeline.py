@@ -5,13 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from transformers import Pipeline
 
-from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation, split_task
-from .tasks import get_task
+from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
+from .tasks import get_task, task_prompts
 from .windowing import merge_windows, window_starts
 
 logger = logging.getLogger(__name__)
+
+
+def positive_int(value: Any, name: str) -> int:
+    """`value` when it is a whole number >= 1, else ValueError (TypeError for a non-number) naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a whole number >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
 
 
 class TimeSeriesPromptingPipeline(Pipeline):
@@ -82,12 +92,16 @@ class TimeSeriesPromptingPipeline(Pipeline):
             forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
         if num_beams is not None:
             forward["generate_kwargs"]["num_beams"] = num_beams
+        for name in ("num_beams", "max_new_tokens"):
+            if name in forward["generate_kwargs"]:
+                positive_int(forward["generate_kwargs"][name], name)
         postprocess = {} if refine_boundaries is None else {"refine_boundaries": bool(refine_boundaries)}
         return preprocess, forward, postprocess
 
     def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
-        items, batched = as_series_list(series, timestamps)
+        positive_int(batch_size, "batch_size")
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
+        items, batched = as_series_list(series, timestamps)
         # Series of one channel count share a batch where they can: a batch is padded to its longest series in tokens
         # (a univariate series has num_patches tokens, a multivariate one up to max_series_tokens), and the text
         # encoder's cost follows the padded length. Results come back in the order given.
@@ -110,15 +124,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         window_overlap=0.25,
         candidate_labels=None,
     ):
-        prompts = []
-        for t in [task] if isinstance(task, str) else list(task):
-            token, inline = split_task(t)
-            spec = get_task(token)
-            text_input = inline if inline is not None else (text if spec.takes_input else None)
-            spec.build_prompt(text_input)  # fail early, with the task's own message, on a missing input
-            prompts.append((token, text_input))
-        if len({token for token, _ in prompts}) != len(prompts):
-            raise ValueError(f"a task was given twice: {[token for token, _ in prompts]}")
+        prompts = task_prompts(task, text)
         if candidate_labels is not None:
             located = [token for token, _ in prompts if get_task(token).output_kind != "text"]
             if located:

@@ -91,8 +91,7 @@ def plot_result(
     except ImportError as err:
         raise ImportError("plotting needs matplotlib: pip install matplotlib") from err
 
-    supported_formats = FigureCanvasAgg.get_supported_filetypes()
-    save_format = None if path is None else _save_format(Path(path), supported_formats)
+    save_format = None if path is None else check_plot_path(path)
     data, index_timestamps, column_names = _as_2d(values)
     n_time, n_channels = data.shape
     if timestamps is None:
@@ -112,8 +111,12 @@ def plot_result(
         figure.get_layout_engine().set(h_pad=0.01, hspace=0.0)
     axes = list(figure.subplots(n_channels, 1, sharex=True, squeeze=False)[:, 0])
     for ax, name, column in zip(axes, names, data.T, strict=True):
-        ax.plot(x, column, color=_SERIES_COLOUR, linewidth=0.6 if compact else 0.9, zorder=2)
+        # One sample makes a line of no length: draw it as a dot, in the width of its sample.
+        marker = "o" if n_time == 1 else None
+        ax.plot(x, column, color=_SERIES_COLOUR, linewidth=0.6 if compact else 0.9, marker=marker, zorder=2)
         ax.margins(x=0)
+        if n_time == 1:
+            ax.set_xlim(edges[0], edges[-1])
         if compact:
             ax.tick_params(left=False, labelleft=False)
             ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
@@ -163,12 +166,21 @@ def plot_result(
     return figure
 
 
-def _save_format(path: Path, supported: Mapping[str, str]) -> str:
+def check_plot_path(path: str | os.PathLike) -> str:
+    """The format a plot saved to `path` gets (from its extension); ValueError when matplotlib cannot write that
+    format or the folder of `path` does not exist, so callers can check before the work that the plot shows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    supported = FigureCanvasAgg.get_supported_filetypes()
     save_format = path.suffix.lower().lstrip(".")
     if save_format not in supported:
         raise ValueError(
             f"cannot save a plot as {path.name!r}: the extension picks the format, one of {sorted(supported)}"
         )
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot save the plot to {path}: the folder {folder} does not exist")
     return save_format
 
 

@@ -8,7 +8,6 @@ series token, and parses generated text back into spans, points and labels in th
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +15,9 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
-from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task
+from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task, split_task
 
 logger = logging.getLogger(__name__)
-
-_TASK_PREFIX = re.compile(r"^\s*(<[A-Za-z_]+>)(.*)$", re.DOTALL)
 
 
 @dataclass
@@ -37,11 +34,21 @@ class SeriesInput:
 
 
 def _is_single_series(series: Any) -> bool:
-    """A list/tuple of numbers is one series; a list of arrays, lists, tensors or pandas objects is a batch."""
+    """A list/tuple of numbers is one series; a list of arrays, lists, tensors or pandas objects is a batch.
+
+    NumPy scalars and 0-D arrays or tensors (what `list(array)` gives) count as numbers."""
     if isinstance(series, (list, tuple)):
         return len(series) == 0 or not any(
-            isinstance(x, (list, tuple)) or hasattr(x, "shape") or hasattr(x, "values") for x in series
+            isinstance(x, (list, tuple)) or len(getattr(x, "shape", ())) > 0 for x in series
         )
+    return True
+
+
+def _is_number_text(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
     return True
 
 
@@ -66,12 +73,14 @@ def _to_series_input(series: Any, timestamps: Any | None, index: int) -> SeriesI
             channel_names = [str(series.name)]
         series = series.to_numpy()
     array = np.asarray(series)
-    if array.dtype.kind in "OUS":
+    if array.dtype.kind in "US" and array.size:
+        # NumPy turns [1, "a", 3] into strings; cite the one that is not even a number written as text.
+        bad = next((v for v in array.ravel() if not _is_number_text(v)), array.ravel()[0])
+        raise ValueError(f"{where}: non-numeric values (e.g. {str(bad)!r}); expected numbers")
+    if array.dtype.kind == "O":
         # Objects may mix numbers and None (missing); strings and anything else are rejected.
-        flat = array.ravel()
-        bad = next((v for v in flat if v is not None and not isinstance(v, (int, float, np.number))), None)
-        if bad is not None or (array.dtype.kind != "O" and flat.size):
-            bad = flat[0] if bad is None else bad
+        bad = next((v for v in array.ravel() if v is not None and not isinstance(v, (int, float, np.number))), None)
+        if bad is not None:
             raise ValueError(f"{where}: non-numeric values (e.g. {bad!r}); expected numbers")
         array = np.where(np.equal(array, None), np.nan, array)
     elif array.dtype.kind not in "biuf":
@@ -257,18 +266,6 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
                 batch[key][i, :n] = value
             batch["series_mask"][i, :n] = 1
         return BatchFeature(batch, tensor_type=return_tensors)
-
-
-def split_task(text: str) -> tuple[str, str | None]:
-    """`"<TASK>rest"` -> `("<TASK>", "rest" or None)`; raises on text without a known task token."""
-    if not isinstance(text, str):
-        raise TypeError(f"prompt must be a string starting with a task token, got {type(text).__name__}")
-    match = _TASK_PREFIX.match(text)
-    if match is None:
-        get_task(text.strip() or "<>")  # raises with the list of known tasks
-    token, rest = match.group(1), match.group(2).strip()
-    get_task(token)
-    return token, rest or None
 
 
 def add_timestamps(result: dict, timestamps: Sequence | None) -> dict:

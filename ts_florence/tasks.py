@@ -16,6 +16,7 @@ generated text: they keep what follows the grammar and drop the rest.
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -748,11 +749,70 @@ TASKS: dict[str, TaskSpec] = {spec.token: spec for spec in _TABLE}
 
 
 def get_task(token: str) -> TaskSpec:
-    """The spec of task `token`; ValueError listing the known tasks when there is none."""
+    """The spec of task `token`; ValueError naming the closest known task and listing them all when there is none."""
     try:
         return TASKS[token]
     except KeyError:
-        raise ValueError(f"unknown task {token!r}; known tasks: {', '.join(TASKS)}") from None
+        pass
+    # Compare names without brackets and case, so "ANOMALY_DETECTION" and "<anomaly detection>" find their task.
+    names = {token.strip("<>").upper(): token for token in TASKS}
+    wanted = str(token).strip().strip("<>").upper().replace(" ", "_").replace("-", "_")
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    hint = f" (did you mean {names[close[0]]!r}?)" if close else ""
+    raise ValueError(f"unknown task {token!r}{hint}; known tasks: {', '.join(TASKS)}")
+
+
+_TASK_PREFIX = re.compile(r"^\s*(<[A-Za-z_]+>)(.*)$", re.DOTALL)
+
+
+def split_task(text: str) -> tuple[str, str | None]:
+    """`"<TASK>rest"` -> `("<TASK>", "rest" or None)`; raises on text without a known task token."""
+    if not isinstance(text, str):
+        raise TypeError(f"prompt must be a string starting with a task token, got {type(text).__name__}")
+    match = _TASK_PREFIX.match(text)
+    if match is None:
+        get_task(text.strip() or "<>")  # raises with the closest and the list of known tasks
+    token, rest = match.group(1), match.group(2).strip()
+    get_task(token)
+    return token, rest or None
+
+
+def task_prompts(
+    tasks: str | Sequence[str], text: str | None = None, text_option: str = "text="
+) -> list[tuple[str, str | None]]:
+    """`[(token, input or None), ...]` for one task prompt or several, checked before any model work.
+
+    A prompt may carry its input inline (`"<OPEN_VOCABULARY_DETECTION>dip"`); `text` is the input of every
+    task that takes one and has none inline. Raises ValueError on an unknown task, a task given twice, a task
+    missing its input, or a `text` that no task takes; `text_option` names where the caller takes `text` from
+    (`"text="` in Python, `"--text"` on the command line), for the messages.
+    """
+    given = [tasks] if isinstance(tasks, str) else list(tasks)
+    if not given:
+        raise ValueError("no task given; see ts_florence.TASKS (or `ts-florence tasks`)")
+    prompts = []
+    text_used = False
+    for prompt in given:
+        token, inline = split_task(prompt)
+        spec = get_task(token)
+        text_input = inline
+        if inline is None and spec.takes_input:
+            text_input, text_used = text, True
+            if text_input is None or not text_input.strip():
+                raise ValueError(
+                    f"{token} needs {spec.input_kind} input: pass it with {text_option.strip()} or after the token "
+                    f"('{token}your input')"
+                )
+        spec.build_prompt(text_input)  # the task's own message on unexpected or malformed input
+        prompts.append((token, text_input))
+    if len({token for token, _ in prompts}) != len(prompts):
+        raise ValueError(f"a task was given twice: {[token for token, _ in prompts]}")
+    if text is not None and not text_used:
+        raise ValueError(
+            f"{text_option}{text!r} given, but {', '.join(t for t, _ in prompts)} takes no input (or has it inline); "
+            f"tasks that take input: {', '.join(t for t, spec in TASKS.items() if spec.takes_input)}"
+        )
+    return prompts
 
 
 def parse_generation(

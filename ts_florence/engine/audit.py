@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .build import end_with_parent
 from .schema import SeriesDescription, values_array
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
 
     chunks = [records[i :: max(1, num_proc)] for i in range(max(1, num_proc))]
     if num_proc > 1:
-        with multiprocessing.get_context("fork").Pool(num_proc) as pool:
+        with multiprocessing.get_context("fork").Pool(num_proc, initializer=end_with_parent) as pool:
             parts = pool.map(_audit_chunk, [(c, config) for c in chunks])
     else:
         parts = [_audit_chunk((chunks[0], config))]

@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -402,6 +403,29 @@ def features():
     )
 
 
+def end_with_parent() -> None:
+    """Worker initializer: ends this worker as soon as the process that started it dies, however it dies (SIGKILL
+    included), instead of finishing the queued shards as an orphan holding its memory."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the pipe closes, that is when the parent is gone
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def worker_pool(num_proc: int) -> ProcessPoolExecutor:
+    """`num_proc` worker processes that end with their parent (`end_with_parent`).
+
+    Spawned, not forked: forking a process that already ran OpenMP code (torch, scikit-learn) kills the children,
+    and a pool of dead workers would wait forever; the executor raises instead."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=num_proc, mp_context=context, initializer=end_with_parent)
+
+
 def _run_shard(args) -> dict:
     config, work, k = args
     return process_shard(config, work, k)
@@ -436,10 +460,7 @@ def build_corpus(
 
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"shards (rank {rank})", disable=not progress)
     if num_proc > 1 and todo:
-        # Spawned, not forked, workers: forking a process that already ran OpenMP code (torch, scikit-learn)
-        # kills the children, and a pool of dead workers would wait forever; the executor raises instead.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=num_proc, mp_context=context) as pool:
+        with worker_pool(num_proc) as pool:
             for future in as_completed([pool.submit(_run_shard, (config, work, k)) for k in todo]):
                 future.result()
                 bar.update()

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import directory_in_place
+from ..io import check_model_folder, directory_in_place
 from . import steps as S
 from .schema import ANOMALY_LABELS, EVENT_LABELS, SeriesDescription, change_point, segment, span, values_hash
 
@@ -176,16 +176,6 @@ class ModelAnnotator:
             return [{} for _ in series]
         # The pipeline takes (time, channels).
         return self.pipe([np.asarray(v).T for v in series], task=self.tasks, batch_size=len(series), **self.kwargs)
-
-
-def check_model_folder(path: str | os.PathLike) -> Path:
-    path = Path(path)
-    if not path.is_dir() or not (path / "config.json").is_file():
-        raise ValueError(
-            f"model {path} is not a folder with a saved model (no config.json); give a folder written by "
-            "training/train.py or `ts-florence init`"
-        )
-    return path
 
 
 def skill_gate(report: dict | None, tasks: Sequence[str], min_gain: float | None) -> dict[str, dict]:
