@@ -502,7 +502,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     model_mode.add_argument(
         "--dtype",
-        choices=("float32", "bfloat16"),
+        choices=_benchmark_module().DTYPES,  # one list of the weights' dtypes, benchmark.py's
         default="float32",
         help="the model's weights (bfloat16: faster on AVX-512 BF16)",
     )
