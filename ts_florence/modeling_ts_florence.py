@@ -23,7 +23,7 @@ Training may add point-granularity targets (`TSFlorenceSeriesFeatureExtractor.ce
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -213,8 +213,6 @@ class PointerKeys:
     frac: torch.Tensor
     channel_mask: torch.Tensor
 
-    FIELDS = ("patch_keys", "cells", "index", "frac", "channel_mask")
-
 
 @dataclass
 class TSFlorenceEncoderOutput(BaseModelOutput):
@@ -230,18 +228,18 @@ class TSFlorenceEncoderOutput(BaseModelOutput):
 
     @classmethod
     def with_keys(cls, encoded: BaseModelOutput, keys: PointerKeys) -> TSFlorenceEncoderOutput:
-        fields = {f"location_{name}": getattr(keys, name) for name in PointerKeys.FIELDS}
+        located = {f"location_{f.name}": getattr(keys, f.name) for f in fields(PointerKeys)}
         return cls(
             last_hidden_state=encoded.last_hidden_state,
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
-            **fields,
+            **located,
         )
 
     def pointer_keys(self) -> PointerKeys | None:
         if self.location_patch_keys is None:
             return None
-        return PointerKeys(**{name: getattr(self, f"location_{name}") for name in PointerKeys.FIELDS})
+        return PointerKeys(**{f.name: getattr(self, f"location_{f.name}") for f in fields(PointerKeys)})
 
 
 @dataclass
