@@ -192,8 +192,12 @@ def load_pipeline(path: Path, dtype: str = "float32"):
     weights in `dtype`."""
     from transformers import AutoModelForSeq2SeqLM, AutoProcessor  # ts_florence, imported above, registers them
 
-    if not (path / "config.json").is_file():
-        raise BenchError(f"{path} is not a ts-florence checkpoint (no config.json)")
+    from ts_florence.io import check_model_folder
+
+    try:
+        check_model_folder(path)
+    except ValueError as err:
+        raise BenchError(str(err)) from None
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(str(path), dtype=getattr(torch, dtype)).eval()
         processor = AutoProcessor.from_pretrained(str(path))

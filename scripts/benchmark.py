@@ -702,10 +702,13 @@ def _warm_up(method: Method) -> float:
 
 
 def check_checkpoint(path: Path) -> None:
-    if not path.is_dir():
-        raise BenchmarkError(f"model folder {path} does not exist")
-    if not (path / "config.json").is_file():
-        raise BenchmarkError(f"{path} is not a ts-florence checkpoint (no config.json)")
+    """BenchmarkError naming what is missing or damaged in the model folder (the library's check)."""
+    from ts_florence.io import check_model_folder
+
+    try:
+        check_model_folder(path)
+    except ValueError as err:
+        raise BenchmarkError(str(err)) from None
 
 
 DTYPES = ("float32", "bfloat16")

@@ -176,6 +176,33 @@ def test_a_damaged_model_folder_names_the_file(burst_files, burst_model, tmp_pat
     assert re.match(r"error: .*" + message, str(exited.value.code))
 
 
+@pytest.mark.parametrize(
+    "name, content, load, message",
+    [
+        ("model.safetensors", 100_000, "model", r"model\.safetensors is damaged \(.*incomplete metadata"),
+        ("generation_config.json", "{", "model", r"generation_config\.json is damaged \(not valid JSON"),
+        ("tokenizer_config.json", "[1, 2", "processor", r"tokenizer_config\.json is damaged \(not valid JSON"),
+        ("tokenizer.json", "{", "processor", r"tokenizer\.json is damaged \(not valid JSON"),
+        ("model.safetensors", 100_000, "pipeline", r"model\.safetensors is damaged"),
+        ("tokenizer_config.json", "[1, 2", "pipeline", r"tokenizer_config\.json is damaged"),
+    ],
+)
+def test_from_pretrained_of_a_damaged_folder_names_the_file(burst_model, tmp_path, name, content, load, message):
+    from transformers import AutoModelForSeq2SeqLM, AutoProcessor, pipeline
+
+    folder = tmp_path / "model"
+    shutil.copytree(burst_model.folder, folder)
+    _damage(folder, name, content)
+    loader = {
+        "model": AutoModelForSeq2SeqLM.from_pretrained,
+        "processor": AutoProcessor.from_pretrained,
+        # transformers' pipeline() wraps the model's error in its own ValueError, whose last line is ours
+        "pipeline": lambda path: pipeline("time-series-prompting", model=path),
+    }[load]
+    with pytest.raises(ValueError, match=message):
+        loader(str(folder))
+
+
 def test_an_empty_model_folder_says_config_json_is_missing(burst_files, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match=r"empty holds no config\.json"):

@@ -429,13 +429,8 @@ def _is_number(text: str) -> bool:
 _MODEL_CONFIG = "config.json"
 _MODEL_WEIGHTS = "model.safetensors"
 _MODEL_TOKENIZER = "tokenizer.json"
-_MODEL_JSON_FILES = (
-    _MODEL_CONFIG,
-    _MODEL_TOKENIZER,
-    "generation_config.json",
-    "processor_config.json",
-    "tokenizer_config.json",
-)
+_MODEL_JSON_FILES = (_MODEL_CONFIG, "generation_config.json")  # read by the model's from_pretrained
+_PROCESSOR_JSON_FILES = (_MODEL_TOKENIZER, "processor_config.json", "tokenizer_config.json")  # by the processor's
 
 
 def check_model_folder(path: str | os.PathLike) -> Path:
@@ -454,7 +449,22 @@ def check_model_folder(path: str | os.PathLike) -> Path:
         )
     if not (folder / _MODEL_TOKENIZER).is_file():
         raise ValueError(f"{folder} holds no {_MODEL_TOKENIZER} (the tokenizer); restore it or save the model again")
-    for name in _MODEL_JSON_FILES:
+    _check_saved_json(folder, _PROCESSOR_JSON_FILES)
+    model_type = _check_saved_json(folder, _MODEL_JSON_FILES).get("model_type")
+    if model_type != "ts_florence":
+        raise ValueError(f"{folder / _MODEL_CONFIG} is not a ts-florence config (model_type {model_type!r})")
+    index = folder / f"{_MODEL_WEIGHTS}.index.json"
+    if not index.is_file() and not (folder / _MODEL_WEIGHTS).is_file():
+        raise ValueError(f"{folder} holds no {_MODEL_WEIGHTS} (the model weights); restore it or save the model again")
+    _check_saved_weights(folder)
+    return folder
+
+
+def _check_saved_json(folder: Path, names: Sequence[str]) -> dict:
+    """ValueError naming the first of the folder's JSON files `names` that does not parse to an object; returns the
+    config (empty when it is not among them or not there)."""
+    documents = {}
+    for name in names:
         file = folder / name
         if not file.is_file():
             continue
@@ -464,17 +474,21 @@ def check_model_folder(path: str | os.PathLike) -> Path:
             raise ValueError(f"{file} is damaged (not valid JSON: {err}); restore it or save the model again") from None
         if not isinstance(document, dict):
             raise ValueError(f"{file} is damaged: expected a JSON object, got {type(document).__name__}")
-    model_type = json.loads((folder / _MODEL_CONFIG).read_bytes()).get("model_type")
-    if model_type != "ts_florence":
-        raise ValueError(f"{folder / _MODEL_CONFIG} is not a ts-florence config (model_type {model_type!r})")
+        documents[name] = document
+    return documents.get(_MODEL_CONFIG, {})
+
+
+def _check_saved_weights(folder: Path) -> None:
+    """ValueError naming a weights file of the folder that is cut short or unreadable (safetensors, single or
+    sharded); weights that are not there are left to the loader, which names them."""
     index = folder / f"{_MODEL_WEIGHTS}.index.json"
     if index.is_file():  # sharded weights
         try:
             shards = sorted(set(json.loads(index.read_bytes())["weight_map"].values()))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError, TypeError) as err:
             raise ValueError(f"{index} is damaged ({err!r}); restore it or save the model again") from None
     else:
-        shards = [_MODEL_WEIGHTS]
+        shards = [_MODEL_WEIGHTS] if (folder / _MODEL_WEIGHTS).is_file() else []
     from safetensors import SafetensorError, safe_open
 
     for shard in shards:
@@ -486,4 +500,20 @@ def check_model_folder(path: str | os.PathLike) -> Path:
                 pass  # reads the header, which checks that the file holds every tensor it lists
         except SafetensorError as err:
             raise ValueError(f"{file} is damaged ({err}); restore it or save the model again") from None
-    return folder
+
+
+def check_saved_files(path: str | os.PathLike, part: str) -> None:
+    """For `from_pretrained` of a local folder: ValueError naming a file of `part` ("model": config and weights;
+    "processor": tokenizer and processor config) that is damaged (JSON that does not parse, weights cut short),
+    before a loader reads it and fails deep inside. Missing files are left to the loader, which names them;
+    `check_model_folder` asks for a whole model folder."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return  # a Hub id or a file: the loader's own message
+    if part == "model":
+        _check_saved_json(folder, _MODEL_JSON_FILES)
+        _check_saved_weights(folder)
+    elif part == "processor":
+        _check_saved_json(folder, _PROCESSOR_JSON_FILES)
+    else:
+        raise ValueError(f"part must be 'model' or 'processor', got {part!r}")

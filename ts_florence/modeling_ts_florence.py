@@ -23,6 +23,7 @@ Training may add point-granularity targets (`TSFlorenceSeriesFeatureExtractor.ce
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 
 import torch
@@ -32,6 +33,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
 from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
+from .io import check_saved_files
 from .tasks import MAX_CHANNELS, NUM_LOC_BINS
 from .tokenization_ts_florence import SPECIAL_TOKEN_IDS
 
@@ -443,6 +445,14 @@ class TSFlorencePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["TSFlorenceSeriesEncoder", "BartEncoderLayer", "BartDecoderLayer"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a local folder is checked first, so that a damaged file (weights cut
+        short, JSON that does not parse) is named in a ValueError rather than failing deep inside the loader."""
+        if pretrained_model_name_or_path is not None:
+            check_saved_files(os.path.join(pretrained_model_name_or_path, kwargs.get("subfolder") or ""), "model")
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
 
 class TSFlorenceModel(TSFlorencePreTrainedModel):

@@ -8,6 +8,7 @@ series token, and parses generated text back into spans, points and labels in th
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
+from .io import check_saved_files
 from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task, split_task
 
 logger = logging.getLogger(__name__)
@@ -321,6 +323,13 @@ class TSFlorenceProcessor(ProcessorMixin):
 
     def __init__(self, feature_extractor=None, tokenizer=None, **kwargs):
         super().__init__(feature_extractor, tokenizer, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`ProcessorMixin.from_pretrained`; the JSON files of a local folder are checked first, so that a damaged
+        one is named in a ValueError rather than failing as a bare JSONDecodeError."""
+        check_saved_files(os.path.join(pretrained_model_name_or_path, kwargs.get("subfolder") or ""), "processor")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     def build_prompts(self, texts: Sequence[str], num_series_tokens: Sequence[int]) -> list[str]:
         """Encoder texts: one `<series>` per series token, then the task token and its prompt."""
