@@ -73,6 +73,8 @@ def test_predict_draws_the_plot_and_prints_a_summary(burst_files, burst_model, c
     )
     out = capsys.readouterr().out
     assert "burst" in out and burst_model.captions[0] in out
+    # A span's timestamps read as times (first to last sample), not as a list of pandas objects.
+    assert re.search(r"2026-01-\d\d \d\d:00:00 to 2026-01-\d\d \d\d:00:00", out) and "Timestamp(" not in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 

@@ -102,7 +102,8 @@ def _summary(result: dict, channel_names: list[str]) -> str:
             if score is not None:
                 parts.append(f"score {score:.2f}")
             if "timestamps" in inner:
-                parts.append(str(inner["timestamps"][i]))
+                when = inner["timestamps"][i]  # a span's first and last timestamp, or a point's
+                parts.append(" to ".join(map(str, when)) if isinstance(when, (list, tuple)) else str(when))
             lines.append("  ".join(parts))
         if n == 0 and "text" not in inner:
             lines.append("  (nothing found)")
