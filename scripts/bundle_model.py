@@ -1,72 +1,44 @@
-"""Copy a trained model into the package (`ts_florence/pretrained/`), the default of `ts-florence predict` and
-`pipeline("time-series-prompting")` users get out of the box.
+"""Put a trained model into the package (`ts_florence/pretrained/ts-florence-tiny/`): the default of
+`ts-florence predict`, of `pipeline("time-series-prompting")` and of `ts_florence.pretrained_path()`.
 
-    python scripts/bundle_model.py runs/tiny
+    python scripts/bundle_model.py checkpoints/tiny-reads --recipe "COMMANDS THAT MADE IT"
 
-The shipped model is reproduced by (see the model card in ts_florence/pretrained/README.md for the run's figures):
-
-    ts-florence engine build --out corpus --num-proc 2
-    OMP_NUM_THREADS=1 python training/train.py --config training/configs/tiny.yaml --output-dir runs/tiny
-    python scripts/bundle_model.py runs/tiny
-
-The files are checked to load before anything is replaced, and the folder is swapped in whole.
+The weights are stored in float16 by default (`--store-dtype`), half the size, while `config.json` keeps float32,
+so the model loads and runs in float32 (the float16 values are widened on loading); `--store-dtype float32`
+copies them as they are. The model's training log is copied beside it and `--recipe` is written to
+`RECIPE.md` there, with the command of this bundling. The new folder is built under a temporary name, loaded
+and run once, and only then moved into place.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
+import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = (
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "processor_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "README.md",
-    "train_results.json",
-    "run_config.yaml",
-)
-LIMIT_BYTES = 50_000_000
+DEFAULT_DEST = ROOT / "ts_florence" / "pretrained" / "ts-florence-tiny"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("source", help="a trained model folder (training/train.py output or a checkpoint)")
-    parser.add_argument("--dest", default=str(ROOT / "ts_florence" / "pretrained"))
+    parser.add_argument("source", help="a saved model folder (training/train.py output or checkpoints/...)")
+    parser.add_argument("--dest", default=str(DEFAULT_DEST))
+    parser.add_argument("--store-dtype", choices=("float16", "bfloat16", "float32"), default="float16")
+    parser.add_argument("--recipe", default="", help="the commands that trained the model, written to RECIPE.md")
     args = parser.parse_args(argv)
-    source, dest = Path(args.source), Path(args.dest)
-    missing = [name for name in FILES[:6] if not (source / name).exists()]
-    if missing:
-        print(f"error: {source} lacks {', '.join(missing)}: not a saved ts-florence model", file=sys.stderr)
-        return 2
-    size = sum((source / name).stat().st_size for name in FILES if (source / name).exists())
-    if size > LIMIT_BYTES:
-        print(f"error: {size / 1e6:.1f} MB is more than the {LIMIT_BYTES / 1e6:.0f} MB a bundled model may weigh")
-        return 2
-    tmp = Path(tempfile.mkdtemp(prefix=".pretrained.", dir=dest.parent))
+    from ts_florence.bundled import bundle
+
+    command = f"python scripts/bundle_model.py {shlex.quote(args.source)} --store-dtype {args.store_dtype}"
     try:
-        for name in FILES:
-            if (source / name).exists():
-                shutil.copy2(source / name, tmp / name)
-        from transformers import pipeline
-
-        import ts_florence  # noqa: F401
-
-        pipe = pipeline("time-series-prompting", model=str(tmp))
-        pipe([0.0, 1.0, 0.0, 1.0] * 32, task="<CAPTION>", max_new_tokens=8)  # loads and runs, or raises here
-        tmp.chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f"bundled {source} ({size / 1e6:.1f} MB) as {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}")
+        size = bundle(Path(args.source), Path(args.dest), args.store_dtype, args.recipe, command)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    dest = Path(args.dest).resolve()
+    shown = dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest
+    print(f"bundled {args.source} as {shown} ({size / 1e6:.1f} MB, weights in {args.store_dtype})")
     return 0
 
 

@@ -27,6 +27,7 @@ _EXPORTS = {
     "TSFlorenceProcessor": ".processing_ts_florence",
     "TSFlorenceSeriesFeatureExtractor": ".processing_ts_florence",
     "TASKS": ".tasks",
+    "pretrained_path": ".bundled",
     "TaskSpec": ".tasks",
     "get_task": ".tasks",
     "generated_text_corpus": ".tokenization_ts_florence",
@@ -34,6 +35,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from .bundled import pretrained_path
     from .configuration_ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceSeriesConfig
     from .modeling_ts_florence import (
         TSFlorenceForConditionalGeneration,
@@ -77,5 +79,6 @@ __all__ = [
     "TimeSeriesPromptingPipeline",
     "generated_text_corpus",
     "get_task",
+    "pretrained_path",
     "train_tokenizer",
 ]

@@ -56,10 +56,15 @@ def _pipeline() -> None:
     from transformers.models.auto.modeling_auto import AutoModelForSeq2SeqLM
     from transformers.pipelines import PIPELINE_REGISTRY
 
+    from .bundled import default_model_path
     from .pipeline import TimeSeriesPromptingPipeline
 
+    bundled = default_model_path()  # `pipeline("time-series-prompting")` without a model loads the bundled one
     PIPELINE_REGISTRY.register_pipeline(
-        "time-series-prompting", pipeline_class=TimeSeriesPromptingPipeline, pt_model=AutoModelForSeq2SeqLM
+        "time-series-prompting",
+        pipeline_class=TimeSeriesPromptingPipeline,
+        pt_model=AutoModelForSeq2SeqLM,
+        default=None if bundled is None else {"model": (str(bundled), None)},
     )
 
 

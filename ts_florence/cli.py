@@ -7,18 +7,15 @@ import json
 import logging
 import os
 import sys
-from importlib import resources
 from pathlib import Path
 
 logger = logging.getLogger("ts_florence")
 
-BUNDLED_MODEL = "pretrained"  # folder inside the package that holds the bundled default model
-
-
 def bundled_model_path() -> Path | None:
-    """The model shipped inside the package, or None when this installation has none."""
-    path = Path(str(resources.files("ts_florence"))) / BUNDLED_MODEL
-    return path if (path / "config.json").is_file() else None
+    """The model shipped inside the package (`ts_florence.bundled`), or None when this installation has none."""
+    from .bundled import default_model_path
+
+    return default_model_path()
 
 
 def load_pipeline(model_path: str | os.PathLike):

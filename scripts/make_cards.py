@@ -1,0 +1,283 @@
+"""Writes the model card of the bundled model and the corpus's dataset card into `model_cards/`, from measured
+outputs only: the model's `scripts/benchmark.py --json` report, the corpus's `stats.json` and build config,
+the training log kept beside the model, and the model's own answers on the example series (run here).
+
+    python scripts/benchmark.py --model ts_florence/pretrained/ts-florence-tiny --limit 0 --json bench.json
+    python scripts/make_cards.py --model ts_florence/pretrained/ts-florence-tiny --benchmark bench.json \\
+        --stats corpus/stats.json
+
+Writes `model_cards/ts-florence-tiny/README.md` (Hub YAML metadata with a `model-index` of every benchmark
+row of the model, then intended use, one example per task, the evaluation beside the engine and the classical
+baselines, limits, training data and compute, fine-tuning), with `benchmark.json` beside it, a copy of the card
+in the model folder (so the folder is what `push_to_hub` would publish), and
+`model_cards/ts-florence-corpus/README.md` (the build's own `dataset_card`) with `stats.json` beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_NAME = "ts-florence-tiny"
+CORPUS_NAME = "ts-florence-corpus"
+MAIN_METRIC = {
+    "<ANOMALY_DETECTION>": "f1@0.5",
+    "<EVENT_DETECTION>": "f1@0.5",
+    "<CHANGE_POINT_DETECTION>": "cp_f1",
+    "<REGIME_SEGMENTATION>": "covering",
+}
+"""The metric by which a row is compared with the other methods' rows of its data set and task (for Limits)."""
+CARD_METRICS = ("f1@0.5", "typed f1@0.5", "event_f1", "affiliation_f1", "covering", "cp_f1")
+"""Metrics of the benchmark that go into the card's `model-index` (the others are in benchmark.json)."""
+EXAMPLE_TASKS = (
+    ("<CAPTION>", None),
+    ("<ANOMALY_DETECTION>", None),
+    ("<EVENT_DETECTION>", None),
+    ("<CHANGE_POINT_DETECTION>", None),
+    ("<REGIME_SEGMENTATION>", None),
+    ("<CAPTION_TO_PHRASE_GROUNDING>", "a spike"),
+)
+EXAMPLE_FILE = "examples/load_and_temperature.csv"
+
+
+def model_rows(report: dict) -> list[tuple[str, str, dict, dict]]:
+    """(data set key, data set title, row, reported scores) of every row of the model in a benchmark report."""
+    out = []
+    for key, data in report["datasets"].items():
+        for row in data["rows"]:
+            if row["kind"] == "model":
+                scores = {m: row["scores"][m] for m in CARD_METRICS if row["scores"].get(m) is not None}
+                out.append((key, data["title"], row, scores))
+    return out
+
+
+def model_index(report: dict) -> list[dict]:
+    """The card's `model-index`: one result per (data set, task) the model was benchmarked on."""
+    results = []
+    for key, title, row, scores in model_rows(report):
+        results.append(
+            {
+                "task": {"type": "time-series-prompting", "name": row["task"]},
+                "dataset": {"name": _title(title), "type": key, "split": "eval" if key == "frozen" else "test"},
+                "metrics": [{"type": m, "name": m, "value": round(float(v), 4)} for m, v in scores.items()],
+            }
+        )
+    return results
+
+
+def _yaml_front_matter(report: dict) -> str:
+    import yaml
+
+    meta = {
+        "license": "apache-2.0",
+        "library_name": "transformers",
+        "tags": ["time-series", "ts-florence", "florence-2", "seq2seq", "anomaly-detection", "change-point-detection"],
+        "datasets": [CORPUS_NAME],
+        "model-index": [{"name": MODEL_NAME, "results": model_index(report)}],
+    }
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n"
+
+
+def evaluation_tables(report: dict) -> list[str]:
+    """Per data set: the main metric of every method on every task, the model first."""
+    lines = []
+    for data in report["datasets"].values():
+        tasks = sorted({row["task"] for row in data["rows"]})
+        lines += [f"### {_title(data['title'])}", "", "| method | " + " | ".join(f"`{t}`" for t in tasks) + " |"]
+        lines.append("|---|" + "---:|" * len(tasks))
+        methods = sorted({row["label"] for row in data["rows"]}, key=lambda m: (m != "model", m))
+        for method in methods:
+            cells = []
+            for task in tasks:
+                row = next((r for r in data["rows"] if r["label"] == method and r["task"] == task), None)
+                metric = _main_metric(task, row)
+                cells.append("" if row is None or metric is None else f"{row['scores'][metric]:.3f}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        used = {f"`{r['task']}` {_main_metric(r['task'], r)}" for r in data["rows"]}
+        metrics = ", ".join(sorted(used))
+        notes = "; ".join(note.rstrip(".") for note in data.get("notes", []))
+        lines += ["", f"Metric per task: {metrics}. {notes}.", ""]
+    return lines
+
+
+def _title(title: str) -> str:
+    """A data set's title without the folder it was read from (a path of the machine that ran the benchmark)."""
+    return title.split(" (")[0]
+
+
+def _main_metric(task: str, row: dict | None) -> str | None:
+    if row is None:
+        return None
+    preferred = MAIN_METRIC.get(task, "")
+    if preferred in row["scores"]:
+        return preferred
+    for metric in ("event_f1", "covering", "affiliation_f1"):  # the dev sets' metrics
+        if metric in row["scores"]:
+            return metric
+    return None
+
+
+def limits(report: dict) -> list[str]:
+    """Where another method beats the model on a task's main metric, from the report."""
+    lines = []
+    for data in report["datasets"].values():
+        for row in data["rows"]:
+            if row["kind"] != "model":
+                continue
+            metric = _main_metric(row["task"], row)
+            mine = row["scores"][metric]
+            better = [
+                (r["label"], r["scores"][metric])
+                for r in data["rows"]
+                if r["kind"] != "model" and r["task"] == row["task"] and r["scores"].get(metric) is not None
+                and r["scores"][metric] > mine
+            ]  # fmt: skip
+            if better:
+                best = max(better, key=lambda b: b[1])
+                lines.append(
+                    f"- {_title(data['title'])}, `{row['task']}`: {metric} {mine:.3f}; {len(better)} method(s) do "
+                    f"better, best {best[0]} ({best[1]:.3f})."
+                )
+    return lines or ["- On these benchmarks no method of the report beats the model on a task's main metric."]
+
+
+def task_examples(model_dir: Path) -> list[str]:
+    """The model's answer to every task of `EXAMPLE_TASKS` on the example series, as the pipeline returns it."""
+    from transformers import pipeline
+
+    from ts_florence.io import read_series
+
+    series = read_series(ROOT / EXAMPLE_FILE)
+    pipe = pipeline("time-series-prompting", model=str(model_dir))
+    lines = [f"On `{EXAMPLE_FILE}` ({len(series.values)} hourly samples of {', '.join(series.channel_names)}):", ""]
+    for task, text in EXAMPLE_TASKS:
+        kwargs = {"text": text} if text else {}
+        answer = pipe(series.values, task=task, **kwargs)[task]
+        answer.pop("timestamps", None)
+        shown = json.dumps(_rounded(answer))
+        prompt = task if text is None else f"{task}{text}"
+        lines.append(f"- `{prompt}` → `{shown if len(shown) < 400 else shown[:400] + ' ...'}`")
+    return lines
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 2)
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
+
+
+def training_lines(model_dir: Path, stats: dict) -> list[str]:
+    lines = [
+        f"- data: {CORPUS_NAME} (`{stats['name']}`), {stats['train']} training series "
+        + ", ".join(f"{kind} {n}" for kind, n in stats["train_by_kind"].items())
+        + f"; never trained on the frozen split ({stats['eval']} series) nor on TSSB and NAB.",
+    ]
+    log = model_dir / "trainer_log.jsonl"
+    if log.is_file():
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        steps = [e for e in entries if "loss" in e and "step" in e]
+        if steps:
+            rate = sum(e.get("series_per_second", 0) for e in steps) / len(steps)
+            lines.append(
+                f"- {steps[-1]['step']} steps of batch 16 on CPU (2 cores, no GPU), about {rate:.0f} series/s; "
+                "`trainer_log.jsonl` beside the weights holds the loss, evaluation loss and series gain per task."
+            )
+    recipe = model_dir / "RECIPE.md"
+    if recipe.is_file():
+        lines.append(f"- reproduce: see `RECIPE.md` beside the weights:\n\n{recipe.read_text().strip()}")
+    return lines
+
+
+def model_card(model_dir: Path, report: dict, stats: dict, run_examples: bool = True) -> str:
+    from ts_florence.tasks import TASKS
+
+    body = [
+        f"# {MODEL_NAME}",
+        "",
+        "ts-florence is Florence-2 for time series: one compact sequence-to-sequence model that reads a series",
+        "(univariate or multivariate, any length, with missing values) and a task prompt, and writes text in which",
+        "spans, segments and points in time are location tokens `<loc_0>`…`<loc_999>`, parsed back into sample",
+        "indices (and timestamps) with a confidence per item. This model ships inside the `ts-florence` package.",
+        "",
+        "## Intended use",
+        "",
+        "Exploring series: a first look at anomalies, events, regimes and change points with their places, and",
+        "a caption, without a hub download. It is small (trained on 2 CPU cores) and it loses to classical",
+        "detectors on some tasks (see Limits): check its answers before acting on them, or fine-tune it on your",
+        "own labels.",
+        "",
+        "```python",
+        "import ts_florence",
+        "from transformers import pipeline",
+        "",
+        'pipe = pipeline("time-series-prompting")  # the bundled model, offline',
+        'pipe(values, task="<ANOMALY_DETECTION>", timestamps=times)',
+        "```",
+        "",
+        "## Tasks",
+        "",
+        ", ".join(f"`{t}`" for t in TASKS) + ".",
+        "",
+    ]
+    if run_examples:
+        body += task_examples(model_dir) + [""]
+    body += ["## Evaluation", "", f"`scripts/benchmark.py` ({report['settings']['model_reads']}):", ""]
+    body += evaluation_tables(report)
+    body += ["## Limits", ""] + limits(report) + [""]
+    body += ["## Training data and compute", ""] + training_lines(model_dir, stats) + [""]
+    body += [
+        "## Fine-tuning",
+        "",
+        "On your own labels (a CSV/Parquet table of series and labels, or records with spans):",
+        "",
+        "```bash",
+        "python training/train.py --config training/configs/finetune.yaml \\",
+        f"    --init-from ts_florence/pretrained/{MODEL_NAME} --data my_labels.csv",
+        "```",
+        "",
+    ]
+    return _yaml_front_matter(report) + "\n" + "\n".join(body)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "ts_florence" / "pretrained" / MODEL_NAME))
+    parser.add_argument("--benchmark", required=True, help="scripts/benchmark.py --json output for --model")
+    parser.add_argument("--stats", required=True, help="the corpus's stats.json")
+    parser.add_argument("--out", default=str(ROOT / "model_cards"))
+    args = parser.parse_args(argv)
+    from ts_florence.engine.build import BuildConfig, _from_dict, dataset_card
+
+    model_dir, out = Path(args.model), Path(args.out)
+    report = json.loads(Path(args.benchmark).read_text())
+    stats = json.loads(Path(args.stats).read_text())
+    card = model_card(model_dir, report, stats)
+    _write(out / MODEL_NAME / "README.md", card)
+    _write(out / MODEL_NAME / "benchmark.json", json.dumps(report, indent=2) + "\n")
+    _write(model_dir / "README.md", card)
+    config = _from_dict(BuildConfig, stats["config"], args.stats)
+    _write(out / CORPUS_NAME / "README.md", dataset_card(config, stats))
+    shutil.copyfile(args.stats, out / CORPUS_NAME / "stats.json")
+    print(f"wrote {out / MODEL_NAME / 'README.md'}, {out / CORPUS_NAME / 'README.md'} and the card in {model_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
