@@ -167,9 +167,7 @@ def _benchmark_module():
 def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
     """`count` series of the split (seed-fixed sample, `benchmark._subsample`) as `benchmark.Case`s without truth
     (the record as the engine receives it), and the size of the split."""
-    from ts_florence.engine.audit import _truth_view
-    from ts_florence.engine.build import load_split
-    from ts_florence.engine.schema import values_array
+    from ts_florence.records import blank, load_split, values_array
 
     B = _benchmark_module()
     if not data.is_dir():
@@ -181,7 +179,7 @@ def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
     if len(records) == 0:
         raise BenchError(f"the {split} split of {data} has no series")
     cases = [
-        B.Case(record["id"], values_array(record), {}, _truth_view(record), record.get("timestamps"))
+        B.Case(record["id"], values_array(record), {}, blank(record, hide_truth=True), record.get("timestamps"))
         for record in records.select(B._subsample(len(records), count))
     ]
     return cases, len(records)
@@ -263,10 +261,10 @@ def time_model(pipe, cases: list, task: str, batch: int, threads: int, counter: 
 def engine_methods(names: list[str] | None, config, notes: list[str]) -> list:
     """Each specialist as `scripts/benchmark.py` runs it, then the build's annotate step (its specialists in turn,
     the decomposition shared) and the whole recipe (`benchmark.engine_method`)."""
-    from ts_florence.engine.audit import _truth_view
     from ts_florence.engine.build import build_steps
     from ts_florence.engine.specialists import SPECIALISTS, clear_analysis_cache
     from ts_florence.engine.steps import Annotate
+    from ts_florence.records import blank
 
     B = _benchmark_module()
     annotate = [step for step in build_steps(config) if isinstance(step, Annotate)]
@@ -284,7 +282,7 @@ def engine_methods(names: list[str] | None, config, notes: list[str]) -> list:
 
     def run_annotate(case) -> dict:
         clear_analysis_cache()  # once per series: the specialists share the decomposition, as in a build
-        record: dict[str, Any] | None = _truth_view(case.record)
+        record: dict[str, Any] | None = blank(case.record, hide_truth=True)
         for step in annotate:
             record = step.process(record) if record is not None else None
         if record is None:

@@ -138,7 +138,7 @@ class Case:
     examples: dict[str, Any]
     """Task -> `runner.Example` (truth in sample indices)."""
     record: dict[str, Any]
-    """The series as the engine receives it: values, no annotation (`audit._truth_view`)."""
+    """The series as the engine receives it: values, no annotation (`records.blank(record, hide_truth=True)`)."""
     timestamps: list[str] | None = None
     window_size: int | None = None
     """TSSB's window size of the series (ClaSP's `window_size` there)."""
@@ -178,8 +178,8 @@ def _subsample_note(kept: int, total: int) -> str:
 
 
 def _engine_record(case_id: str, values: np.ndarray, timestamps: list[str] | None = None) -> dict[str, Any]:
-    """A record of the corpus schema without annotations, as `audit._truth_view` gives for evaluation records."""
-    from ts_florence.engine.audit import _truth_view
+    """A record of the corpus schema without annotations, as the audit gives the engine evaluation records."""
+    from ts_florence.records import blank
 
     record = {
         "id": case_id,
@@ -190,7 +190,7 @@ def _engine_record(case_id: str, values: np.ndarray, timestamps: list[str] | Non
         "channel_names": [f"ch{i}" for i in range(len(values))],
         "label": None,
     }
-    return _truth_view(record)
+    return blank(record, hide_truth=True)
 
 
 def _example(task: str, truth: dict[str, Any], values: np.ndarray):
@@ -204,10 +204,8 @@ def _example(task: str, truth: dict[str, Any], values: np.ndarray):
 
 
 def load_frozen(corpus: Path, limit: int | None, progress: bool = True) -> DataSet:
-    from ts_florence.engine.audit import _truth_view
-    from ts_florence.engine.build import load_split
-    from ts_florence.engine.schema import values_array
     from ts_florence.evaluation.runner import build_examples
+    from ts_florence.records import blank, load_split, values_array
 
     if not corpus.is_dir():
         raise BenchmarkError(f"corpus folder {corpus} does not exist (build one with `ts-florence engine build`)")
@@ -226,7 +224,7 @@ def load_frozen(corpus: Path, limit: int | None, progress: bool = True) -> DataS
                 id=record["id"],
                 values=values_array(record),
                 examples=examples,
-                record=_truth_view(record),
+                record=blank(record, hide_truth=True),
                 timestamps=record.get("timestamps"),
             )
         )
@@ -616,15 +614,15 @@ def specialist_method(name: str) -> Method:
 
 
 def engine_method(config) -> Method:
-    from ts_florence.engine.audit import _truth_view
     from ts_florence.engine.build import build_steps
     from ts_florence.engine.specialists import clear_analysis_cache
+    from ts_florence.records import blank
 
     steps = build_steps(config)
 
     def run(case: Case) -> dict[str, dict]:
         clear_analysis_cache()
-        record: dict[str, Any] | None = _truth_view(case.record)  # fresh annotation lists: steps edit them
+        record: dict[str, Any] | None = blank(case.record, hide_truth=True)  # fresh annotation lists: steps edit them
         for step in steps:
             record = step.process(record) if record is not None else None
         return _engine_outputs(record or {}, case.length)

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
     import ts_florence  # noqa: F401 - registers the Auto classes
-    from ts_florence.engine.build import load_split
     from ts_florence.evaluation.runner import evaluate_model
+    from ts_florence.records import load_split
 
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
     processor = AutoProcessor.from_pretrained(args.model)

@@ -38,7 +38,6 @@ from ts_florence import (
     train_tokenizer,
 )
 from ts_florence.data import TSFlorenceCollator, cell_annotations
-from ts_florence.engine.schema import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.engine.synthetic import SyntheticConfig, generate_record
 from ts_florence.evaluation.metrics import (
     affiliation_prf_corpus,
@@ -48,6 +47,7 @@ from ts_florence.evaluation.metrics import (
     span_prf_corpus,
 )
 from ts_florence.evaluation.series_gain import series_gains
+from ts_florence.records import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.tokenization_ts_florence import generated_text_corpus
 
 TASKS = {"anomalies": "<ANOMALY_DETECTION>", "events": "<EVENT_DETECTION>", "change_points": "<CHANGE_POINT_DETECTION>"}

@@ -126,7 +126,7 @@ def test_isolation_forest_windows_flag_a_burst():
 
 
 def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
-    from ts_florence.engine.build import load_split
+    from ts_florence.records import load_split
 
     records = list(load_split(corpus, "eval"))
     examples = build_examples(records, B.TASKS)
@@ -148,8 +148,8 @@ def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
 
 def test_the_model_scores_as_the_evaluation_runner_scores_it(model_dir, corpus):
     from ts_florence import TSFlorenceProcessor
-    from ts_florence.engine.build import load_split
     from ts_florence.evaluation.runner import evaluate_model, score_task
+    from ts_florence.records import load_split
 
     model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir)
     processor = TSFlorenceProcessor.from_pretrained(model_dir)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ts_florence import TASKS
-from ts_florence.engine.schema import change_point, new_record, segment, span
 from ts_florence.evaluation import runner
 from ts_florence.evaluation.runner import evaluate_model, evaluate_path, load_records, report_markdown
+from ts_florence.records import change_point, new_record, segment, span
 
 CAPTION = "The series rises, with a period of 16 samples; it has one spike at sample 40."
 

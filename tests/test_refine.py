@@ -27,8 +27,7 @@ from ts_florence import (
 from ts_florence.cli import main as cli_main
 from ts_florence.engine import refine as R
 from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
-from ts_florence.engine.schema import span, values_hash
-from ts_florence.engine.steps import has_truth
+from ts_florence.records import has_truth, span, values_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 

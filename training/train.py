@@ -259,7 +259,7 @@ def _read_records(path: str, split: str | None):
     import datasets
 
     from ts_florence.data import records_from_table
-    from ts_florence.engine.build import load_split
+    from ts_florence.records import load_split
 
     source = Path(path)
     if source.is_dir():

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .engine.steps import has_truth
 from .processing_ts_florence import TSFlorenceProcessor
+from .records import has_truth
 from .tasks import TASKS, get_task
 
 INDEX_COLUMNS = ("record", "task", "prompt", "target")

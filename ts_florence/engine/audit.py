@@ -16,27 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..records import blank, load_split, values_array
 from .build import end_with_parent
-from .schema import SeriesDescription, values_array
+from .descriptions import SeriesDescription
 
 logger = logging.getLogger(__name__)
 
 MERGED = "merged+filtered"
-
-
-def _truth_view(record: dict) -> dict:
-    """The record as the engine would receive it: values only, no annotations, no truth in meta."""
-    blank = {k: v for k, v in record.items() if k not in ("spans", "segments", "change_points", "groundings")}
-    blank.update(
-        source="audit",
-        spans=[],
-        segments=[],
-        change_points=[],
-        groundings=[],
-        meta="{}",
-        captions={"brief": "", "detailed": "", "more_detailed": "", "source": ""},
-    )
-    return blank
 
 
 def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
@@ -59,7 +45,7 @@ def _predictions(record: dict, specialists, pipeline) -> dict[str, dict]:
             logger.warning("%s failed on %s: %s", specialist.name, record["id"], err)
             found = {}
         out[specialist.name] = found
-    merged = _truth_view(record)
+    merged = blank(record, hide_truth=True)
     for step in pipeline:
         merged = step.process(merged) if merged is not None else None
     out[MERGED] = merged or {}
@@ -167,7 +153,7 @@ def _count_kinds(rows) -> dict:
 def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1) -> dict:
     """Audits the specialists of the corpus's own build config on its frozen evaluation split."""
 
-    from .build import BuildConfig, _from_dict, load_split
+    from .build import BuildConfig, _from_dict
 
     corpus = Path(corpus)
     stats = json.loads((corpus / "stats.json").read_text())

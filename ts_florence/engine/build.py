@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..records import features, source_kind, values_array, values_hash
 from . import steps as S
-from .schema import EventDescription, SeriesDescription, values_array, values_hash
+from .descriptions import EventDescription, SeriesDescription
 
 logger = logging.getLogger(__name__)
 
@@ -345,64 +346,6 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     return stats
 
 
-def features():
-    """The `datasets.Features` of a record (DESIGN.md section 4)."""
-    from datasets import Features, List, Value
-
-    span = {
-        "start": Value("int64"),
-        "end": Value("int64"),
-        "channel": Value("int64"),
-        "label": Value("string"),
-        "kind": Value("string"),
-        "description": Value("string"),
-        "score": Value("float32"),
-        "source": Value("string"),
-        "round": Value("int32"),
-    }
-    return Features(
-        {
-            "id": Value("string"),
-            "source": Value("string"),
-            "split": Value("string"),
-            "values": List(List(Value("float32"))),
-            "timestamps": List(Value("string")),
-            "channel_names": List(Value("string")),
-            "captions": {
-                "brief": Value("string"),
-                "detailed": Value("string"),
-                "more_detailed": Value("string"),
-                "source": Value("string"),
-            },
-            "label": Value("string"),
-            "spans": List(span),
-            "segments": List(
-                {
-                    "start": Value("int64"),
-                    "end": Value("int64"),
-                    "label": Value("string"),
-                    "score": Value("float32"),
-                    "source": Value("string"),
-                    "round": Value("int32"),
-                }
-            ),
-            "change_points": List(
-                {
-                    "index": Value("int64"),
-                    "label": Value("string"),
-                    "score": Value("float32"),
-                    "source": Value("string"),
-                    "round": Value("int32"),
-                }
-            ),
-            "groundings": List(
-                {"phrase": Value("string"), "spans": List(List(Value("int64"))), "source": Value("string")}
-            ),
-            "meta": Value("string"),
-        }
-    )
-
-
 def end_with_parent() -> None:
     """Worker initializer: ends this worker as soon as the process that started it dies, however it dies (SIGKILL
     included), instead of finishing the queued shards as an orphan holding its memory."""
@@ -478,19 +421,6 @@ def build_corpus(
 
 # --------------------------------------------------------------------------------------------------------------
 # Finishing: duplicates, the frozen evaluation split, contamination check, card
-
-
-def load_split(corpus: str | os.PathLike, split: str):
-    """One split of a corpus folder written by `build_corpus`, read from its Parquet files directly
-    (`datasets.load_dataset(folder)` reads the same, but its shared cache can serve an older corpus that lived in
-    a folder of the same name)."""
-    import datasets
-
-    files = sorted(str(p) for p in (Path(corpus) / "data").glob(f"{split}-*.parquet"))
-    if not files:
-        available = sorted({p.name.split("-")[0] for p in (Path(corpus) / "data").glob("*.parquet")})
-        raise ValueError(f"{corpus} has no split {split!r}; available splits: {', '.join(available)}")
-    return datasets.load_dataset("parquet", data_files={split: files}, split=split)
 
 
 def eval_records(config: BuildConfig, heldout) -> Iterator[dict]:
@@ -571,9 +501,7 @@ def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter
             agg["dropped"].update(step["dropped"])
             agg["removed"].update(step["removed"])
             seconds += step["seconds"]
-    sources = Counter(
-        "real" if not (s == "synthetic" or s.startswith("semi:")) else s.split(":")[0] for s in train["source"]
-    )
+    sources = Counter(source_kind(s) for s in train["source"])
     counts = Counter()
     for key in ("spans", "segments", "change_points", "groundings"):
         counts[key] = sum(len(x) for x in train[key])

@@ -49,8 +49,19 @@ from typing import Any
 import numpy as np
 
 from ..io import check_model_folder, directory_in_place
+from ..records import (
+    ANOMALY_LABELS,
+    EVENT_LABELS,
+    blank,
+    change_point,
+    has_truth,
+    segment,
+    source_kind,
+    span,
+    values_hash,
+)
 from . import steps as S
-from .schema import ANOMALY_LABELS, EVENT_LABELS, SeriesDescription, change_point, segment, span, values_hash
+from .descriptions import SeriesDescription
 
 logger = logging.getLogger(__name__)
 
@@ -383,7 +394,7 @@ def _iter_rows(files: Sequence[Path], columns: Sequence[str] | None = None, batc
 
 
 def _value_hashes(files: Sequence[Path]) -> Iterator[tuple[str, str]]:
-    """(id, `schema.values_hash`) of every record, read column-wise without building Python lists of values."""
+    """(id, `records.values_hash`) of every record, read column-wise without building Python lists of values."""
     import pyarrow.parquet as pq
 
     for path in files:
@@ -614,18 +625,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _blank(record: dict) -> dict:
-    """The record as a build receives it: values, ids and meta, no annotations."""
-    record.update(
-        spans=[],
-        segments=[],
-        change_points=[],
-        groundings=[],
-        captions={"brief": "", "detailed": "", "more_detailed": "", "source": ""},
-    )
-    return record
-
-
 def _stash(record: dict) -> dict:
     description = record.get(S.DESCRIPTION)
     meta = json.loads(record.get("meta") or "{}")
@@ -757,7 +756,7 @@ def refine_corpus(
     bar = tqdm(total=total, desc=f"refine round {k} -> {k + 1}", unit="series", disable=not progress)
     chunk, index, n_refined, n_truth = [], 0, 0, 0
     for record in _iter_rows(train_files, batch=config.chunk_size):
-        truth = S.has_truth(record)
+        truth = has_truth(record)
         refine = not truth and (budget is None or n_refined < budget)
         n_refined += refine
         n_truth += truth
@@ -911,7 +910,7 @@ def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_conf
     for i, (refine, record) in enumerate(chunk):
         if refine:
             record["_position"] = i
-            todo.append(_blank(record))
+            todo.append(blank(record))
     records: Iterator[dict] = iter(todo)
     for step in steps:
         records = step.run(records)
@@ -929,7 +928,7 @@ def _evaluate(annotator, corpus: Path, config: RefineConfig) -> dict | None:
     if pipe is None or config.eval_limit == 0:
         return None
     from ..evaluation.runner import evaluate_model
-    from .build import load_split
+    from ..records import load_split
 
     try:
         report = evaluate_model(
@@ -988,7 +987,7 @@ def _round_stats(stats: dict, folder: Path, audit: dict, steps: dict) -> dict:
     for row in _iter_rows(_files(folder, "train"), columns=columns):
         n += 1
         source = row["source"]
-        kinds["real" if not (source == "synthetic" or source.startswith("semi:")) else source.split(":")[0]] += 1
+        kinds[source_kind(source)] += 1
         for key in ("spans", "segments", "change_points", "groundings"):
             annotations[key] += len(row[key] or [])
         annotations["captions"] += bool(row["captions"] and row["captions"]["brief"])

@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .schema import new_record
+from ..records import new_record
 
 logger = logging.getLogger(__name__)
 
@@ -806,7 +806,7 @@ def iter_windows(
     split: str = "train",
     stats: Counter | None = None,
 ) -> Iterator[dict]:
-    """Records (`schema.new_record`) of windows of `raw`: lengths (samples) log-uniform in
+    """Records (`records.new_record`) of windows of `raw`: lengths (samples) log-uniform in
     `[min_length, min(max_length, len)]` at random offsets, about `len / mean window length` of them (at most
     `max_windows`), no `(offset, length)` twice. Short series (>= MIN_SAMPLES) and labelled instances up to
     `max_length` come whole. Drops (all-NaN channel, constant window, series too short) are counted in `stats`."""

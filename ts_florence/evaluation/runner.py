@@ -42,8 +42,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from ..engine.schema import values_array
 from ..processing_ts_florence import SeriesInput, decode_generation
+from ..records import values_array
 from ..tasks import TASKS, get_task
 from .metrics import (
     affiliation_prf_corpus,
@@ -472,7 +472,7 @@ def load_records(data: str | Path, split: str = "eval") -> datasets.Dataset:
         return saved[split]
     try:
         if (folder / "data").is_dir():
-            from ..engine.build import load_split
+            from ..records import load_split
 
             return load_split(folder, split)
         return datasets.load_dataset(str(data), split=split)
