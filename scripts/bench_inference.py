@@ -140,7 +140,7 @@ TASK_OF_OUTPUT = {
     "segments": "<REGIME_SEGMENTATION>",
     "points": "<CHANGE_POINT_DETECTION>",
 }
-"""Which task an output of a specialist answers (`scripts/benchmark.py`'s `OUTPUT_OF_TASK`, reversed)."""
+"""Which task an output of a specialist answers (`scripts/benchmark.py`'s `output_of`, reversed)."""
 SHORT_NAMES = {
     "<ANOMALY_DETECTION>": "anomaly",
     "<EVENT_DETECTION>": "event",

@@ -99,8 +99,6 @@ ANOMALY, EVENT, SEGMENTS, POINTS = (
     "<CHANGE_POINT_DETECTION>",
 )
 TASKS = (ANOMALY, EVENT, SEGMENTS, POINTS)
-OUTPUT_OF_TASK = {ANOMALY: "anomaly", EVENT: "event", SEGMENTS: "segments", POINTS: "points"}
-"""Which output of a method answers each task: spans of kind anomaly or event, regime starts, change points."""
 
 DATASETS = ("frozen", "tssb", "nab")
 DEFAULT_LIMITS: dict[str, int | None] = {"frozen": 500, "tssb": None, "nab": None}
@@ -562,10 +560,19 @@ class Method:
     kind: str
     """"model", "specialist", "engine", "baseline" or "reference"."""
     outputs: tuple[str, ...]
-    """Subset of "anomaly", "event", "segments", "points" (see `OUTPUT_OF_TASK`)."""
+    """Subset of "anomaly", "event", "segments", "points" (see `output_of`)."""
     typed: bool
     """Whether its spans carry types of the generator's vocabulary (typed span metrics apply)."""
     run: Callable[[Case], dict[str, dict]] | None = None
+
+
+def output_of(task: str) -> str:
+    """Which output of a method answers `task`: spans of the task's `span_kind` ("anomaly", "event"), else its
+    `output_kind` ("segments": regime starts, "points": change points)."""
+    from ts_florence.tasks import get_task
+
+    spec = get_task(task)
+    return spec.span_kind or spec.output_kind
 
 
 def _points_result(points: Sequence[int], scores: Sequence[float] | None = None) -> dict[str, list]:
@@ -852,7 +859,7 @@ def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, w
 def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed: set[str]) -> list[dict]:
     """Runs a non-model method once per series (timed, failures counted as no prediction) and scores each task
     it answers."""
-    tasks = [t for t in data.tasks if OUTPUT_OF_TASK[t] in method.outputs]
+    tasks = [t for t in data.tasks if output_of(t) in method.outputs]
     cases = [c for c in data.cases if any(t in c.examples for t in tasks)]
     if not cases:
         return []
@@ -886,7 +893,7 @@ def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed
     rows = []
     for task in tasks:
         scored = [c for c in cases if task in c.examples]
-        key = OUTPUT_OF_TASK[task]
+        key = output_of(task)
         empty = {"spans": [], "labels": [], "channels": [], "scores": []} if key in ("anomaly", "event") else {
             "points": [], "scores": []}  # fmt: skip
         preds = [outputs[c.id].get(key, empty) for c in scored]
@@ -1029,7 +1036,7 @@ def _choose_methods(names: list[str] | None, config) -> list[Method]:
         if name not in wanted:
             continue
         if name == "model":
-            methods.append(Method("model", "model", "model", tuple(OUTPUT_OF_TASK.values()), True))
+            methods.append(Method("model", "model", "model", tuple(output_of(task) for task in TASKS), True))
         elif name == "engine":
             methods.append(engine_method(config))
         elif name in {m.name for m in baseline_methods() + reference_methods()}:

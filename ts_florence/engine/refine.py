@@ -18,7 +18,7 @@ The recipe of one round (`refine_corpus`):
 The skill gate (`skill_gate`, `RefineConfig.min_gain`): before pass 1 the model is scored on the frozen
 evaluation split, and a task's outputs join the merge only if the model beats the answer that reads nothing of
 the series (`ts_florence.evaluation.runner.reference_prediction`: no span, one segment) by `min_gain` on the
-task's `GATE_METRIC`. A model that has not learnt to read its series for a task would otherwise vote there with
+task's `TaskSpec.gate_metric`. A model that has not learnt to read its series for a task would otherwise vote there with
 the weight of a specialist: where a single specialist covers a kind (events), its votes alone pass the merge.
 
 The specialists run again rather than being read from round k: a corpus keeps only merged annotations, and
@@ -60,23 +60,18 @@ from ..records import (
     span,
     values_hash,
 )
+from ..tasks import TASKS
 from . import steps as S
 from .descriptions import SeriesDescription
 
 logger = logging.getLogger(__name__)
 
-MODEL_TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>", "<REGIME_SEGMENTATION>", "<CHANGE_POINT_DETECTION>")
-"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards)."""
-SPAN_KIND = {"<ANOMALY_DETECTION>": "anomaly", "<EVENT_DETECTION>": "event"}
+MODEL_TASKS = tuple(token for token, spec in TASKS.items() if spec.gate_metric is not None)
+"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards): those
+whose `TaskSpec` names a `gate_metric`."""
+SPAN_KIND = {token: TASKS[token].span_kind for token in MODEL_TASKS if TASKS[token].span_kind is not None}
 SPAN_LABELS = {"anomaly": frozenset(ANOMALY_LABELS), "event": frozenset(EVENT_LABELS)}
 """The label vocabulary of each span kind; a model span with another label is not used (counted)."""
-GATE_METRIC = {
-    "<ANOMALY_DETECTION>": "f1@0.5",
-    "<EVENT_DETECTION>": "f1@0.5",
-    "<REGIME_SEGMENTATION>": "covering",
-    "<CHANGE_POINT_DETECTION>": "covering",
-}
-"""The frozen-split score of each task that decides whether the model's outputs of it join the merge."""
 CHANGE_POINT_CLASS = "change point"
 """Change points count as one class: the model writes no label for them."""
 STASH = "_refine"
@@ -106,9 +101,10 @@ class RefineConfig:
     eval_limit: int = 50
     """Examples per task of the frozen split the round's model is scored on; 0 for none."""
     min_gain: float | None = 0.05
-    """Skill gate: a task's model outputs join the merge only if the model's score on the frozen split beats the
-    answer that reads nothing by this much (`GATE_METRIC`); None lets every task in. Without frozen-split scores
-    (`eval_limit` 0, or an annotator that is not a model) every task is let in, and the audit says so."""
+    """Skill gate: a task's model outputs join the merge only if the model's score on the frozen split
+    (`TaskSpec.gate_metric`) beats the answer that reads nothing by this much; None lets every task in. Without
+    frozen-split scores (`eval_limit` 0, or an annotator that is not a model) every task is let in, and the audit
+    says so."""
     round: int | None = None
     """The round of the input corpus (default: `round` of its stats.json, or 0)."""
 
@@ -195,7 +191,7 @@ def skill_gate(report: dict | None, tasks: Sequence[str], min_gain: float | None
     see `RefineConfig.min_gain`)."""
     gate = {}
     for task in tasks:
-        metric = GATE_METRIC.get(task)
+        metric = TASKS[task].gate_metric if task in TASKS else None
         model = ((report or {}).get("scores") or {}).get(task, {}).get(metric)
         reference = ((report or {}).get("reference_scores") or {}).get(task, {}).get(metric)
         row = {"metric": metric, "model": model, "reference": reference}
