@@ -165,11 +165,11 @@ def _benchmark_module():
 
 
 def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
-    """`count` series of the split (seed-fixed sample, `benchmark._subsample`) as `benchmark.Case`s without truth
+    """`count` series of the split (seed-fixed sample, `evaluation.datasets.subsample`) as `Case`s without truth
     (the record as the engine receives it), and the size of the split."""
+    from ts_florence.evaluation.datasets import Case, subsample
     from ts_florence.records import blank, load_split, values_array
 
-    B = _benchmark_module()
     if not data.is_dir():
         raise BenchError(f"corpus folder {data} does not exist (build one with `ts-florence engine build`)")
     try:
@@ -179,8 +179,8 @@ def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
     if len(records) == 0:
         raise BenchError(f"the {split} split of {data} has no series")
     cases = [
-        B.Case(record["id"], values_array(record), {}, blank(record, hide_truth=True), record.get("timestamps"))
-        for record in records.select(B._subsample(len(records), count))
+        Case(record["id"], values_array(record), {}, blank(record, hide_truth=True), record.get("timestamps"))
+        for record in records.select(subsample(len(records), count))
     ]
     return cases, len(records)
 
@@ -317,7 +317,7 @@ def time_method(method, cases: list, notes: list[str], progress: bool) -> dict:
     from tqdm.auto import tqdm
 
     B = _benchmark_module()
-    warm = B._warm_up(method)
+    warm = B.warm_up(method)
     if warm > 5:
         notes.append(f"{method.name}: {warm:.0f} s of warm-up (numba compilation), not timed")
     failures = []
@@ -391,7 +391,7 @@ def bench_model(args: argparse.Namespace) -> dict:
     cases, total = sample_cases(args.data, args.split, args.series)
     lengths = [c.length for c in cases]
     multivariate = sum(c.values.shape[0] > 1 for c in cases)
-    config, config_source = B._engine_config(args.data)
+    config, config_source = B.engine_config(args.data)
     notes: list[str] = []
     methods = engine_methods(args.specialists, config, notes)
 

@@ -52,7 +52,9 @@ def held_out_of_benchmark(records) -> list[int]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import benchmark
 
-    scored = set(benchmark._subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
+    from ts_florence.evaluation.datasets import subsample
+
+    scored = set(subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
     return [i for i in range(len(records)) if i not in scored]
 
 

@@ -12,6 +12,7 @@ from corpora import build_synthetic_corpus
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
+from ts_florence.evaluation import datasets as D
 from ts_florence.evaluation.runner import build_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,7 +271,7 @@ def test_tssb_loads_series_with_their_change_points():
     data = B.load_tssb(DEV_DATA, limit=3)
     assert data.total == 75 and len(data.cases) == 3
     for case in data.cases:
-        truth = case.examples[B.POINTS].truth["points"]
+        truth = case.examples[D.POINTS].truth["points"]
         assert truth and all(0 < p < case.length for p in truth)
         assert case.window_size >= 1
 
@@ -297,8 +298,8 @@ def test_dev_sets_run_end_to_end(model_dir, corpus, tmp_path):
     report = json.loads(out.read_text())
     tssb, nab = report["datasets"]["tssb"], report["datasets"]["nab"]
     assert {(r["method"], r["prompt"]) for r in tssb["rows"]} == {
-        ("model", B.POINTS),
-        ("model", B.SEGMENTS),
+        ("model", D.POINTS),
+        ("model", D.SEGMENTS),
         ("ruptures", None),
     }
     assert {r["method"] for r in nab["rows"]} == {"model", "robust_z"}

@@ -29,7 +29,8 @@ def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
     return [[a["start"], a["end"]] for a in annotations if a.get("kind") == kind]
 
 
-def _change_points(record: dict, segments: list[dict], points: list[dict]) -> list[int]:
+def annotated_change_points(segments: list[dict], points: list[dict]) -> list[int]:
+    """The change points that annotations say: the change points and the starts of the segments after the first."""
     found = {p["index"] for p in points} | {s["start"] for s in segments if s["start"] > 0}
     return sorted(found)
 
@@ -123,8 +124,8 @@ def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
             for r in seg_rows:
                 n = len(r["record"]["values"][0])
                 true_cps = sorted({s["start"] for s in r["record"]["segments"] if s["start"] > 0})
-                pred_cps = _change_points(
-                    r["record"], r["preds"][source].get("segments", []), r["preds"][source].get("change_points", [])
+                pred_cps = annotated_change_points(
+                    r["preds"][source].get("segments", []), r["preds"][source].get("change_points", [])
                 )
                 cov.append(covering(pred_cps, true_cps, n))
                 f1.append(change_point_f1(pred_cps, true_cps, n, margin=0.01)["f1"])
@@ -153,11 +154,11 @@ def _count_kinds(rows) -> dict:
 def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1) -> dict:
     """Audits the specialists of the corpus's own build config on its frozen evaluation split."""
 
-    from .build import BuildConfig, _from_dict
+    from .build import config_from_dict
 
     corpus = Path(corpus)
     stats = json.loads((corpus / "stats.json").read_text())
-    config = _from_dict(BuildConfig, stats["config"], "stats.json config")
+    config = config_from_dict(stats["config"], "stats.json config")
     evaluation = load_split(corpus, "eval")
     if limit is not None and limit < len(evaluation):
         rng = np.random.default_rng(0)

@@ -87,6 +87,12 @@ class BuildConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+def config_from_dict(data: dict, where: str) -> BuildConfig:
+    """The `BuildConfig` of a mapping (a YAML file, or the `config` a corpus's stats.json records); ValueError naming
+    `where` and the key on an unknown key or a value of the wrong shape."""
+    return _from_dict(BuildConfig, data, where)
+
+
 def _from_dict(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
@@ -115,7 +121,7 @@ def load_config(path: str | os.PathLike | None = None) -> BuildConfig:
     text = path.read_text(encoding="utf-8")
     if not text.strip():
         raise ValueError(f"{path} is empty")
-    config = _from_dict(BuildConfig, yaml.safe_load(text) or {}, str(path))
+    config = config_from_dict(yaml.safe_load(text) or {}, str(path))
     build_steps(config)  # validates step names and arguments now, not in a worker later
     return config
 

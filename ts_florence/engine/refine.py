@@ -711,7 +711,7 @@ def refine_corpus(
     """
     from tqdm.auto import tqdm
 
-    from .build import BuildConfig, _from_dict
+    from .build import config_from_dict
 
     config = config or RefineConfig()
     corpus, out = Path(corpus), Path(out)
@@ -722,7 +722,7 @@ def refine_corpus(
     if annotator is None:
         check_model_folder(model)
     stats = _read_stats(corpus)
-    build_config = _from_dict(BuildConfig, stats["config"], f"{corpus}/stats.json config")
+    build_config = config_from_dict(stats["config"], f"{corpus}/stats.json config")
     checked = check_contamination(corpus)
     k = config.round if config.round is not None else int(stats.get("round", 0))
     if annotator is None:

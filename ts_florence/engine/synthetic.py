@@ -958,19 +958,3 @@ def inject_events(
     )
     injected["spans"] = [_span(e, INJECTED_SOURCE) for e in events]
     return injected
-
-
-if __name__ == "__main__":
-    import time
-
-    for name, config in (("lengths 512", SyntheticConfig(min_length=512, max_length=512)), ("default", DEFAULT_CONFIG)):
-        generate_record(0, config=config)  # imports and caches warm up outside the clock
-        rounds = []
-        for _ in range(3):  # the best round, as timeit does: other work on the machine only ever slows a round
-            began = time.process_time()
-            samples = sum(len(generate_record(seed, config=config)["values"][0]) for seed in range(1000))
-            rounds.append(time.process_time() - began)
-        print(
-            f"{name}: {1000 / min(rounds):.0f} records/s on one core, best of 3 rounds of 1,000 "
-            f"({samples / 1000:.0f} samples per record on average)"
-        )
