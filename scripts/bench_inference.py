@@ -51,6 +51,7 @@ import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration, TSFlorenceProcessor  # noqa: E402
+from ts_florence.io import write_text_in_place  # noqa: E402
 
 # family -> (task prompt, generated tokens standing for a typical answer)
 FAMILIES = {
@@ -372,9 +373,7 @@ def format_table(rows: list[dict]) -> str:
 
 def _atomic_write_json(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=float) + "\n")
-    os.replace(tmp, path)
+    write_text_in_place(path, json.dumps(report, indent=1, default=float) + "\n")
 
 
 def bench_model(args: argparse.Namespace) -> dict:

@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.model) / "generation_config.json"
         config = json.loads(path.read_text())
         config["end_thresholds"] = chosen or None
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        tmp.replace(path)
+        from ts_florence.io import write_text_in_place
+
+        write_text_in_place(path, json.dumps(config, indent=2) + "\n")
         print(f"written to {path}")
     return 0
 

@@ -21,7 +21,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import threading
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import directory_in_place, file_in_place, write_text_in_place
 from ..records import features, source_kind, values_array, values_hash
 from . import steps as S
 from .descriptions import EventDescription, SeriesDescription
@@ -227,12 +227,6 @@ def build_steps(config: BuildConfig) -> list[S.Step]:
 # Records in, records out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _is_heldout(raw_name: str, fraction: float) -> bool:
     """A real series (all its windows) belongs to the evaluation side when its name hashes below `fraction`."""
     return int(hashlib.sha1(raw_name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
@@ -269,11 +263,8 @@ def collect_real(config: BuildConfig, work: Path) -> tuple[Path, Path]:
         train = [train[i] for i in keep]
     logger.info("real windows: %d for training, %d held out, per source %s", len(train), len(heldout), dict(per_source))
     for records, target in ((train, train_dir), (heldout, heldout_dir)):
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _table(records).save_to_disk(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        with directory_in_place(target) as tmp:
+            _table(records).save_to_disk(str(tmp))
     return train_dir, heldout_dir
 
 
@@ -344,11 +335,10 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     out = [_clean(r) for r in records]
     seconds = time.perf_counter() - start
     path = shard_dir / f"shard-{k:05d}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    _table(out).to_parquet(str(tmp))
-    os.replace(tmp, path)
+    with file_in_place(path) as tmp:
+        _table(out).to_parquet(str(tmp))
     stats = {"shard": k, "records": len(out), "seconds": seconds, "steps": [s.summary() for s in pipeline]}
-    _atomic_write_text(stats_path, json.dumps(stats))
+    write_text_in_place(stats_path, json.dumps(stats))
     return stats
 
 
@@ -398,7 +388,7 @@ def build_corpus(
     ready = work / "real.ready"
     if rank == 0:
         collect_real(config, work)
-        _atomic_write_text(ready, "ok")
+        write_text_in_place(ready, "ok")
     else:
         while not ready.exists():
             time.sleep(2)
@@ -477,19 +467,16 @@ def finish(config: BuildConfig, out: Path) -> dict:
     train = train.select([i for i, m in enumerate(mask) if m])
     assert not eval_hashes & {values_hash(r) for r in train}, "contamination check failed"
 
-    data_tmp = out / ".data.tmp"
-    shutil.rmtree(data_tmp, ignore_errors=True)
-    data_tmp.mkdir()
     n_files = max(1, len(train) // 5000)
-    for i in range(n_files):
-        train.shard(n_files, i, contiguous=True).to_parquet(str(data_tmp / f"train-{i:05d}-of-{n_files:05d}.parquet"))
-    evaluation.to_parquet(str(data_tmp / "eval-00000-of-00001.parquet"))
-    shutil.rmtree(out / "data", ignore_errors=True)
-    os.replace(data_tmp, out / "data")
+    with directory_in_place(out / "data") as data_tmp:
+        for i in range(n_files):
+            shard = train.shard(n_files, i, contiguous=True)
+            shard.to_parquet(str(data_tmp / f"train-{i:05d}-of-{n_files:05d}.parquet"))
+        evaluation.to_parquet(str(data_tmp / "eval-00000-of-00001.parquet"))
 
     stats = summarize(config, work, train, evaluation, drops)
-    _atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
-    _atomic_write_text(out / "README.md", dataset_card(config, stats))
+    write_text_in_place(out / "stats.json", json.dumps(stats, indent=2))
+    write_text_in_place(out / "README.md", dataset_card(config, stats))
     return stats
 
 

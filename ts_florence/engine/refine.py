@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io import check_model_folder, directory_in_place
+from ..io import check_model_folder, directory_in_place, file_in_place, write_text_in_place
 from ..records import (
     ANOMALY_LABELS,
     EVENT_LABELS,
@@ -744,7 +744,7 @@ def refine_corpus(
         logger.info("discarding %s: it was left by another corpus, model or setting", work)
         shutil.rmtree(work)
     (work / "chunks").mkdir(parents=True, exist_ok=True)
-    _atomic_write(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": str(model)}))
+    write_text_in_place(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": str(model)}))
     train_files = _files(corpus, "train")
     total = sum(_parquet_rows(p) for p in train_files)
     budget = config.limit
@@ -858,10 +858,10 @@ def refine_corpus(
         new_stats = _round_stats(stats, tmp, audit, step_stats)
         from .build import dataset_card
 
-        _atomic_write(tmp / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
-        _atomic_write(tmp / "README.md", dataset_card(build_config, new_stats) + _card_rounds(new_stats))
-        _atomic_write(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
-        _atomic_write(tmp / "audit.md", audit_markdown(audit))
+        write_text_in_place(tmp / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
+        write_text_in_place(tmp / "README.md", dataset_card(build_config, new_stats) + _card_rounds(new_stats))
+        write_text_in_place(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
+        write_text_in_place(tmp / "audit.md", audit_markdown(audit))
         plot_counts(audit["history"], tmp / "audit.png", title=f"{build_config.name}: annotations per class by round")
     shutil.rmtree(work, ignore_errors=True)
     return audit
@@ -873,26 +873,19 @@ def _parquet_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_part(path: Path, records: list[dict]) -> None:
     import datasets
 
     from .build import _table
 
-    tmp = path.with_name(f".{path.name}.tmp")
     quiet = datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # one bar per chunk would bury the round's own
     try:
-        _table(records).to_parquet(str(tmp))
+        with file_in_place(path) as tmp:
+            _table(records).to_parquet(str(tmp))
     finally:
         if not quiet:
             datasets.enable_progress_bars()
-    os.replace(tmp, path)
 
 
 def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_config, annotator, config, k):
@@ -913,7 +906,7 @@ def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_conf
     done = {r["_position"]: _stash(r) for r in records}
     kept = [done[i] if refine else record for i, (refine, record) in enumerate(chunk) if not refine or i in done]
     _write_part(path, kept)
-    _atomic_write(stats_path, json.dumps({"records": len(kept), "steps": [s.summary() for s in steps]}))
+    write_text_in_place(stats_path, json.dumps({"records": len(kept), "steps": [s.summary() for s in steps]}))
     return path, stats_path
 
 
@@ -1147,9 +1140,8 @@ def plot_counts(history: list[dict], path: Path, title: str = "annotations per c
     axes.set_title(title)
     axes.legend()
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    with file_in_place(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
 
 
 __all__ = [
