@@ -1,4 +1,4 @@
-"""Refinement rounds end to end (DESIGN.md section 4, step 5): round 0 -> train -> refine -> round 1 -> train ->
+"""Refinement rounds end to end (docs/architecture.md, Flow 2): round 0 -> train -> refine -> round 1 -> train ->
 refine -> round 2, with the tiny preset on CPU.
 
     nice -n 19 python scripts/run_rounds.py --corpus corpus --work runs/rounds --steps 1000 --background

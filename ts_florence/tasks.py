@@ -483,7 +483,7 @@ def _is_span_input(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Training pairs from corpus records (schema: DESIGN.md section 4)
+# Training pairs from corpus records (schema: `ts_florence.records`)
 
 _CAPTION_KEYS = ("brief", "detailed", "more_detailed")
 
@@ -614,7 +614,7 @@ def _span_description_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The task table (DESIGN.md section 3)
+# The task table (adding a task: docs/architecture.md, Where to make common changes)
 
 _TABLE = (
     TaskSpec(

@@ -1,5 +1,5 @@
 """Refinement rounds: a model trained on round k re-annotates the corpus, its annotations join the merge as one
-more specialist, and round k+1 is written with an audit (DESIGN.md section 4, step 5).
+more specialist, and round k+1 is written with an audit (docs/architecture.md, Flow 2).
 
 The recipe of one round (`refine_corpus`):
 

@@ -1,4 +1,4 @@
-"""Specialists: the field's own detectors, run over every series to annotate the corpus (DESIGN.md section 4).
+"""Specialists: the field's own detectors, run over every series to annotate the corpus (docs/architecture.md, Flow 2).
 
 A specialist is a callable `specialist(values, timestamps=None) -> dict` on `values` `[channels x time]` (float64,
 NaN = missing) that returns only the keys it produces: "spans", "segments", "change_points" (lists built with

@@ -1,4 +1,4 @@
-"""Synthetic and semi-synthetic series with exact ground truth (DESIGN.md section 4, step 1).
+"""Synthetic and semi-synthetic series with exact ground truth (docs/architecture.md, Flow 2).
 
 `generate_record(seed)` builds a corpus record from known parts: a trend, seasonal periods, a noise process,
 regimes, placed anomalies and events, a unit (offset and scale) and optionally timestamps. Every annotation and

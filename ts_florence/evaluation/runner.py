@@ -1,4 +1,4 @@
-"""Benchmark a model on corpus records: every task, scored with its metric family (DESIGN.md section 6).
+"""Benchmark a model on corpus records: every task, scored by its scorer (docs/architecture.md, Evaluation).
 
     from ts_florence.evaluation.runner import evaluate_path, report_markdown
 
@@ -200,7 +200,7 @@ def evaluate_model(
     Args:
         model: a `TSFlorenceForConditionalGeneration` (put in eval mode while it runs, then restored).
         processor: its `TSFlorenceProcessor`.
-        records: corpus records (DESIGN.md section 4), e.g. a `datasets.Dataset`.
+        records: corpus records (`ts_florence.records`), e.g. a `datasets.Dataset`.
         tasks: task tokens; default every task of `TASKS` that has an example in `records`. A task given
             here without examples is reported with 0 examples and no scores.
         batch_size: examples per `generate` call (one task per batch).
