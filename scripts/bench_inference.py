@@ -51,6 +51,7 @@ import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration, TSFlorenceProcessor  # noqa: E402
+from ts_florence.io import write_text_in_place  # noqa: E402
 
 # family -> (task prompt, generated tokens standing for a typical answer)
 FAMILIES = {
@@ -140,7 +141,7 @@ TASK_OF_OUTPUT = {
     "segments": "<REGIME_SEGMENTATION>",
     "points": "<CHANGE_POINT_DETECTION>",
 }
-"""Which task an output of a specialist answers (`scripts/benchmark.py`'s `OUTPUT_OF_TASK`, reversed)."""
+"""Which task an output of a specialist answers (`scripts/benchmark.py`'s `output_of`, reversed)."""
 SHORT_NAMES = {
     "<ANOMALY_DETECTION>": "anomaly",
     "<EVENT_DETECTION>": "event",
@@ -165,13 +166,11 @@ def _benchmark_module():
 
 
 def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
-    """`count` series of the split (seed-fixed sample, `benchmark._subsample`) as `benchmark.Case`s without truth
+    """`count` series of the split (seed-fixed sample, `evaluation.datasets.subsample`) as `Case`s without truth
     (the record as the engine receives it), and the size of the split."""
-    from ts_florence.engine.audit import _truth_view
-    from ts_florence.engine.build import load_split
-    from ts_florence.engine.schema import values_array
+    from ts_florence.evaluation.datasets import Case, subsample
+    from ts_florence.records import blank, load_split, values_array
 
-    B = _benchmark_module()
     if not data.is_dir():
         raise BenchError(f"corpus folder {data} does not exist (build one with `ts-florence engine build`)")
     try:
@@ -181,8 +180,8 @@ def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
     if len(records) == 0:
         raise BenchError(f"the {split} split of {data} has no series")
     cases = [
-        B.Case(record["id"], values_array(record), {}, _truth_view(record), record.get("timestamps"))
-        for record in records.select(B._subsample(len(records), count))
+        Case(record["id"], values_array(record), {}, blank(record, hide_truth=True), record.get("timestamps"))
+        for record in records.select(subsample(len(records), count))
     ]
     return cases, len(records)
 
@@ -263,10 +262,10 @@ def time_model(pipe, cases: list, task: str, batch: int, threads: int, counter: 
 def engine_methods(names: list[str] | None, config, notes: list[str]) -> list:
     """Each specialist as `scripts/benchmark.py` runs it, then the build's annotate step (its specialists in turn,
     the decomposition shared) and the whole recipe (`benchmark.engine_method`)."""
-    from ts_florence.engine.audit import _truth_view
     from ts_florence.engine.build import build_steps
     from ts_florence.engine.specialists import SPECIALISTS, clear_analysis_cache
     from ts_florence.engine.steps import Annotate
+    from ts_florence.records import blank
 
     B = _benchmark_module()
     annotate = [step for step in build_steps(config) if isinstance(step, Annotate)]
@@ -284,7 +283,7 @@ def engine_methods(names: list[str] | None, config, notes: list[str]) -> list:
 
     def run_annotate(case) -> dict:
         clear_analysis_cache()  # once per series: the specialists share the decomposition, as in a build
-        record: dict[str, Any] | None = _truth_view(case.record)
+        record: dict[str, Any] | None = blank(case.record, hide_truth=True)
         for step in annotate:
             record = step.process(record) if record is not None else None
         if record is None:
@@ -319,7 +318,7 @@ def time_method(method, cases: list, notes: list[str], progress: bool) -> dict:
     from tqdm.auto import tqdm
 
     B = _benchmark_module()
-    warm = B._warm_up(method)
+    warm = B.warm_up(method)
     if warm > 5:
         notes.append(f"{method.name}: {warm:.0f} s of warm-up (numba compilation), not timed")
     failures = []
@@ -374,9 +373,7 @@ def format_table(rows: list[dict]) -> str:
 
 def _atomic_write_json(path: Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1, default=float) + "\n")
-    os.replace(tmp, path)
+    write_text_in_place(path, json.dumps(report, indent=1, default=float) + "\n")
 
 
 def bench_model(args: argparse.Namespace) -> dict:
@@ -393,7 +390,7 @@ def bench_model(args: argparse.Namespace) -> dict:
     cases, total = sample_cases(args.data, args.split, args.series)
     lengths = [c.length for c in cases]
     multivariate = sum(c.values.shape[0] > 1 for c in cases)
-    config, config_source = B._engine_config(args.data)
+    config, config_source = B.engine_config(args.data)
     notes: list[str] = []
     methods = engine_methods(args.specialists, config, notes)
 

@@ -4,7 +4,8 @@
     python scripts/benchmark.py --model runs/tiny --limit 0           # every series of every data set
     python scripts/benchmark.py --model runs/tiny --methods model clasp robust_z --json bench.json
 
-Data sets (one Markdown table each: method | task | metrics | series/s | n series):
+Data sets (one Markdown table each: method | task | metrics | series/s | n series; loaders in
+`ts_florence.evaluation.datasets`):
 
 - frozen: the frozen evaluation split of `--corpus` (`data/eval-*.parquet`, exact truth). Tasks
   `<ANOMALY_DETECTION>`, `<EVENT_DETECTION>`, `<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`; the truth of
@@ -33,7 +34,7 @@ Methods (`--methods` takes these names):
   into spans and change points as `ts_florence.engine.audit` does; `regime_describer` writes descriptions only
   and has no row. `engine`: the whole recipe of the corpus's build config (specialists, merge, filters), i.e.
   the teacher the model learns from.
-- baselines, thin wrappers over the libraries, outputs in sample indices:
+- baselines, thin wrappers over the libraries (`ts_florence.evaluation.baselines`), outputs in sample indices:
   - `clasp`: claspy's BinaryClaSPSegmentation with its default settings; `window_size` from `desc.txt` on
     TSSB (the reference setting there), SuSS elsewhere.
   - `ruptures`: Binseg, l2 cost on the series standardized as TCPDBench prepares them, penalty (d + 1) log n
@@ -77,36 +78,47 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import re
 import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parents[1]
-
-ANOMALY, EVENT, SEGMENTS, POINTS = (
-    "<ANOMALY_DETECTION>",
-    "<EVENT_DETECTION>",
-    "<REGIME_SEGMENTATION>",
-    "<CHANGE_POINT_DETECTION>",
+from ts_florence.evaluation.baselines import (
+    clasp_change_points,
+    iforest_window_spans,
+    load_claspy,
+    robust_z_spans,
+    ruptures_change_points,
+    span_result,
+    stumpy_discord_spans,
 )
-TASKS = (ANOMALY, EVENT, SEGMENTS, POINTS)
-OUTPUT_OF_TASK = {ANOMALY: "anomaly", EVENT: "event", SEGMENTS: "segments", POINTS: "points"}
-"""Which output of a method answers each task: spans of kind anomaly or event, regime starts, change points."""
+from ts_florence.evaluation.datasets import (
+    ANOMALY,
+    EVENT,
+    SEED,
+    TASKS,
+    BenchmarkError,
+    Case,
+    DataSet,
+    engine_record,
+    load_frozen,
+    load_nab,
+    load_tssb,
+    ucr_overlap,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATASETS = ("frozen", "tssb", "nab")
 DEFAULT_LIMITS: dict[str, int | None] = {"frozen": 500, "tssb": None, "nab": None}
 """Series per data set when `--limit` is not given (None: all). With 500 frozen series the default run of the tiny
 preset took 7 minutes on 2 busy cores, about 13 if every answer ran to 256 tokens (module docstring)."""
-SEED = 0
 DEFAULT_WINDOW = 4096
 """Default `--model-window` when the corpus's build config does not say its `max_length`."""
 
@@ -118,438 +130,6 @@ COLUMNS = {
 }
 """Metric columns of each table; the JSON has every metric. `flagged`: share of the samples inside predicted
 spans (`flagged_share`)."""
-
-
-class BenchmarkError(Exception):
-    """Bad input: reported as one line, no traceback."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Series and data sets
-
-
-@dataclass
-class Case:
-    """One series of a data set and the truth of each task scored on it."""
-
-    id: str
-    values: np.ndarray
-    """`[channels x time]`, float64, NaN = missing."""
-    examples: dict[str, Any]
-    """Task -> `runner.Example` (truth in sample indices)."""
-    record: dict[str, Any]
-    """The series as the engine receives it: values, no annotation (`audit._truth_view`)."""
-    timestamps: list[str] | None = None
-    window_size: int | None = None
-    """TSSB's window size of the series (ClaSP's `window_size` there)."""
-
-    @property
-    def length(self) -> int:
-        return self.values.shape[1]
-
-
-@dataclass
-class DataSet:
-    key: str
-    title: str
-    cases: list[Case]
-    total: int
-    """Series available before subsampling."""
-    tasks: tuple[str, ...]
-    model_prompts: dict[str, str]
-    """Prompt given to the model -> task its answer is scored as."""
-    typed_truth: bool = True
-    """Whether true spans carry types of the generator's vocabulary (else typed metrics are left out)."""
-    metrics: tuple[str, ...] | None = None
-    """The metrics reported (None: every metric of `score`)."""
-    notes: list[str] = field(default_factory=list)
-
-
-def _subsample(n: int, limit: int | None) -> list[int]:
-    if limit is None or limit >= n:
-        return list(range(n))
-    return sorted(np.random.default_rng(SEED).choice(n, size=limit, replace=False).tolist())
-
-
-def _subsample_note(kept: int, total: int) -> str:
-    if kept == total:
-        return f"all {total} series"
-    return f"{kept} of {total} series (random subsample, seed {SEED}; `--limit 0` runs all)"
-
-
-def _engine_record(case_id: str, values: np.ndarray, timestamps: list[str] | None = None) -> dict[str, Any]:
-    """A record of the corpus schema without annotations, as `audit._truth_view` gives for evaluation records."""
-    from ts_florence.engine.audit import _truth_view
-
-    record = {
-        "id": case_id,
-        "source": "benchmark",
-        "split": "dev",
-        "values": values.tolist(),
-        "timestamps": timestamps,
-        "channel_names": [f"ch{i}" for i in range(len(values))],
-        "label": None,
-    }
-    return _truth_view(record)
-
-
-def _example(task: str, truth: dict[str, Any], values: np.ndarray):
-    """A `runner.Example` of a dev-set series whose target is the truth in the task's grammar."""
-    from ts_florence.evaluation.runner import Example
-    from ts_florence.tasks import get_task
-
-    n = values.shape[1]
-    target = get_task(task).format_target(truth, n)
-    return Example(task, None, target, truth, values.T)
-
-
-def load_frozen(corpus: Path, limit: int | None, progress: bool = True) -> DataSet:
-    from ts_florence.engine.audit import _truth_view
-    from ts_florence.engine.build import load_split
-    from ts_florence.engine.schema import values_array
-    from ts_florence.evaluation.runner import build_examples
-
-    if not corpus.is_dir():
-        raise BenchmarkError(f"corpus folder {corpus} does not exist (build one with `ts-florence engine build`)")
-    try:
-        split = load_split(corpus, "eval")
-    except ValueError as err:
-        raise BenchmarkError(f"{err} (the frozen split is `data/eval-*.parquet` of a corpus)") from None
-    if len(split) == 0:
-        raise BenchmarkError(f"the eval split of {corpus} has no series")
-    keep = _subsample(len(split), limit)
-    cases = []
-    for record in tqdm(split.select(keep), desc="frozen split", unit="series", leave=False, disable=not progress):
-        examples = {task: found[0] for task, found in build_examples([record], TASKS).items() if found}
-        cases.append(
-            Case(
-                id=record["id"],
-                values=values_array(record),
-                examples=examples,
-                record=_truth_view(record),
-                timestamps=record.get("timestamps"),
-            )
-        )
-    return DataSet(
-        key="frozen",
-        title=f"Frozen evaluation split ({corpus})",
-        cases=cases,
-        total=len(split),
-        tasks=TASKS,
-        model_prompts={task: task for task in TASKS},
-        notes=[_subsample_note(len(cases), len(split))],
-    )
-
-
-def _read_tssb_desc(folder: Path) -> list[tuple[str, int, list[int]]]:
-    rows = []
-    for line in (folder / "desc.txt").read_text().splitlines():
-        if line.strip():
-            name, window, *points = line.strip().split(",")
-            rows.append((name, int(window), [int(p) for p in points]))
-    return rows
-
-
-def load_tssb(dev_data: Path, limit: int | None) -> DataSet:
-    folder = dev_data / "tssb" / "datasets"
-    if not (folder / "desc.txt").is_file():
-        raise BenchmarkError(f"no TSSB at {folder} (expected desc.txt and one <name>.txt per series)")
-    rows = _read_tssb_desc(folder)
-    keep = _subsample(len(rows), limit)
-    cases = []
-    for i in keep:
-        name, window, points = rows[i]
-        values = np.loadtxt(folder / f"{name}.txt", dtype=np.float64)[None, :]
-        truth = {"points": sorted(points)}
-        examples = {POINTS: _example(POINTS, truth, values)}
-        cases.append(Case(f"tssb:{name}", values, examples, _engine_record(f"tssb:{name}", values), None, window))
-    return DataSet(
-        key="tssb",
-        title=f"TSSB ({folder})",
-        cases=cases,
-        total=len(rows),
-        tasks=(POINTS,),
-        model_prompts={POINTS: POINTS, SEGMENTS: POINTS},
-        typed_truth=False,
-        notes=[_subsample_note(len(cases), len(rows))],
-    )
-
-
-def _nab_spans(timestamps: np.ndarray, windows: list[list[str]]) -> list[list[int]]:
-    """NAB label windows (timestamps, both ends included) as half-open spans of sample indices."""
-    import pandas as pd
-
-    spans = []
-    for start, end in windows:
-        first = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(start)).astype(timestamps.dtype)))
-        last = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(end)).astype(timestamps.dtype), "right"))
-        if last > first:
-            spans.append([first, last])
-    return spans
-
-
-def load_nab(dev_data: Path, limit: int | None) -> DataSet:
-    import pandas as pd
-
-    root = dev_data / "nab"
-    labels_path = root / "labels" / "combined_windows.json"
-    if not labels_path.is_file():
-        raise BenchmarkError(f"no NAB labels at {labels_path}")
-    labels = json.loads(labels_path.read_text())
-    names = sorted(name for name in labels if name.startswith("real") and (root / "data" / name).is_file())
-    if not names:
-        raise BenchmarkError(f"no real* series of {labels_path} under {root / 'data'}")
-    keep = _subsample(len(names), limit)
-    cases = []
-    for i in keep:
-        name = names[i]
-        frame = pd.read_csv(root / "data" / name)
-        stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
-        values = frame["value"].to_numpy(dtype=np.float64)[None, :]
-        spans = _nab_spans(stamps, labels[name])
-        truth = {"spans": spans, "labels": ["anomaly"] * len(spans), "channels": [None] * len(spans)}
-        iso = [str(t).replace(" ", "T") for t in frame["timestamp"]]
-        examples = {ANOMALY: _example(ANOMALY, truth, values)}
-        cases.append(Case(f"nab:{name}", values, examples, _engine_record(f"nab:{name}", values, iso), iso))
-    return DataSet(
-        key="nab",
-        title=f"NAB real series ({root})",
-        cases=cases,
-        total=len(names),
-        tasks=(ANOMALY,),
-        model_prompts={ANOMALY: ANOMALY},
-        # NAB's windows are wide on purpose (10% of the series over its anomalies): IoU metrics do not apply.
-        typed_truth=False,
-        metrics=("event_f1", "affiliation_f1", "flagged"),
-        notes=[_subsample_note(len(cases), len(names))],
-    )
-
-
-def ucr_overlap(corpus: Path, names: Sequence[str]) -> tuple[list[str], int] | None:
-    """The TSSB series names whose UCR dataset has series in the corpus's training split, and how many training
-    records come from UCR; None without a training split."""
-    import pyarrow.parquet as pq
-
-    files = sorted((corpus / "data").glob("train-*.parquet"))
-    if not files:
-        return None
-    in_corpus: set[str] = set()
-    records = 0
-    for path in files:
-        for source in pq.read_table(path, columns=["source"]).column("source").to_pylist():
-            match = re.search(r"data/([^/]+)/\1_(?:TRAIN|TEST)", source or "")
-            if match:
-                in_corpus.add(match[1])
-                records += 1
-    return sorted(name for name in names if name in in_corpus), records
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Baselines: thin wrappers over the libraries; input `[channels x time]` (or 1-D), output in sample indices
-
-
-def _channels(values: np.ndarray) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim == 1:
-        array = array[None, :]
-    if array.ndim != 2 or array.shape[1] == 0:
-        raise ValueError(f"expected values [channels x time], got shape {array.shape}")
-    return array
-
-
-def _filled(x: np.ndarray) -> np.ndarray:
-    """The channel with missing values linearly interpolated (constant beyond the ends); all NaN gives zeros."""
-    observed = np.isfinite(x)
-    if observed.all():
-        return x
-    if not observed.any():
-        return np.zeros_like(x)
-    index = np.arange(len(x))
-    return np.interp(index, index[observed], x[observed])
-
-
-def _runs(mask: np.ndarray, gap: int = 0) -> list[tuple[int, int]]:
-    """Half-open runs of True, joined when at most `gap` samples apart."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    runs: list[list[int]] = []
-    for start, end in zip(edges[::2], edges[1::2], strict=True):
-        if runs and start - runs[-1][1] <= gap:
-            runs[-1][1] = int(end)
-        else:
-            runs.append([int(start), int(end)])
-    return [(a, b) for a, b in runs]
-
-
-def default_window(length: int) -> int:
-    """Window of the anomaly baselines: 1% of the series, at least 8 and at most 64 samples."""
-    return int(np.clip(length // 100, 8, 64))
-
-
-def _span_result(items: list[tuple[int, int, float, int | None]]) -> dict[str, list]:
-    items = sorted(items)
-    return {
-        "spans": [[s, e] for s, e, _, _ in items],
-        "labels": ["anomaly"] * len(items),
-        "channels": [c for *_, c in items],
-        "scores": [float(score) for _, _, score, _ in items],
-    }
-
-
-def robust_z_spans(values: np.ndarray, threshold: float = 3.5, gap_fraction: float = 0.01) -> dict[str, list]:
-    """Spans where the modified z-score |0.6745 (x - median) / MAD| of a channel exceeds `threshold` (Iglewicz and
-    Hoaglin 1993; the mean absolute deviation times 1.2533 replaces a MAD of 0); runs of one channel closer than
-    `gap_fraction` of the length join. Score: 1 - threshold / peak |z|. Result as `<ANOMALY_DETECTION>`'s."""
-    array = _channels(values)
-    n = array.shape[1]
-    gap = max(1, int(gap_fraction * n))
-    items = []
-    for c, x in enumerate(array):
-        observed = x[np.isfinite(x)]
-        if observed.size == 0:
-            continue
-        median = np.median(observed)
-        mad = np.median(np.abs(observed - median))
-        if mad > 0:
-            z = 0.6745 * (x - median) / mad
-        else:
-            mean_ad = np.mean(np.abs(observed - median))
-            if mean_ad == 0:
-                continue
-            z = (x - median) / (1.2533 * mean_ad)
-        z = np.abs(np.nan_to_num(z, nan=0.0))
-        for start, end in _runs(z > threshold, gap):
-            peak = float(z[start:end].max())
-            items.append((start, end, 1.0 - threshold / peak, c if len(array) > 1 else None))
-    return _span_result(items)
-
-
-def iforest_window_spans(
-    values: np.ndarray,
-    window: int | None = None,
-    contamination: float = 0.01,
-    n_estimators: int = 100,
-    max_windows: int = 5000,
-    random_state: int = 0,
-) -> dict[str, list]:
-    """scikit-learn IsolationForest on sliding windows (`window` samples of every channel, robust-scaled per
-    channel; stride 1, or larger so that at most `max_windows` windows are scored). The `contamination` share of
-    windows with the highest anomaly score are flagged; overlapping flagged windows join into spans. Score: the
-    span's highest anomaly score (Liu et al. 2008, ~0.5 ordinary, 1 isolated at once)."""
-    from sklearn.ensemble import IsolationForest
-
-    array = _channels(values)
-    n = array.shape[1]
-    w = min(window or default_window(n), n)
-    count = n - w + 1
-    if count < 8:
-        return _span_result([])
-    stride = max(1, math.ceil(count / max_windows))
-    starts = np.arange(0, count, stride)
-    features = []
-    for x in array:
-        x = _filled(x)
-        scale = np.median(np.abs(x - np.median(x))) * 1.4826 or np.std(x) or 1.0
-        z = (x - np.median(x)) / scale
-        features.append(np.lib.stride_tricks.sliding_window_view(z, w)[starts])  # [windows x w]
-    table = np.concatenate(features, axis=1)  # [windows x channels * w]
-    forest = IsolationForest(n_estimators=n_estimators, contamination=contamination, random_state=random_state).fit(
-        table
-    )
-    score = -forest.score_samples(table)
-    flagged = forest.predict(table) == -1
-    cover = np.zeros(n, dtype=bool)
-    best = np.zeros(n)
-    for start, s, hit in zip(starts, score, flagged, strict=True):
-        if hit:
-            cover[start : start + w] = True
-            best[start : start + w] = np.maximum(best[start : start + w], s)
-    return _span_result([(a, b, float(best[a:b].max()), None) for a, b in _runs(cover)])
-
-
-def stumpy_discord_spans(values: np.ndarray, window: int | None = None, k: int = 3) -> dict[str, list]:
-    """The top `k` discords of each channel's z-normalized matrix profile (stumpy.stump, numba on one thread),
-    each outside the previous ones' windows; a discord at i is the span `[i, i + window)`. Score: the matrix
-    profile value over its maximum 2 sqrt(window)."""
-    import numba
-    import stumpy
-
-    array = _channels(values)
-    n = array.shape[1]
-    m = window or default_window(n)
-    items = []
-    if n < 2 * m + 2:
-        return _span_result([])
-    previous = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        for c, x in enumerate(array):
-            x = _filled(x)
-            if np.ptp(x) == 0:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # constant subsequences, which stumpy handles
-                profile = stumpy.stump(x, m)[:, 0].astype(np.float64)
-            profile[~np.isfinite(profile)] = -np.inf
-            for _ in range(k):
-                i = int(np.argmax(profile))
-                if not np.isfinite(profile[i]):
-                    break
-                items.append((i, i + m, min(1.0, profile[i] / (2 * math.sqrt(m))), c if len(array) > 1 else None))
-                profile[max(0, i - m + 1) : i + m] = -np.inf
-    finally:
-        numba.set_num_threads(previous)
-    return _span_result(items)
-
-
-def ruptures_change_points(values: np.ndarray, min_fraction: float = 0.01, max_points: int = 1000) -> list[int]:
-    """Change points of ruptures' binary segmentation (Binseg, l2 cost: changes of the mean) on every channel
-    standardized (mean 0, std 1, as TCPDBench prepares series), penalty (d + 1) log n (BIC: d means and one
-    location per change). `min_size` is `min_fraction` of the length; candidate positions are every
-    `jump` = ceil(n / max_points) samples."""
-    import ruptures
-
-    array = _channels(values)
-    n = array.shape[1]
-    signal = np.column_stack([(x - x.mean()) / (x.std() or 1.0) for x in map(_filled, array)])  # [time x channels]
-    jump = max(1, math.ceil(n / max_points))
-    min_size = max(2, int(min_fraction * n))
-    if n < 2 * min_size:
-        return []
-    try:
-        breaks = (
-            ruptures.Binseg(model="l2", min_size=min_size, jump=jump)
-            .fit(signal)
-            .predict(pen=(signal.shape[1] + 1) * math.log(n))
-        )
-    except ruptures.exceptions.BadSegmentationParameters:
-        return []
-    return [int(b) for b in breaks if 0 < b < n]
-
-
-def _claspy():
-    import numpy
-
-    if not hasattr(numpy, "trapz"):  # claspy 0.2.8 calls np.trapz, which NumPy 2.4 removed (np.trapezoid)
-        numpy.trapz = numpy.trapezoid
-    try:
-        from claspy.segmentation import BinaryClaSPSegmentation
-    except ImportError:
-        raise BenchmarkError("the clasp baseline needs claspy: pip install claspy (or leave out `clasp`)") from None
-    return BinaryClaSPSegmentation
-
-
-def clasp_change_points(
-    values: np.ndarray, window_size: int | str | None = None, distance: str = "znormed_euclidean_distance"
-) -> list[int]:
-    """Change points of claspy's BinaryClaSPSegmentation with its default settings (number of segments learned
-    with its significance test, z-normalized Euclidean distance), `window_size` given (TSSB) or found by SuSS;
-    a multichannel series is segmented jointly. On one thread. The z-normalized distance makes ClaSP blind to a
-    pure change of level (each window is normalized): `distance="euclidean_distance"` sees one."""
-    segmentation = _claspy()
-    array = _channels(values)
-    series = np.column_stack([_filled(x) for x in array]) if len(array) > 1 else _filled(array[0])
-    found = segmentation(window_size=window_size or "suss", distance=distance, n_jobs=1).fit_predict(series)
-    return sorted(int(p) for p in np.asarray(found).ravel() if 0 < p < array.shape[1])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -564,10 +144,19 @@ class Method:
     kind: str
     """"model", "specialist", "engine", "baseline" or "reference"."""
     outputs: tuple[str, ...]
-    """Subset of "anomaly", "event", "segments", "points" (see `OUTPUT_OF_TASK`)."""
+    """Subset of "anomaly", "event", "segments", "points" (see `output_of`)."""
     typed: bool
     """Whether its spans carry types of the generator's vocabulary (typed span metrics apply)."""
     run: Callable[[Case], dict[str, dict]] | None = None
+
+
+def output_of(task: str) -> str:
+    """Which output of a method answers `task`: spans of the task's `span_kind` ("anomaly", "event"), else its
+    `output_kind` ("segments": regime starts, "points": change points)."""
+    from ts_florence.tasks import get_task
+
+    spec = get_task(task)
+    return spec.span_kind or spec.output_kind
 
 
 def _points_result(points: Sequence[int], scores: Sequence[float] | None = None) -> dict[str, list]:
@@ -578,7 +167,7 @@ def _points_result(points: Sequence[int], scores: Sequence[float] | None = None)
 def _engine_outputs(found: dict[str, Any], length: int) -> dict[str, dict]:
     """Spans of each kind, regime starts and change points of specialist or engine annotations, as the audit
     reads them: the change points of a series are its change points and the starts of its segments."""
-    from ts_florence.engine.audit import _change_points
+    from ts_florence.engine.audit import annotated_change_points
 
     out: dict[str, dict] = {}
     for kind in ("anomaly", "event"):
@@ -591,7 +180,7 @@ def _engine_outputs(found: dict[str, Any], length: int) -> dict[str, dict]:
         }
     segments = found.get("segments", [])
     out["segments"] = _points_result([s["start"] for s in segments if 0 < s["start"] < length])
-    points = [p for p in _change_points({}, segments, found.get("change_points", [])) if 0 < p < length]
+    points = [p for p in annotated_change_points(segments, found.get("change_points", [])) if 0 < p < length]
     out["points"] = _points_result(points)
     return out
 
@@ -616,15 +205,15 @@ def specialist_method(name: str) -> Method:
 
 
 def engine_method(config) -> Method:
-    from ts_florence.engine.audit import _truth_view
     from ts_florence.engine.build import build_steps
     from ts_florence.engine.specialists import clear_analysis_cache
+    from ts_florence.records import blank
 
     steps = build_steps(config)
 
     def run(case: Case) -> dict[str, dict]:
         clear_analysis_cache()
-        record: dict[str, Any] | None = _truth_view(case.record)  # fresh annotation lists: steps edit them
+        record: dict[str, Any] | None = blank(case.record, hide_truth=True)  # fresh annotation lists: steps edit them
         for step in steps:
             record = step.process(record) if record is not None else None
         return _engine_outputs(record or {}, case.length)
@@ -665,7 +254,7 @@ def reference_methods() -> list[Method]:
         return {"segments": _points_result([]), "points": _points_result([])}
 
     def everything(case: Case) -> dict[str, dict]:
-        return {"anomaly": _span_result([(0, case.length, 1.0, None)])}
+        return {"anomaly": span_result([(0, case.length, 1.0, None)])}
 
     return [
         Method("no_change", "reference: no change point", "reference", ("segments", "points"), False, no_change),
@@ -681,7 +270,7 @@ def all_method_names() -> list[str]:
     return ["model", *specialists, "engine", *others]
 
 
-def _warm_up(method: Method) -> float:
+def warm_up(method: Method) -> float:
     """One call on a small series of each shape, so numba compiles before the timing; its seconds."""
     rng = np.random.default_rng(1)
     t = np.arange(600)
@@ -689,7 +278,7 @@ def _warm_up(method: Method) -> float:
     x[300:] += 2.0
     start = time.perf_counter()
     for values in (x[None, :], np.stack([x, x[::-1]])):
-        case = Case("warm-up", values, {}, _engine_record("warm-up", values))
+        case = Case("warm-up", values, {}, engine_record("warm-up", values))
         try:
             method.run(case)
         except Exception:  # noqa: BLE001 - a failure here shows again, counted, on the real series
@@ -854,13 +443,13 @@ def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, w
 def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed: set[str]) -> list[dict]:
     """Runs a non-model method once per series (timed, failures counted as no prediction) and scores each task
     it answers."""
-    tasks = [t for t in data.tasks if OUTPUT_OF_TASK[t] in method.outputs]
+    tasks = [t for t in data.tasks if output_of(t) in method.outputs]
     cases = [c for c in data.cases if any(t in c.examples for t in tasks)]
     if not cases:
         return []
     if method.name not in warmed:
         warmed.add(method.name)
-        seconds = _warm_up(method)
+        seconds = warm_up(method)
         if seconds > 5:
             data.notes.append(f"{method.name}: {seconds:.0f} s of warm-up (numba compilation), not timed")
     outputs: dict[str, dict[str, dict]] = {}
@@ -888,7 +477,7 @@ def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed
     rows = []
     for task in tasks:
         scored = [c for c in cases if task in c.examples]
-        key = OUTPUT_OF_TASK[task]
+        key = output_of(task)
         empty = {"spans": [], "labels": [], "channels": [], "scores": []} if key in ("anomaly", "event") else {
             "points": [], "scores": []}  # fmt: skip
         preds = [outputs[c.id].get(key, empty) for c in scored]
@@ -956,12 +545,12 @@ def report_markdown(report: dict[str, Any]) -> str:
 # Main
 
 
-def _engine_config(corpus: Path):
-    from ts_florence.engine.build import BuildConfig, _from_dict, load_config
+def engine_config(corpus: Path):
+    from ts_florence.engine.build import config_from_dict, load_config
 
     stats = corpus / "stats.json"
     if stats.is_file():
-        return _from_dict(BuildConfig, json.loads(stats.read_text())["config"], str(stats)), str(stats)
+        return config_from_dict(json.loads(stats.read_text())["config"], str(stats)), str(stats)
     return load_config(None), "the default build config"
 
 
@@ -1031,7 +620,7 @@ def _choose_methods(names: list[str] | None, config) -> list[Method]:
         if name not in wanted:
             continue
         if name == "model":
-            methods.append(Method("model", "model", "model", tuple(OUTPUT_OF_TASK.values()), True))
+            methods.append(Method("model", "model", "model", tuple(output_of(task) for task in TASKS), True))
         elif name == "engine":
             methods.append(engine_method(config))
         elif name in {m.name for m in baseline_methods() + reference_methods()}:
@@ -1039,7 +628,7 @@ def _choose_methods(names: list[str] | None, config) -> list[Method]:
         else:
             methods.append(specialist_method(name))
     if any(m.name == "clasp" for m in methods):
-        _claspy()  # fail now, not after the model ran, when claspy is missing
+        load_claspy()  # fail now, not after the model ran, when claspy is missing
     return methods
 
 
@@ -1069,7 +658,7 @@ def _main(args: argparse.Namespace) -> int:
     args.torch_threads = torch.get_num_threads()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    config, config_source = _engine_config(args.corpus)
+    config, config_source = engine_config(args.corpus)
     methods = _choose_methods(args.methods, config)
     window = _model_window(args.model_window, config)
     check_checkpoint(args.model)

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     import benchmark as B
     import torch
 
+    from ts_florence.evaluation.datasets import subsample_note
     from ts_florence.evaluation.metrics import affiliation_prf_corpus, event_f1_corpus, span_prf_corpus
 
     if args.threads:
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     model, processor = pipe.model, pipe.processor
     if model.cell_head is None:
         parser.error(f"{args.model} has no cell head (cell_head_weight 0)")
-    print(f"cell head of {args.model} on {B._subsample_note(len(data.cases), data.total)} of the frozen split")
+    print(f"cell head of {args.model} on {subsample_note(len(data.cases), data.total)} of the frozen split")
     print(f"{'task':22s} {'threshold':>9s} {'f1@0.5':>7s} {'event_f1':>8s} {'affil_f1':>8s} {'flagged':>7s} {'n':>4s}")
     for task in TASKS:
         examples = [case.examples[task] for case in data.cases if task in case.examples]

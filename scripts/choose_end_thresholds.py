@@ -52,7 +52,9 @@ def held_out_of_benchmark(records) -> list[int]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import benchmark
 
-    scored = set(benchmark._subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
+    from ts_florence.evaluation.datasets import subsample
+
+    scored = set(subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
     return [i for i in range(len(records)) if i not in scored]
 
 
@@ -63,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForSeq2SeqLM, AutoProcessor
 
     import ts_florence  # noqa: F401 - registers the Auto classes
-    from ts_florence.engine.build import load_split
     from ts_florence.evaluation.runner import evaluate_model
+    from ts_florence.records import load_split
 
     model = AutoModelForSeq2SeqLM.from_pretrained(args.model).eval()
     processor = AutoProcessor.from_pretrained(args.model)
@@ -93,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.model) / "generation_config.json"
         config = json.loads(path.read_text())
         config["end_thresholds"] = chosen or None
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
-        tmp.replace(path)
+        from ts_florence.io import write_text_in_place
+
+        write_text_in_place(path, json.dumps(config, indent=2) + "\n")
         print(f"written to {path}")
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+
+from ts_florence.io import directory_in_place, write_text_in_place
 
 ROOT = Path(__file__).resolve().parents[1]
 # Held fixed in the probing phase of --probe-steps: everything before BART's decoder.
@@ -158,14 +159,7 @@ def finetune(args, train, name: str, seed: int, data: tuple, out: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         table = Path(tmp) / f"{name}.parquet"
         write_table(x_train, y_train, table)
-        # A fresh run each time: train.py resumes from checkpoints in its output folder, which would reuse a
-        # model fine-tuned earlier with other settings.
-        model_dir, partial, probe_dir = (
-            out / f"{name}-seed{seed}",
-            out / f".{name}-seed{seed}.partial",
-            Path(tmp) / "probe",
-        )
-        shutil.rmtree(partial, ignore_errors=True)
+        model_dir, probe_dir = out / f"{name}-seed{seed}", Path(tmp) / "probe"
         common = ["--config", str(ROOT / "training/configs/finetune.yaml"), "--data", str(table),
                   "--set", f"run.seed={seed}"]  # fmt: skip
         init = args.model
@@ -178,15 +172,16 @@ def finetune(args, train, name: str, seed: int, data: tuple, out: Path) -> dict:
             if train.main(argv_probe) != 0:
                 raise SystemExit(f"error: the probing phase on {name} failed")
             init = str(probe_dir)
-        argv_train = [
-            *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
-            "--set", f"optim.learning_rate={args.learning_rate}",
-            *[a for item in args.set for a in ("--set", item)],
-        ]  # fmt: skip
-        if train.main(argv_train) != 0:
-            raise SystemExit(f"error: fine-tuning on {name} failed")
-        shutil.rmtree(model_dir, ignore_errors=True)
-        partial.replace(model_dir)
+        # A fresh run each time, in a new empty folder: train.py resumes from checkpoints in its output folder,
+        # which would reuse a model fine-tuned earlier with other settings.
+        with directory_in_place(model_dir) as partial:
+            argv_train = [
+                *common, "--init-from", init, "--output-dir", str(partial), "--max-steps", str(args.steps),
+                "--set", f"optim.learning_rate={args.learning_rate}",
+                *[a for item in args.set for a in ("--set", item)],
+            ]  # fmt: skip
+            if train.main(argv_train) != 0:
+                raise SystemExit(f"error: fine-tuning on {name} failed")
     ours = float(np.mean(np.asarray(predict_labels(model_dir, x_test, sorted(set(y_train)))) == y_test))
     generated = float(np.mean(np.asarray(predict_labels(model_dir, x_test, None)) == y_test))
     return {
@@ -334,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "same splits:\n"
     )
     print_tables(rows)
-    partial = out / "results.json.partial"
-    partial.write_text(
+    write_text_in_place(
+        out / "results.json",
         json.dumps(
             {
                 "model": args.model,
@@ -346,9 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                 "rows": rows,
             },
             indent=2,
-        )
+        ),
     )
-    partial.replace(out / "results.json")
     return 0
 
 

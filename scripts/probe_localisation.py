@@ -38,7 +38,6 @@ from ts_florence import (
     train_tokenizer,
 )
 from ts_florence.data import TSFlorenceCollator, cell_annotations
-from ts_florence.engine.schema import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.engine.synthetic import SyntheticConfig, generate_record
 from ts_florence.evaluation.metrics import (
     affiliation_prf_corpus,
@@ -48,6 +47,8 @@ from ts_florence.evaluation.metrics import (
     span_prf_corpus,
 )
 from ts_florence.evaluation.series_gain import series_gains
+from ts_florence.io import write_text_in_place
+from ts_florence.records import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.tokenization_ts_florence import generated_text_corpus
 
 TASKS = {"anomalies": "<ANOMALY_DETECTION>", "events": "<EVENT_DETECTION>", "change_points": "<CHANGE_POINT_DETECTION>"}
@@ -249,9 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             print(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "empty": baseline, "curve": curve}))
-        tmp.replace(args.json)
+        report = {"args": vars(args) | {"json": str(args.json)}, "empty": baseline, "curve": curve}
+        write_text_in_place(args.json, json.dumps(report))
     return 0
 
 

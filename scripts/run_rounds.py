@@ -1,4 +1,4 @@
-"""Refinement rounds end to end (DESIGN.md section 4, step 5): round 0 -> train -> refine -> round 1 -> train ->
+"""Refinement rounds end to end (docs/architecture.md, Flow 2): round 0 -> train -> refine -> round 1 -> train ->
 refine -> round 2, with the tiny preset on CPU.
 
     nice -n 19 python scripts/run_rounds.py --corpus corpus --work runs/rounds --steps 1000 --background
@@ -105,7 +105,13 @@ def run_training(corpus: Path, out: Path, args: argparse.Namespace, init_from: P
 
 def run_dev(model: Path, corpus: Path, out: Path, args: argparse.Namespace) -> None:
     """scripts/benchmark.py, the model only, on the dev sets; its JSON report goes to `out`."""
-    tmp = out.with_name(f".{out.name}.tmp")
+    from ts_florence.io import file_in_place
+
+    with file_in_place(out) as tmp:
+        _child(_dev_command(model, corpus, tmp, args))
+
+
+def _dev_command(model: Path, corpus: Path, json_path: Path, args: argparse.Namespace) -> list[str]:
     command = [
         sys.executable,
         str(ROOT / "scripts" / "benchmark.py"),
@@ -121,13 +127,12 @@ def run_dev(model: Path, corpus: Path, out: Path, args: argparse.Namespace) -> N
         "--methods",
         "model",
         "--json",
-        str(tmp),
+        str(json_path),
         "--no-progress",
     ]
     if args.dev_limit is not None:
         command += ["--limit", str(args.dev_limit)]
-    _child(command)
-    os.replace(tmp, out)
+    return command
 
 
 def _child(command: list[str]) -> None:

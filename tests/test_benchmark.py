@@ -12,6 +12,7 @@ from corpora import build_synthetic_corpus
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
+from ts_florence.evaluation import datasets as D
 from ts_florence.evaluation.runner import build_examples
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +127,7 @@ def test_isolation_forest_windows_flag_a_burst():
 
 
 def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
-    from ts_florence.engine.build import load_split
+    from ts_florence.records import load_split
 
     records = list(load_split(corpus, "eval"))
     examples = build_examples(records, B.TASKS)
@@ -148,8 +149,8 @@ def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
 
 def test_the_model_scores_as_the_evaluation_runner_scores_it(model_dir, corpus):
     from ts_florence import TSFlorenceProcessor
-    from ts_florence.engine.build import load_split
     from ts_florence.evaluation.runner import evaluate_model, score_task
+    from ts_florence.records import load_split
 
     model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir)
     processor = TSFlorenceProcessor.from_pretrained(model_dir)
@@ -270,7 +271,7 @@ def test_tssb_loads_series_with_their_change_points():
     data = B.load_tssb(DEV_DATA, limit=3)
     assert data.total == 75 and len(data.cases) == 3
     for case in data.cases:
-        truth = case.examples[B.POINTS].truth["points"]
+        truth = case.examples[D.POINTS].truth["points"]
         assert truth and all(0 < p < case.length for p in truth)
         assert case.window_size >= 1
 
@@ -297,8 +298,8 @@ def test_dev_sets_run_end_to_end(model_dir, corpus, tmp_path):
     report = json.loads(out.read_text())
     tssb, nab = report["datasets"]["tssb"], report["datasets"]["nab"]
     assert {(r["method"], r["prompt"]) for r in tssb["rows"]} == {
-        ("model", B.POINTS),
-        ("model", B.SEGMENTS),
+        ("model", D.POINTS),
+        ("model", D.SEGMENTS),
         ("ruptures", None),
     }
     assert {r["method"] for r in nab["rows"]} == {"model", "robust_z"}

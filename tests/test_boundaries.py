@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ts_florence.boundaries import refine_result, refinement_radius
-from ts_florence.engine.schema import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.pipeline import TimeSeriesPromptingPipeline
 from ts_florence.processing_ts_florence import SeriesInput
+from ts_florence.records import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.tasks import TASKS, get_task
 
 N = 4096

@@ -49,6 +49,8 @@ def test_thresholds_are_scored_per_task_and_the_choice_is_saved_in_the_generatio
 def test_the_thresholds_are_chosen_outside_the_benchmarks_subsample():
     import benchmark
 
+    from ts_florence.evaluation.datasets import subsample
+
     held_out = C.held_out_of_benchmark(list(range(2070)))
-    scored = benchmark._subsample(2070, benchmark.DEFAULT_LIMITS["frozen"])
+    scored = subsample(2070, benchmark.DEFAULT_LIMITS["frozen"])
     assert len(held_out) == 2070 - len(scored) and not set(held_out) & set(scored)

@@ -15,7 +15,7 @@ from corpora import fake_real_source
 from ts_florence.engine import build as B
 from ts_florence.engine import steps as S
 from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus, load_config
-from ts_florence.engine.schema import new_record, values_hash
+from ts_florence.records import new_record, values_hash
 
 
 def small_config(**overrides) -> BuildConfig:
@@ -199,7 +199,7 @@ def test_audit_scores_every_specialist_and_the_merged_output_against_truth(tmp_p
 
 
 def test_merge_keeps_spans_that_enough_sources_agree_on_and_counts_the_rest():
-    from ts_florence.engine.schema import span
+    from ts_florence.records import span
 
     record = new_record("r", "pkg", np.arange(200.0))
     record[S.CANDIDATES] = {
@@ -230,7 +230,7 @@ def test_two_worker_processes_give_the_single_process_corpus_even_after_openmp_r
 
 
 def _change_point_record(*sources_and_indices):
-    from ts_florence.engine.schema import change_point
+    from ts_florence.records import change_point
 
     record = new_record("r", "pkg", np.arange(1000.0))
     record[S.CANDIDATES] = {
@@ -267,7 +267,7 @@ def test_a_source_of_weight_zero_has_no_say_and_its_candidates_are_counted_as_dr
 
 
 def test_nms_never_suppresses_ground_truth():
-    from ts_florence.engine.schema import span
+    from ts_florence.records import span
 
     record = new_record("r", "pkg", np.arange(200.0))
     record["spans"] = [

@@ -19,7 +19,7 @@ from ts_florence.engine.captions import (  # noqa: E402
     verify_caption,
     write_captions,
 )
-from ts_florence.engine.schema import ChannelDescription, EventDescription, SeriesDescription  # noqa: E402
+from ts_florence.engine.descriptions import ChannelDescription, EventDescription, SeriesDescription  # noqa: E402
 from ts_florence.engine.specialists import SAMPLING_SECONDS  # noqa: E402
 
 N = 480

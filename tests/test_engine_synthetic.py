@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from ts_florence.engine import schema
+from ts_florence import records as schema
+from ts_florence.engine import descriptions
 from ts_florence.engine.synthetic import (
     DEFAULT_CONFIG,
     EVENT_KINDS,
@@ -404,10 +405,10 @@ def test_description_dict_equals_to_dict():
     for seed in range(20):
         record = generate_record(seed)
         description = meta_of(record)["description"]
-        rebuilt = schema.SeriesDescription(
+        rebuilt = descriptions.SeriesDescription(
             length=description["length"],
-            channels=[schema.ChannelDescription(**c) for c in description["channels"]],
-            events=[schema.EventDescription(**e) for e in description["events"]],
+            channels=[descriptions.ChannelDescription(**c) for c in description["channels"]],
+            events=[descriptions.EventDescription(**e) for e in description["events"]],
             segments=[tuple(s) for s in description["segments"]],
             sampling=description["sampling"],
             label=description["label"],

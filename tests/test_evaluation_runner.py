@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ts_florence import TASKS
-from ts_florence.engine.schema import change_point, new_record, segment, span
 from ts_florence.evaluation import runner
 from ts_florence.evaluation.runner import evaluate_model, evaluate_path, load_records, report_markdown
+from ts_florence.records import change_point, new_record, segment, span
 
 CAPTION = "The series rises, with a period of 16 samples; it has one spike at sample 40."
 
@@ -225,3 +225,11 @@ def test_examples_whose_prompt_is_longer_than_the_model_takes_are_left_out_and_c
     )
     assert report["skipped_too_long"] == {"<CAPTION_TO_PHRASE_GROUNDING>": 1}
     assert report["examples"]["<CAPTION_TO_PHRASE_GROUNDING>"] == 1  # record a's short phrase is still scored
+
+
+def test_every_task_names_a_scorer_of_the_one_registry_and_a_metric_it_gives_to_gate_on():
+    from ts_florence.evaluation.scorers import METRICS, SCORERS
+
+    for spec in TASKS.values():
+        assert spec.scorer in SCORERS, spec.token
+        assert spec.gate_metric is None or spec.gate_metric in METRICS, spec.token

@@ -246,3 +246,28 @@ def test_timestamps_of_the_wrong_length_raise(tmp_path):
     document = {"values": [1, 2, 3], "timestamps": ["2024-01-01", "2024-01-02"]}
     with pytest.raises(ValueError, match="2 timestamps for 3 samples"):
         read_series(write(tmp_path / "s.json", json.dumps(document)))
+
+
+def test_a_file_written_in_place_replaces_the_old_one_only_when_complete(tmp_path):
+    from ts_florence.io import file_in_place, write_text_in_place
+
+    path = tmp_path / "report.json"
+    write_text_in_place(path, "old")
+    with pytest.raises(RuntimeError), file_in_place(path) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+    write_text_in_place(path, "new")
+    assert path.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_files_in_place_move_into_a_folder_that_keeps_its_other_entries(tmp_path):
+    from ts_florence.io import files_in_place
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "config.json").write_text("old")
+    with files_in_place(tmp_path, ".final.tmp") as tmp:
+        (tmp / "config.json").write_text("new")
+        (tmp / "README.md").write_text("card")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "checkpoints", "config.json"]
+    assert (tmp_path / "config.json").read_text() == "new"

@@ -27,8 +27,8 @@ from ts_florence import (
 from ts_florence.cli import main as cli_main
 from ts_florence.engine import refine as R
 from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus
-from ts_florence.engine.schema import span, values_hash
-from ts_florence.engine.steps import has_truth
+from ts_florence.records import has_truth, span, values_hash
+from ts_florence.tasks import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -207,7 +207,7 @@ def _frozen_report(gains):
     """A frozen-split report of `evaluate_model` where the model beats reading nothing by `gains[task]`."""
     scores, reference = {}, {}
     for task, gain in gains.items():
-        metric = R.GATE_METRIC[task]
+        metric = TASKS[task].gate_metric
         reference[task] = {metric: 0.5}
         scores[task] = {metric: 0.5 + gain}
     return {"examples": dict.fromkeys(gains, 2), "scores": scores, "reference_scores": reference, "limit": 2}

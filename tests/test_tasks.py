@@ -81,7 +81,7 @@ def test_registry_holds_exactly_the_design_tasks_in_table_order():
 
 def test_every_task_has_prompt_metric_and_description():
     for spec in TASKS.values():
-        assert spec.prompt and spec.metric and spec.description
+        assert spec.prompt and spec.scorer and spec.description
         assert ("{input}" in spec.prompt) == spec.takes_input
 
 

@@ -244,7 +244,7 @@ def test_tiny_preset_trains_from_a_corpus_and_the_result_loads_with_the_auto_cla
     from transformers import AutoModelForSeq2SeqLM, AutoProcessor, pipeline
 
     import ts_florence  # noqa: F401
-    from ts_florence.engine.build import load_split
+    from ts_florence.records import load_split
 
     steps = _train_steps(trained)
     assert sorted(steps) == list(range(1, 9))

@@ -259,7 +259,7 @@ def _read_records(path: str, split: str | None):
     import datasets
 
     from ts_florence.data import records_from_table
-    from ts_florence.engine.build import load_split
+    from ts_florence.records import load_split
 
     source = Path(path)
     if source.is_dir():
@@ -577,23 +577,22 @@ def model_card(config: TrainConfig, results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+FINAL_STAGING = ".final.tmp"
+"""Where the final files are written before they move into the output folder; `scripts/run_rounds.py` reads a
+training as finished only when it is gone."""
+
+
 def _save_final(model, processor, config: TrainConfig, output_dir: Path, results: dict) -> None:
     """Model, processor, generation config, run config, results and card, each written to a temporary
     folder first and then moved into `output_dir`."""
-    tmp = output_dir / ".final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    (tmp / "run_config.yaml").write_text(yaml.safe_dump(config_dict(config), sort_keys=False))
-    (tmp / "train_results.json").write_text(json.dumps(results, indent=2))
-    (tmp / "README.md").write_text(model_card(config, results))
-    for item in tmp.iterdir():
-        target = output_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    tmp.rmdir()
+    from ts_florence.io import files_in_place
+
+    with files_in_place(output_dir, FINAL_STAGING) as tmp:
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        (tmp / "run_config.yaml").write_text(yaml.safe_dump(config_dict(config), sort_keys=False))
+        (tmp / "train_results.json").write_text(json.dumps(results, indent=2))
+        (tmp / "README.md").write_text(model_card(config, results))
 
 
 def _log_line(path: Path, entry: dict) -> None:

@@ -276,10 +276,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        from .io import write_text_in_place
+
         for name, text in (("report.json", json.dumps(_to_jsonable(report), indent=2)), ("report.md", markdown)):
-            tmp = out / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, out / name)
+            write_text_in_place(out / name, text)
         print(f"report written to {out}/report.json and report.md", file=sys.stderr)
     return 0
 

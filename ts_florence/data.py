@@ -1,6 +1,6 @@
 """Training data: the (prompt, target) examples of corpus records, a task-mixture sampler and the collator.
 
-A corpus record (DESIGN.md section 4) trains several tasks; `TaskSpec.examples` gives its pairs. Training
+A corpus record (`ts_florence.records`) trains several tasks; `TaskSpec.examples` gives its pairs. Training
 indexes every pair once (`build_example_index`), then draws from the index with `TaskMixtureSampler`, which
 picks a task by its weight and then an example of that task, so rare tasks are not drowned by common ones.
 `TSFlorenceCollator` turns drawn examples into a padded batch through the processor.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .engine.steps import has_truth
 from .processing_ts_florence import TSFlorenceProcessor
+from .records import has_truth
 from .tasks import TASKS, get_task
 
 INDEX_COLUMNS = ("record", "task", "prompt", "target")
@@ -295,7 +295,7 @@ def _parse_cell(cell: Any, row: int) -> list[float]:
 def records_from_table(
     path: str | os.PathLike, label_column: str = "label", series_column: str = "series"
 ) -> list[dict]:
-    """Records (DESIGN.md section 4: `id`, `source`, `split`, `values`, `label`; no annotation lists, so no task
+    """Records (`ts_florence.records`: `id`, `source`, `split`, `values`, `label`; no annotation lists, so no task
     but classification learns "nothing here" from them) of a CSV or Parquet table of labelled
     series: either a `series_column` holding one series per row (a list, or numbers separated by commas or
     spaces) or, UCR style, one numeric column per time step beside `label_column`.

@@ -43,6 +43,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +84,32 @@ class SeriesFile:
     path: str
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Atomic writes: every file or folder the project writes for others to read goes through these, so a reader (a
+# resumed build, a training run, another process) sees the old version or the new one, never half of one.
+
+
+@contextmanager
+def file_in_place(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary path beside `path` to write the file to; when the block ends without error the file
+    replaces `path` in one rename, and on an error it is removed. The temporary name is unique (two writers of one
+    path never write into each other's file) and starts with a dot (globs of the folder's files do not see it).
+    The caller creates the file, with `open()` or a library's writer, so it gets the umask's permissions."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_in_place(path: str | os.PathLike, text: str) -> None:
+    """Writes `text` (UTF-8) to `path` through `file_in_place`."""
+    with file_in_place(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 @contextmanager
 def directory_in_place(out: Path) -> Iterator[Path]:
     """Yields an empty folder beside `out` to write into; when the block ends without error the folder replaces
@@ -100,6 +127,25 @@ def directory_in_place(out: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def files_in_place(folder: Path, staging: str) -> Iterator[Path]:
+    """Yields `folder/staging`, emptied, to write several files into; when the block ends without error each of its
+    entries replaces the entry of the same name in `folder` (one rename each) and the staging folder is removed.
+    For a folder that holds other things too (a training run's checkpoints and logs), where `directory_in_place`
+    cannot replace the whole: while the staging folder exists, also after an error, the entries of `folder` may be
+    of two versions, and readers check for it by its name."""
+    tmp = folder / staging
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    for item in tmp.iterdir():
+        target = folder / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    tmp.rmdir()
 
 
 def read_series(

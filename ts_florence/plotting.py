@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import textwrap
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from .io import file_in_place
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -185,17 +186,10 @@ def check_plot_path(path: str | os.PathLike) -> str:
 
 
 def _save_atomically(figure: Figure, path: Path, save_format: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # open() rather than tempfile, so the file gets the umask's permissions and not tempfile's 0600.
-        with open(tmp, "xb") as handle:
-            figure.savefig(handle, format=save_format)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with file_in_place(path) as tmp, open(tmp, "xb") as handle:
+        figure.savefig(handle, format=save_format)
+        handle.flush()
+        os.fsync(handle.fileno())
     logger.info("plot written to %s", path)
 
 

@@ -363,7 +363,7 @@ _FORMATTERS: dict[str, _Formatter] = {
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """One task: its token, prompt, output grammar, metric, and how corpus records train it.
+    """One task: its token, prompt, output grammar, scorer, and how corpus records train it.
 
     Result dicts by `output_kind` (spans `[start, end)` and points in sample indices; `scores` per item, or
     None per item when no character scores are given):
@@ -384,14 +384,21 @@ class TaskSpec:
     """None, `"text"` (a caption, label or phrase) or `"span"` (`"<loc_a><loc_b>"`, see `span_to_text`)."""
     output_kind: OutputKind
     """The grammar of the output, one of `"text"`, `"labelled_spans"`, `"spans"`, `"segments"`, `"points"`."""
-    metric: str
-    """Name of the metric that scores this task in `ts_florence.evaluation`."""
+    scorer: str
+    """Name of the scorer of this task in the one registry, `ts_florence.evaluation.scorers.SCORERS` (which metrics
+    its results get)."""
     description: str
     """One line for documentation and CLI help."""
     extract: Extractor = field(repr=False, compare=False)
     """`(record, length) -> [(text_input, result), ...]`: the annotations of a corpus record for this task."""
     with_channels: bool = False
     """Whether outputs carry `<ch_k>` before spans and results a `"channels"` list."""
+    span_kind: str | None = None
+    """The `kind` of the record's spans the task answers with ("anomaly" or "event"); None for other tasks."""
+    gate_metric: str | None = None
+    """For a task whose outputs become corpus annotations: the metric of its scorer that decides whether
+    `engine refine` lets the model's outputs of it into the corpus (the model must beat the answer that reads
+    nothing there, on the frozen split). None: its outputs are no corpus annotations."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"<[A-Z_]+>", self.token):
@@ -476,7 +483,7 @@ def _is_span_input(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Training pairs from corpus records (schema: DESIGN.md section 4)
+# Training pairs from corpus records (schema: `ts_florence.records`)
 
 _CAPTION_KEYS = ("brief", "detailed", "more_detailed")
 
@@ -607,9 +614,7 @@ def _span_description_pairs(record: Mapping[str, Any], n: int) -> list[tuple[str
 
 
 # ---------------------------------------------------------------------------------------------------------
-# The task table (DESIGN.md section 3)
-
-_CAPTION_METRIC = "rouge_l+caption_attributes"
+# The task table (adding a task: docs/architecture.md, Where to make common changes)
 
 _TABLE = (
     TaskSpec(
@@ -617,7 +622,7 @@ _TABLE = (
         prompt="What does the series show?",
         input_kind=None,
         output_kind="text",
-        metric=_CAPTION_METRIC,
+        scorer="captions",
         description="One-sentence caption of the series.",
         extract=partial(_caption_pairs, "brief"),
     ),
@@ -626,7 +631,7 @@ _TABLE = (
         prompt="Describe in detail what the series shows.",
         input_kind=None,
         output_kind="text",
-        metric=_CAPTION_METRIC,
+        scorer="captions",
         description="Detailed caption: trend, seasonality, noise and notable events.",
         extract=partial(_caption_pairs, "detailed"),
     ),
@@ -635,7 +640,7 @@ _TABLE = (
         prompt="Describe with a paragraph what the series shows.",
         input_kind=None,
         output_kind="text",
-        metric=_CAPTION_METRIC,
+        scorer="captions",
         description="Paragraph-long caption with numbers and places of what the series shows.",
         extract=partial(_caption_pairs, "more_detailed"),
     ),
@@ -644,7 +649,7 @@ _TABLE = (
         prompt="What class does the series belong to?",
         input_kind=None,
         output_kind="text",
-        metric="accuracy",
+        scorer="labels",
         description="Class label of the whole series.",
         extract=_class_pairs,
     ),
@@ -653,29 +658,33 @@ _TABLE = (
         prompt="Locate the anomalies in the series.",
         input_kind=None,
         output_kind="labelled_spans",
-        metric="event_f1+affiliation_f1",
+        scorer="anomalies",
         description="Anomalous spans with their type and channel.",
         extract=partial(_kind_pairs, "anomaly", True),
         with_channels=True,
+        span_kind="anomaly",
+        gate_metric="f1@0.5",
     ),
     TaskSpec(
         token="<EVENT_DETECTION>",
         prompt="Locate the events in the series.",
         input_kind=None,
         output_kind="labelled_spans",
-        metric="span_f1+span_map",
+        scorer="typed_spans",
         description="Events (peaks, dips, level shifts, flat lines, ...) with their type and channel.",
         # Event detectors cover only some kinds of events, so a record without events is no evidence that
         # the series has none: no empty target.
         extract=partial(_kind_pairs, "event", False),
         with_channels=True,
+        span_kind="event",
+        gate_metric="f1@0.5",
     ),
     TaskSpec(
         token="<DENSE_SPAN_CAPTION>",
         prompt="Locate the patterns in the series, with their descriptions.",
         input_kind=None,
         output_kind="labelled_spans",
-        metric="span_f1+rouge_l",
+        scorer="dense_spans",
         description="Spans of the series, each with a short description.",
         extract=_dense_pairs,
         with_channels=True,
@@ -685,7 +694,7 @@ _TABLE = (
         prompt="Locate the span proposals in the series.",
         input_kind=None,
         output_kind="spans",
-        metric="span_f1",
+        scorer="spans",
         description="Class-agnostic spans where something happens.",
         extract=_proposal_pairs,
     ),
@@ -694,25 +703,27 @@ _TABLE = (
         prompt="Segment the series into regimes.",
         input_kind=None,
         output_kind="segments",
-        metric="covering",
+        scorer="segmentation",
         description="Consecutive labelled regimes covering the whole series.",
         extract=_segment_pairs,
+        gate_metric="covering",
     ),
     TaskSpec(
         token="<CHANGE_POINT_DETECTION>",
         prompt="Locate the change points in the series.",
         input_kind=None,
         output_kind="points",
-        metric="change_point_f1",
+        scorer="segmentation",
         description="Sample indices where the behaviour of the series changes.",
         extract=_change_point_pairs,
+        gate_metric="covering",
     ),
     TaskSpec(
         token="<CAPTION_TO_PHRASE_GROUNDING>",
         prompt="Locate the phrases of the caption in the series: {input}",
         input_kind="text",
         output_kind="labelled_spans",
-        metric="grounding_recall",
+        scorer="grounding",
         description="Spans of the series that the phrases of a caption refer to.",
         extract=_grounding_pairs,
     ),
@@ -721,7 +732,7 @@ _TABLE = (
         prompt="Locate {input} in the series.",
         input_kind="text",
         output_kind="spans",
-        metric="span_f1",
+        scorer="spans",  # the label of every span is the prompt, the same on both sides
         description="Spans of the series matching a free-text label or phrase.",
         extract=_open_vocabulary_pairs,
     ),
@@ -730,7 +741,7 @@ _TABLE = (
         prompt="What kind of pattern is at {input}?",
         input_kind="span",
         output_kind="text",
-        metric="accuracy",
+        scorer="labels",
         description="Category of the pattern in a given span.",
         extract=_span_category_pairs,
     ),
@@ -739,7 +750,7 @@ _TABLE = (
         prompt="Describe what the series does at {input}.",
         input_kind="span",
         output_kind="text",
-        metric="rouge_l",
+        scorer="rouge_l",
         description="Short description of a given span.",
         extract=_span_description_pairs,
     ),

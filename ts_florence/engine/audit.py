@@ -16,34 +16,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..records import blank, load_split, values_array
 from .build import end_with_parent
-from .schema import SeriesDescription, values_array
+from .descriptions import SeriesDescription
 
 logger = logging.getLogger(__name__)
 
 MERGED = "merged+filtered"
 
 
-def _truth_view(record: dict) -> dict:
-    """The record as the engine would receive it: values only, no annotations, no truth in meta."""
-    blank = {k: v for k, v in record.items() if k not in ("spans", "segments", "change_points", "groundings")}
-    blank.update(
-        source="audit",
-        spans=[],
-        segments=[],
-        change_points=[],
-        groundings=[],
-        meta="{}",
-        captions={"brief": "", "detailed": "", "more_detailed": "", "source": ""},
-    )
-    return blank
-
-
 def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
     return [[a["start"], a["end"]] for a in annotations if a.get("kind") == kind]
 
 
-def _change_points(record: dict, segments: list[dict], points: list[dict]) -> list[int]:
+def annotated_change_points(segments: list[dict], points: list[dict]) -> list[int]:
+    """The change points that annotations say: the change points and the starts of the segments after the first."""
     found = {p["index"] for p in points} | {s["start"] for s in segments if s["start"] > 0}
     return sorted(found)
 
@@ -59,7 +46,7 @@ def _predictions(record: dict, specialists, pipeline) -> dict[str, dict]:
             logger.warning("%s failed on %s: %s", specialist.name, record["id"], err)
             found = {}
         out[specialist.name] = found
-    merged = _truth_view(record)
+    merged = blank(record, hide_truth=True)
     for step in pipeline:
         merged = step.process(merged) if merged is not None else None
     out[MERGED] = merged or {}
@@ -137,8 +124,8 @@ def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
             for r in seg_rows:
                 n = len(r["record"]["values"][0])
                 true_cps = sorted({s["start"] for s in r["record"]["segments"] if s["start"] > 0})
-                pred_cps = _change_points(
-                    r["record"], r["preds"][source].get("segments", []), r["preds"][source].get("change_points", [])
+                pred_cps = annotated_change_points(
+                    r["preds"][source].get("segments", []), r["preds"][source].get("change_points", [])
                 )
                 cov.append(covering(pred_cps, true_cps, n))
                 f1.append(change_point_f1(pred_cps, true_cps, n, margin=0.01)["f1"])
@@ -167,11 +154,11 @@ def _count_kinds(rows) -> dict:
 def audit_corpus(corpus: str | Path, limit: int | None = None, num_proc: int = 1) -> dict:
     """Audits the specialists of the corpus's own build config on its frozen evaluation split."""
 
-    from .build import BuildConfig, _from_dict, load_split
+    from .build import config_from_dict
 
     corpus = Path(corpus)
     stats = json.loads((corpus / "stats.json").read_text())
-    config = _from_dict(BuildConfig, stats["config"], "stats.json config")
+    config = config_from_dict(stats["config"], "stats.json config")
     evaluation = load_split(corpus, "eval")
     if limit is not None and limit < len(evaluation):
         rng = np.random.default_rng(0)

@@ -21,7 +21,6 @@ import json
 import logging
 import multiprocessing
 import os
-import shutil
 import threading
 import time
 from collections import Counter
@@ -32,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import directory_in_place, file_in_place, write_text_in_place
+from ..records import features, source_kind, values_array, values_hash
 from . import steps as S
-from .schema import EventDescription, SeriesDescription, values_array, values_hash
+from .descriptions import EventDescription, SeriesDescription
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,12 @@ class BuildConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+def config_from_dict(data: dict, where: str) -> BuildConfig:
+    """The `BuildConfig` of a mapping (a YAML file, or the `config` a corpus's stats.json records); ValueError naming
+    `where` and the key on an unknown key or a value of the wrong shape."""
+    return _from_dict(BuildConfig, data, where)
+
+
 def _from_dict(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
@@ -114,7 +121,7 @@ def load_config(path: str | os.PathLike | None = None) -> BuildConfig:
     text = path.read_text(encoding="utf-8")
     if not text.strip():
         raise ValueError(f"{path} is empty")
-    config = _from_dict(BuildConfig, yaml.safe_load(text) or {}, str(path))
+    config = config_from_dict(yaml.safe_load(text) or {}, str(path))
     build_steps(config)  # validates step names and arguments now, not in a worker later
     return config
 
@@ -220,12 +227,6 @@ def build_steps(config: BuildConfig) -> list[S.Step]:
 # Records in, records out
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _is_heldout(raw_name: str, fraction: float) -> bool:
     """A real series (all its windows) belongs to the evaluation side when its name hashes below `fraction`."""
     return int(hashlib.sha1(raw_name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
@@ -262,11 +263,8 @@ def collect_real(config: BuildConfig, work: Path) -> tuple[Path, Path]:
         train = [train[i] for i in keep]
     logger.info("real windows: %d for training, %d held out, per source %s", len(train), len(heldout), dict(per_source))
     for records, target in ((train, train_dir), (heldout, heldout_dir)):
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        _table(records).save_to_disk(str(tmp))
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(tmp, target)
+        with directory_in_place(target) as tmp:
+            _table(records).save_to_disk(str(tmp))
     return train_dir, heldout_dir
 
 
@@ -337,70 +335,11 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     out = [_clean(r) for r in records]
     seconds = time.perf_counter() - start
     path = shard_dir / f"shard-{k:05d}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
-    _table(out).to_parquet(str(tmp))
-    os.replace(tmp, path)
+    with file_in_place(path) as tmp:
+        _table(out).to_parquet(str(tmp))
     stats = {"shard": k, "records": len(out), "seconds": seconds, "steps": [s.summary() for s in pipeline]}
-    _atomic_write_text(stats_path, json.dumps(stats))
+    write_text_in_place(stats_path, json.dumps(stats))
     return stats
-
-
-def features():
-    """The `datasets.Features` of a record (DESIGN.md section 4)."""
-    from datasets import Features, List, Value
-
-    span = {
-        "start": Value("int64"),
-        "end": Value("int64"),
-        "channel": Value("int64"),
-        "label": Value("string"),
-        "kind": Value("string"),
-        "description": Value("string"),
-        "score": Value("float32"),
-        "source": Value("string"),
-        "round": Value("int32"),
-    }
-    return Features(
-        {
-            "id": Value("string"),
-            "source": Value("string"),
-            "split": Value("string"),
-            "values": List(List(Value("float32"))),
-            "timestamps": List(Value("string")),
-            "channel_names": List(Value("string")),
-            "captions": {
-                "brief": Value("string"),
-                "detailed": Value("string"),
-                "more_detailed": Value("string"),
-                "source": Value("string"),
-            },
-            "label": Value("string"),
-            "spans": List(span),
-            "segments": List(
-                {
-                    "start": Value("int64"),
-                    "end": Value("int64"),
-                    "label": Value("string"),
-                    "score": Value("float32"),
-                    "source": Value("string"),
-                    "round": Value("int32"),
-                }
-            ),
-            "change_points": List(
-                {
-                    "index": Value("int64"),
-                    "label": Value("string"),
-                    "score": Value("float32"),
-                    "source": Value("string"),
-                    "round": Value("int32"),
-                }
-            ),
-            "groundings": List(
-                {"phrase": Value("string"), "spans": List(List(Value("int64"))), "source": Value("string")}
-            ),
-            "meta": Value("string"),
-        }
-    )
 
 
 def end_with_parent() -> None:
@@ -449,7 +388,7 @@ def build_corpus(
     ready = work / "real.ready"
     if rank == 0:
         collect_real(config, work)
-        _atomic_write_text(ready, "ok")
+        write_text_in_place(ready, "ok")
     else:
         while not ready.exists():
             time.sleep(2)
@@ -478,19 +417,6 @@ def build_corpus(
 
 # --------------------------------------------------------------------------------------------------------------
 # Finishing: duplicates, the frozen evaluation split, contamination check, card
-
-
-def load_split(corpus: str | os.PathLike, split: str):
-    """One split of a corpus folder written by `build_corpus`, read from its Parquet files directly
-    (`datasets.load_dataset(folder)` reads the same, but its shared cache can serve an older corpus that lived in
-    a folder of the same name)."""
-    import datasets
-
-    files = sorted(str(p) for p in (Path(corpus) / "data").glob(f"{split}-*.parquet"))
-    if not files:
-        available = sorted({p.name.split("-")[0] for p in (Path(corpus) / "data").glob("*.parquet")})
-        raise ValueError(f"{corpus} has no split {split!r}; available splits: {', '.join(available)}")
-    return datasets.load_dataset("parquet", data_files={split: files}, split=split)
 
 
 def eval_records(config: BuildConfig, heldout) -> Iterator[dict]:
@@ -541,19 +467,16 @@ def finish(config: BuildConfig, out: Path) -> dict:
     train = train.select([i for i, m in enumerate(mask) if m])
     assert not eval_hashes & {values_hash(r) for r in train}, "contamination check failed"
 
-    data_tmp = out / ".data.tmp"
-    shutil.rmtree(data_tmp, ignore_errors=True)
-    data_tmp.mkdir()
     n_files = max(1, len(train) // 5000)
-    for i in range(n_files):
-        train.shard(n_files, i, contiguous=True).to_parquet(str(data_tmp / f"train-{i:05d}-of-{n_files:05d}.parquet"))
-    evaluation.to_parquet(str(data_tmp / "eval-00000-of-00001.parquet"))
-    shutil.rmtree(out / "data", ignore_errors=True)
-    os.replace(data_tmp, out / "data")
+    with directory_in_place(out / "data") as data_tmp:
+        for i in range(n_files):
+            shard = train.shard(n_files, i, contiguous=True)
+            shard.to_parquet(str(data_tmp / f"train-{i:05d}-of-{n_files:05d}.parquet"))
+        evaluation.to_parquet(str(data_tmp / "eval-00000-of-00001.parquet"))
 
     stats = summarize(config, work, train, evaluation, drops)
-    _atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
-    _atomic_write_text(out / "README.md", dataset_card(config, stats))
+    write_text_in_place(out / "stats.json", json.dumps(stats, indent=2))
+    write_text_in_place(out / "README.md", dataset_card(config, stats))
     return stats
 
 
@@ -571,9 +494,7 @@ def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter
             agg["dropped"].update(step["dropped"])
             agg["removed"].update(step["removed"])
             seconds += step["seconds"]
-    sources = Counter(
-        "real" if not (s == "synthetic" or s.startswith("semi:")) else s.split(":")[0] for s in train["source"]
-    )
+    sources = Counter(source_kind(s) for s in train["source"])
     counts = Counter()
     for key in ("spans", "segments", "change_points", "groundings"):
         counts[key] = sum(len(x) for x in train[key])

@@ -1,6 +1,6 @@
 """Captions at three granularities, their grounding pairs, and the check of a caption against the signal.
 
-`write_captions(description, seed)` turns a `schema.SeriesDescription` into a brief, a detailed and a more detailed
+`write_captions(description, seed)` turns a `SeriesDescription` into a brief, a detailed and a more detailed
 caption. Every number and place in them is computed from the description (nothing is invented), rounded for its
 magnitude (`specialists.format_number`: three significant digits; sample positions exact below 1,000 samples and
 rounded to 3 significant digits beyond, then said "around"). The wording is drawn from several templates and
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .schema import EventDescription, SeriesDescription
+from .descriptions import EventDescription, SeriesDescription
 from .specialists import (
     SAMPLING_SECONDS,
     AnalysisConfig,
@@ -802,7 +802,7 @@ class CaptionWriter(Specialist):
         if segments is not None:
             description.segments = [(s["start"], s["end"], s["label"]) for s in segments]
         if seed is None:
-            from .schema import values_hash
+            from ..records import values_hash
 
             seed = int(values_hash(array)[:8], 16)
         captions = write_captions(description, seed, channel_names)

@@ -1,5 +1,5 @@
 """Refinement rounds: a model trained on round k re-annotates the corpus, its annotations join the merge as one
-more specialist, and round k+1 is written with an audit (DESIGN.md section 4, step 5).
+more specialist, and round k+1 is written with an audit (docs/architecture.md, Flow 2).
 
 The recipe of one round (`refine_corpus`):
 
@@ -18,7 +18,7 @@ The recipe of one round (`refine_corpus`):
 The skill gate (`skill_gate`, `RefineConfig.min_gain`): before pass 1 the model is scored on the frozen
 evaluation split, and a task's outputs join the merge only if the model beats the answer that reads nothing of
 the series (`ts_florence.evaluation.runner.reference_prediction`: no span, one segment) by `min_gain` on the
-task's `GATE_METRIC`. A model that has not learnt to read its series for a task would otherwise vote there with
+task's `TaskSpec.gate_metric`. A model that has not learnt to read its series for a task would otherwise vote there with
 the weight of a specialist: where a single specialist covers a kind (events), its votes alone pass the merge.
 
 The specialists run again rather than being read from round k: a corpus keeps only merged annotations, and
@@ -48,24 +48,30 @@ from typing import Any
 
 import numpy as np
 
-from ..io import check_model_folder, directory_in_place
+from ..io import check_model_folder, directory_in_place, file_in_place, write_text_in_place
+from ..records import (
+    ANOMALY_LABELS,
+    EVENT_LABELS,
+    blank,
+    change_point,
+    has_truth,
+    segment,
+    source_kind,
+    span,
+    values_hash,
+)
+from ..tasks import TASKS
 from . import steps as S
-from .schema import ANOMALY_LABELS, EVENT_LABELS, SeriesDescription, change_point, segment, span, values_hash
+from .descriptions import SeriesDescription
 
 logger = logging.getLogger(__name__)
 
-MODEL_TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>", "<REGIME_SEGMENTATION>", "<CHANGE_POINT_DETECTION>")
-"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards)."""
-SPAN_KIND = {"<ANOMALY_DETECTION>": "anomaly", "<EVENT_DETECTION>": "event"}
+MODEL_TASKS = tuple(token for token, spec in TASKS.items() if spec.gate_metric is not None)
+"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards): those
+whose `TaskSpec` names a `gate_metric`."""
+SPAN_KIND = {token: TASKS[token].span_kind for token in MODEL_TASKS if TASKS[token].span_kind is not None}
 SPAN_LABELS = {"anomaly": frozenset(ANOMALY_LABELS), "event": frozenset(EVENT_LABELS)}
 """The label vocabulary of each span kind; a model span with another label is not used (counted)."""
-GATE_METRIC = {
-    "<ANOMALY_DETECTION>": "f1@0.5",
-    "<EVENT_DETECTION>": "f1@0.5",
-    "<REGIME_SEGMENTATION>": "covering",
-    "<CHANGE_POINT_DETECTION>": "covering",
-}
-"""The frozen-split score of each task that decides whether the model's outputs of it join the merge."""
 CHANGE_POINT_CLASS = "change point"
 """Change points count as one class: the model writes no label for them."""
 STASH = "_refine"
@@ -95,9 +101,10 @@ class RefineConfig:
     eval_limit: int = 50
     """Examples per task of the frozen split the round's model is scored on; 0 for none."""
     min_gain: float | None = 0.05
-    """Skill gate: a task's model outputs join the merge only if the model's score on the frozen split beats the
-    answer that reads nothing by this much (`GATE_METRIC`); None lets every task in. Without frozen-split scores
-    (`eval_limit` 0, or an annotator that is not a model) every task is let in, and the audit says so."""
+    """Skill gate: a task's model outputs join the merge only if the model's score on the frozen split
+    (`TaskSpec.gate_metric`) beats the answer that reads nothing by this much; None lets every task in. Without
+    frozen-split scores (`eval_limit` 0, or an annotator that is not a model) every task is let in, and the audit
+    says so."""
     round: int | None = None
     """The round of the input corpus (default: `round` of its stats.json, or 0)."""
 
@@ -184,7 +191,7 @@ def skill_gate(report: dict | None, tasks: Sequence[str], min_gain: float | None
     see `RefineConfig.min_gain`)."""
     gate = {}
     for task in tasks:
-        metric = GATE_METRIC.get(task)
+        metric = TASKS[task].gate_metric if task in TASKS else None
         model = ((report or {}).get("scores") or {}).get(task, {}).get(metric)
         reference = ((report or {}).get("reference_scores") or {}).get(task, {}).get(metric)
         row = {"metric": metric, "model": model, "reference": reference}
@@ -383,7 +390,7 @@ def _iter_rows(files: Sequence[Path], columns: Sequence[str] | None = None, batc
 
 
 def _value_hashes(files: Sequence[Path]) -> Iterator[tuple[str, str]]:
-    """(id, `schema.values_hash`) of every record, read column-wise without building Python lists of values."""
+    """(id, `records.values_hash`) of every record, read column-wise without building Python lists of values."""
     import pyarrow.parquet as pq
 
     for path in files:
@@ -614,18 +621,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _blank(record: dict) -> dict:
-    """The record as a build receives it: values, ids and meta, no annotations."""
-    record.update(
-        spans=[],
-        segments=[],
-        change_points=[],
-        groundings=[],
-        captions={"brief": "", "detailed": "", "more_detailed": "", "source": ""},
-    )
-    return record
-
-
 def _stash(record: dict) -> dict:
     description = record.get(S.DESCRIPTION)
     meta = json.loads(record.get("meta") or "{}")
@@ -716,7 +711,7 @@ def refine_corpus(
     """
     from tqdm.auto import tqdm
 
-    from .build import BuildConfig, _from_dict
+    from .build import config_from_dict
 
     config = config or RefineConfig()
     corpus, out = Path(corpus), Path(out)
@@ -727,7 +722,7 @@ def refine_corpus(
     if annotator is None:
         check_model_folder(model)
     stats = _read_stats(corpus)
-    build_config = _from_dict(BuildConfig, stats["config"], f"{corpus}/stats.json config")
+    build_config = config_from_dict(stats["config"], f"{corpus}/stats.json config")
     checked = check_contamination(corpus)
     k = config.round if config.round is not None else int(stats.get("round", 0))
     if annotator is None:
@@ -749,7 +744,7 @@ def refine_corpus(
         logger.info("discarding %s: it was left by another corpus, model or setting", work)
         shutil.rmtree(work)
     (work / "chunks").mkdir(parents=True, exist_ok=True)
-    _atomic_write(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": str(model)}))
+    write_text_in_place(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": str(model)}))
     train_files = _files(corpus, "train")
     total = sum(_parquet_rows(p) for p in train_files)
     budget = config.limit
@@ -757,7 +752,7 @@ def refine_corpus(
     bar = tqdm(total=total, desc=f"refine round {k} -> {k + 1}", unit="series", disable=not progress)
     chunk, index, n_refined, n_truth = [], 0, 0, 0
     for record in _iter_rows(train_files, batch=config.chunk_size):
-        truth = S.has_truth(record)
+        truth = has_truth(record)
         refine = not truth and (budget is None or n_refined < budget)
         n_refined += refine
         n_truth += truth
@@ -863,10 +858,10 @@ def refine_corpus(
         new_stats = _round_stats(stats, tmp, audit, step_stats)
         from .build import dataset_card
 
-        _atomic_write(tmp / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
-        _atomic_write(tmp / "README.md", dataset_card(build_config, new_stats) + _card_rounds(new_stats))
-        _atomic_write(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
-        _atomic_write(tmp / "audit.md", audit_markdown(audit))
+        write_text_in_place(tmp / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
+        write_text_in_place(tmp / "README.md", dataset_card(build_config, new_stats) + _card_rounds(new_stats))
+        write_text_in_place(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
+        write_text_in_place(tmp / "audit.md", audit_markdown(audit))
         plot_counts(audit["history"], tmp / "audit.png", title=f"{build_config.name}: annotations per class by round")
     shutil.rmtree(work, ignore_errors=True)
     return audit
@@ -878,26 +873,19 @@ def _parquet_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _write_part(path: Path, records: list[dict]) -> None:
     import datasets
 
     from .build import _table
 
-    tmp = path.with_name(f".{path.name}.tmp")
     quiet = datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()  # one bar per chunk would bury the round's own
     try:
-        _table(records).to_parquet(str(tmp))
+        with file_in_place(path) as tmp:
+            _table(records).to_parquet(str(tmp))
     finally:
         if not quiet:
             datasets.enable_progress_bars()
-    os.replace(tmp, path)
 
 
 def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_config, annotator, config, k):
@@ -911,14 +899,14 @@ def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_conf
     for i, (refine, record) in enumerate(chunk):
         if refine:
             record["_position"] = i
-            todo.append(_blank(record))
+            todo.append(blank(record))
     records: Iterator[dict] = iter(todo)
     for step in steps:
         records = step.run(records)
     done = {r["_position"]: _stash(r) for r in records}
     kept = [done[i] if refine else record for i, (refine, record) in enumerate(chunk) if not refine or i in done]
     _write_part(path, kept)
-    _atomic_write(stats_path, json.dumps({"records": len(kept), "steps": [s.summary() for s in steps]}))
+    write_text_in_place(stats_path, json.dumps({"records": len(kept), "steps": [s.summary() for s in steps]}))
     return path, stats_path
 
 
@@ -929,7 +917,7 @@ def _evaluate(annotator, corpus: Path, config: RefineConfig) -> dict | None:
     if pipe is None or config.eval_limit == 0:
         return None
     from ..evaluation.runner import evaluate_model
-    from .build import load_split
+    from ..records import load_split
 
     try:
         report = evaluate_model(
@@ -988,7 +976,7 @@ def _round_stats(stats: dict, folder: Path, audit: dict, steps: dict) -> dict:
     for row in _iter_rows(_files(folder, "train"), columns=columns):
         n += 1
         source = row["source"]
-        kinds["real" if not (source == "synthetic" or source.startswith("semi:")) else source.split(":")[0]] += 1
+        kinds[source_kind(source)] += 1
         for key in ("spans", "segments", "change_points", "groundings"):
             annotations[key] += len(row[key] or [])
         annotations["captions"] += bool(row["captions"] and row["captions"]["brief"])
@@ -1152,9 +1140,8 @@ def plot_counts(history: list[dict], path: Path, title: str = "annotations per c
     axes.set_title(title)
     axes.legend()
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
+    with file_in_place(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100)
 
 
 __all__ = [

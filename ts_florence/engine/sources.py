@@ -32,7 +32,7 @@ What they ship:
 - ucr: the UCR 2018 archive's 93 univariate labelled datasets A..P (132k instances, 113.9k distinct), `UCR_PER_DATASET`
   of each. UCR terms: research use; cite Dau et al. (2019), "The UCR time series archive", IEEE/CAA J. Autom. Sinica.
 
-`python -m ts_florence.engine.sources` prints the table again (series, windows, multichannel and labelled windows,
+`python scripts/bench_sources.py` prints the table again (series, windows, multichannel and labelled windows,
 samples, drops, seconds, installed size).
 
 Every reader opens files that the installed package ships, found with `importlib.util.find_spec` (which locates a
@@ -57,7 +57,6 @@ counted. Raw values are never modified: NaN marks what the file marks missing (a
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import importlib.metadata
@@ -65,9 +64,7 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import re
-import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -78,7 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .schema import new_record
+from ..records import new_record
 
 logger = logging.getLogger(__name__)
 
@@ -806,7 +803,7 @@ def iter_windows(
     split: str = "train",
     stats: Counter | None = None,
 ) -> Iterator[dict]:
-    """Records (`schema.new_record`) of windows of `raw`: lengths (samples) log-uniform in
+    """Records (`records.new_record`) of windows of `raw`: lengths (samples) log-uniform in
     `[min_length, min(max_length, len)]` at random offsets, about `len / mean window length` of them (at most
     `max_windows`), no `(offset, length)` twice. Short series (>= MIN_SAMPLES) and labelled instances up to
     `max_length` come whole. Drops (all-NaN channel, constant window, series too short) are counted in `stats`."""
@@ -882,55 +879,3 @@ def _read_source(name, seed, max_series, max_windows, min_length, max_length, st
             raw, rng, min_length=min_length, max_length=max_length, max_windows=max_windows, stats=stats
         )
     logger.info("source %s: %s", name, dict(stats))
-
-
-# Table of the sources: python -m ts_florence.engine.sources
-
-
-def _size_mb(package: _Package) -> float:
-    total = 0
-    for folder, _, files in os.walk(package.root()):
-        total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
-    return total / 2**20
-
-
-def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    """Prints, per source: series read, windows kept (multichannel, labelled), samples, windows dropped, seconds to
-    read and cut them, and the installed size of its package(s)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--sources", nargs="*", default=None, help="source names (default: every available one)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-windows-per-series", type=int, default=None)
-    parser.add_argument("--min-length", type=int, default=64)
-    parser.add_argument("--max-length", type=int, default=4096)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    columns = ("series", "windows", "multichannel", "labelled", "samples", "dropped", "seconds", "installed_mb")
-    print(f"{'source':<14}" + "".join(f"{c:>13}" for c in columns))
-    rows = {}
-    for name in args.sources or available_sources():
-        start, stats, row = time.perf_counter(), Counter(), Counter()
-        for record in read_source(
-            name,
-            args.seed,
-            max_windows_per_series=args.max_windows_per_series,
-            min_length=args.min_length,
-            max_length=args.max_length,
-            stats=stats,
-        ):
-            row["multichannel"] += len(record["values"]) > 1
-            row["labelled"] += record["label"] is not None
-            row["samples"] += len(record["values"][0])
-        row["seconds"] = round(time.perf_counter() - start, 1)
-        row["series"], row["windows"] = stats["series"], stats["windows"]
-        row["dropped"] = sum(v for k, v in stats.items() if k not in ("series", "windows"))
-        row["installed_mb"] = round(sum(_size_mb(p) for p in PACKAGES[name] if p.installed()), 1)
-        rows[name] = {c: row[c] for c in columns}
-        print(f"{name:<14}" + "".join(f"{row[c]:>13}" for c in columns))
-    total = {c: round(sum(r[c] for r in rows.values()), 1) for c in columns}
-    print(f"{'total':<14}" + "".join(f"{total[c]:>13}" for c in columns))
-    return rows
-
-
-if __name__ == "__main__":
-    main()

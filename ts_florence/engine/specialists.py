@@ -1,9 +1,9 @@
-"""Specialists: the field's own detectors, run over every series to annotate the corpus (DESIGN.md section 4).
+"""Specialists: the field's own detectors, run over every series to annotate the corpus (docs/architecture.md, Flow 2).
 
 A specialist is a callable `specialist(values, timestamps=None) -> dict` on `values` `[channels x time]` (float64,
 NaN = missing) that returns only the keys it produces: "spans", "segments", "change_points" (lists built with
-`schema.span/segment/change_point`, `source=specialist.name`, `score` = confidence in [0, 1]) and "description"
-(a `schema.SeriesDescription`). Specialists only add annotations; filters decide later what to keep.
+`records.span/segment/change_point`, `source=specialist.name`, `score` = confidence in [0, 1]) and "description"
+(a `descriptions.SeriesDescription`). Specialists only add annotations; filters decide later what to keep.
 
 Every specialist is deterministic, picklable (a dataclass of its thresholds, so it crosses `datasets.map(num_proc=N)`
 unchanged) and never raises on odd but valid input (NaNs anywhere, constant channels, 16 to 100,000 samples, up to
@@ -24,7 +24,7 @@ Cost (2 slow cores): all six specialists take ~40-60 ms on a series of 512 sampl
 isolation forest on at most `IsolationForestDetector.max_rows` rows; 100,000 samples take under a second each.
 
 Vocabularies and rules are the synthetic generator's (`synthetic.py`), so that measured and exact annotations agree:
-- spans: `schema.ANOMALY_LABELS` are kind "anomaly", "peak"/"trough"/"gap" and the persistent step between two level
+- spans: `records.ANOMALY_LABELS` are kind "anomaly", "peak"/"trough"/"gap" and the persistent step between two level
   regimes ("level shift") are kind "event". A level shift that comes back is an anomaly spanning the offset; one
   that stays is an event spanning the step. A NaN run is a "missing stretch" (anomaly) up to midway between the
   generator's bounds (`MISSING_MAX_FRACTION`, `GAP_MIN_FRACTION` of the series) and a "gap" (event) beyond.
@@ -50,7 +50,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage, signal
 
-from .schema import ChannelDescription, SeriesDescription, change_point, segment, span
+from ..records import change_point, segment, span
+from .descriptions import ChannelDescription, SeriesDescription
 from .synthetic import (
     GAP_MIN_FRACTION,
     MIN_SEGMENT_FRACTION,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..records import has_truth, source_kind, values_array
 from ..windowing import nms_1d, span_iou
-from .schema import values_array
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +90,6 @@ class Annotate(Step):
         if found.get("description") is not None and DESCRIPTION not in record:
             record[DESCRIPTION] = found["description"]
         return record
-
-
-def has_truth(record: dict) -> bool:
-    """Whether the record comes from a generator with exact ground truth (synthetic or semi-synthetic)."""
-    return record["source"] == "synthetic" or record["source"].startswith("semi:")
 
 
 class Merge(Step):
@@ -328,10 +323,10 @@ class CaptionCheckFilter(Step):
         self.verify = verify
 
     def process(self, record: dict) -> dict | None:
-        from .schema import SeriesDescription
+        from .descriptions import SeriesDescription
 
         description = record.get(DESCRIPTION)
-        if description is None or not isinstance(description, SeriesDescription) or record["source"] == "synthetic":
+        if description is None or not isinstance(description, SeriesDescription) or source_kind(record) == "synthetic":
             return record
         values = values_array(record)
         bad = False
@@ -405,5 +400,4 @@ __all__ = [
     "CANDIDATES",
     "DESCRIPTION",
     "TRUTH_SOURCES",
-    "has_truth",
 ]

@@ -1,4 +1,4 @@
-"""Synthetic and semi-synthetic series with exact ground truth (DESIGN.md section 4, step 1).
+"""Synthetic and semi-synthetic series with exact ground truth (docs/architecture.md, Flow 2).
 
 `generate_record(seed)` builds a corpus record from known parts: a trend, seasonal periods, a noise process,
 regimes, placed anomalies and events, a unit (offset and scale) and optionally timestamps. Every annotation and
@@ -11,13 +11,13 @@ the series' units (its final values), except where a name says `base` (the gener
 
 Labelling rules (chosen so that anomaly vs event vs regime is decided by what is visible, hence learnable):
 
-- **Anomaly** (kind "anomaly", `schema.ANOMALY_LABELS`): a short-lived departure from the series' own behaviour
+- **Anomaly** (kind "anomaly", `records.ANOMALY_LABELS`): a short-lived departure from the series' own behaviour
   (a span of at most ~10% of the series, see `_width_bounds`), after which the series resumes it. Spike and dip:
   at most 6 samples wide, reaching 1-3 local robust ranges beyond anything nearby. Level shift: a temporary offset
   that comes back. Trend change: a stretch of different slope (the level it reached stays). Variance burst: added
   noise. Flat line: the last value before it, held. Missing stretch: a NaN run shorter than 5% of the series.
   Oscillation burst: an added oscillation of 2.5-4.5 samples per cycle (seasonal periods are 7 or more).
-- **Event** (kind "event", `schema.EVENT_LABELS`): an ordinary structure, deliberately placed. Peak and trough:
+- **Event** (kind "event", `records.EVENT_LABELS`): an ordinary structure, deliberately placed. Peak and trough:
   smooth, broad bumps (at least 8 samples and 3% of the series) that return to the baseline. Gap: a NaN run of at
   least 10% of the series (on every channel of a multivariate series: the recording stopped). Level shift: the
   persistent step between two level regimes. Seasonal maxima are never events; "flat line" and "variance burst"
@@ -49,7 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.signal import lfilter
 
-from ts_florence.engine import schema
+from ts_florence import records
+from ts_florence.engine import descriptions
 
 SOURCE = "synthetic"
 """`source` of synthetic records and of their annotations."""
@@ -82,7 +83,7 @@ GAP_MIN_FRACTION = 0.10
 """Shortest "gap" (event), as a fraction of the series; nothing in between, so the two never look alike."""
 
 EVENT_KINDS: dict[str, str] = {
-    **dict.fromkeys(schema.ANOMALY_LABELS, "anomaly"),
+    **dict.fromkeys(records.ANOMALY_LABELS, "anomaly"),
     "peak": "event",
     "trough": "event",
     "gap": "event",
@@ -686,11 +687,11 @@ def _sampling(timestamps: Sequence[str] | None) -> str | None:
 # Description
 
 
-def _measured(name: str, values: np.ndarray) -> schema.ChannelDescription:
+def _measured(name: str, values: np.ndarray) -> descriptions.ChannelDescription:
     """A channel description with what is measured on the final values alone (mean, extremes, missing)."""
     finite = np.isfinite(values)
     if not finite.any():
-        return schema.ChannelDescription(name=name, missing_fraction=1.0)
+        return descriptions.ChannelDescription(name=name, missing_fraction=1.0)
     if finite.all():
         low_at, high_at = int(np.argmin(values)), int(np.argmax(values))
     else:
@@ -698,7 +699,7 @@ def _measured(name: str, values: np.ndarray) -> schema.ChannelDescription:
             int(np.argmin(np.where(finite, values, np.inf))),
             int(np.argmax(np.where(finite, values, -np.inf))),
         )
-    return schema.ChannelDescription(
+    return descriptions.ChannelDescription(
         name=name,
         mean=float(values[finite].mean()),
         minimum=float(values[low_at]),
@@ -711,7 +712,7 @@ def _measured(name: str, values: np.ndarray) -> schema.ChannelDescription:
 
 def _describe_channels(
     parts: _Components, values: np.ndarray, scales: np.ndarray, names: Sequence[str]
-) -> list[schema.ChannelDescription]:
+) -> list[descriptions.ChannelDescription]:
     """Exact descriptions of the channels: trend, seasonality and noise from the clean components (before the
     events), in series units; mean, extremes and missing values from the final float32 `values`."""
     noise_var = np.var(parts.noises, axis=1)
@@ -736,7 +737,7 @@ def _describe_channels(
     return channels
 
 
-def _whole_series_label(channel: schema.ChannelDescription) -> str:
+def _whole_series_label(channel: descriptions.ChannelDescription) -> str:
     """The label of the only segment: the trend when there is one, else "seasonal" when seasonality is strong,
     else "volatile" for high noise and "calm" otherwise."""
     if channel.trend in ("rising", "falling"):
@@ -746,8 +747,8 @@ def _whole_series_label(channel: schema.ChannelDescription) -> str:
     return "volatile" if channel.noise == "high" else "calm"
 
 
-def _event_description(event: _Event, scale: float) -> schema.EventDescription:
-    return schema.EventDescription(
+def _event_description(event: _Event, scale: float) -> descriptions.EventDescription:
+    return descriptions.EventDescription(
         start=event.start,
         end=event.end,
         label=event.label,
@@ -757,7 +758,7 @@ def _event_description(event: _Event, scale: float) -> schema.EventDescription:
     )
 
 
-def description_dict(description: schema.SeriesDescription) -> dict[str, Any]:
+def description_dict(description: descriptions.SeriesDescription) -> dict[str, Any]:
     """`description.to_dict()`, built without `dataclasses.asdict`'s deep copy of every number (which took a fifth
     of the generator's time). Tests check that both agree."""
     plain = dict(vars(description))
@@ -772,7 +773,7 @@ def _event_meta(event: _Event) -> dict[str, Any]:
 
 
 def _span(event: _Event, source: str) -> dict[str, Any]:
-    return schema.span(
+    return records.span(
         event.start, event.end, event.label, event.kind, channel=event.channel, score=1.0, source=source, round=0
     )
 
@@ -788,7 +789,7 @@ def generate_record(
     reruns).
 
     `values` is `[channels][time]` float32; the record's `meta` (JSON) holds the generator's parameters and, under
-    "description", the exact `schema.SeriesDescription` (magnitudes and noise std in series units). Captions and
+    "description", the exact `descriptions.SeriesDescription` (magnitudes and noise std in series units). Captions and
     groundings are left empty for the caption writer. Labelling rules: see the module docstring.
     """
     rng = np.random.default_rng(seed)
@@ -840,7 +841,7 @@ def generate_record(
     if regime.axis is None:
         regime.labels = [_whole_series_label(channels[0])]
     segments = list(zip(regime.bounds[:-1], regime.bounds[1:], regime.labels, strict=True))
-    description = schema.SeriesDescription(
+    description = descriptions.SeriesDescription(
         length=n,
         channels=channels,
         events=[_event_description(e, scales[0 if e.channel is None else e.channel]) for e in events],
@@ -858,17 +859,17 @@ def generate_record(
         "events": [_event_meta(e) for e in events],
         "description": description_dict(description),
     }
-    record = schema.new_record(
+    record = records.new_record(
         f"{id_prefix}-{seed}", SOURCE, values, split=split, timestamps=timestamps, channel_names=names, meta=meta
     )
     record["spans"] = [_span(e, SOURCE) for e in events]
-    record["segments"] = [schema.segment(s, e, label, source=SOURCE) for s, e, label in segments]
+    record["segments"] = [records.segment(s, e, label, source=SOURCE) for s, e, label in segments]
     points = dict.fromkeys(regime.bounds[1:-1], "regime change")
     for e in events:
         if e.label in ("level shift", "trend change") and e.kind == "anomaly":
             points.setdefault(e.start, e.label)
             points.setdefault(e.end, e.label)
-    record["change_points"] = [schema.change_point(i, label=points[i], source=SOURCE) for i in sorted(points)]
+    record["change_points"] = [records.change_point(i, label=points[i], source=SOURCE) for i in sorted(points)]
     return record
 
 
@@ -882,7 +883,7 @@ def inject_events(
     """A new record: the values of `record` with 1..`max_events` known events placed in them, a function of
     `seed`, the record's id and its values. `record` is not modified.
 
-    `kinds` are labels of `EVENT_KINDS` (default: the 8 of `schema.ANOMALY_LABELS`). Sizes are relative to the
+    `kinds` are labels of `EVENT_KINDS` (default: the 8 of `records.ANOMALY_LABELS`). Sizes are relative to the
     series' own variation around each event, and at least a tenth of its full range (`_size_floors`), so they
     show without being absurd; events avoid stretches where the series already makes an excursion of its own,
     and NaN already there; a missing stretch or gap sets NaN. Events go on a random channel (a gap on every
@@ -892,13 +893,13 @@ def inject_events(
     captions are dropped because nothing says they are complete, while label, timestamps and channel names stay.
     Raises ValueError for unknown kinds, `max_events < 1`, series shorter than 32 samples, or when no event fits.
     """
-    labels = tuple(schema.ANOMALY_LABELS if kinds is None else kinds)
+    labels = tuple(records.ANOMALY_LABELS if kinds is None else kinds)
     unknown = sorted(set(labels) - set(EVENT_KINDS))
     if not labels or unknown:
         raise ValueError(f"kinds must be a non-empty selection of {list(EVENT_KINDS)}; unknown: {unknown}")
     if max_events < 1:
         raise ValueError(f"max_events must be >= 1, got {max_events}")
-    original = schema.values_array(record)  # a float64 copy, [channels x time]
+    original = records.values_array(record)  # a float64 copy, [channels x time]
     n_channels, n = original.shape
     if n < 32:
         raise ValueError(f"record {record['id']!r} has {n} samples; injecting events needs at least 32")
@@ -923,7 +924,7 @@ def inject_events(
 
     values = work.astype(np.float32)
     names = record.get("channel_names") or [f"ch{c}" for c in range(n_channels)]
-    description = schema.SeriesDescription(
+    description = descriptions.SeriesDescription(
         length=n,
         channels=[_measured(names[c], values[c].astype(np.float64)) for c in range(n_channels)],
         events=[_event_description(e, 1.0) for e in events],
@@ -945,7 +946,7 @@ def inject_events(
         "events": [_event_meta(e) for e in events],
         "description": description_dict(description),
     }
-    injected = schema.new_record(
+    injected = records.new_record(
         f"{record['id']}+inj{seed}",
         f"semi:{record['source']}",
         values,
@@ -957,19 +958,3 @@ def inject_events(
     )
     injected["spans"] = [_span(e, INJECTED_SOURCE) for e in events]
     return injected
-
-
-if __name__ == "__main__":
-    import time
-
-    for name, config in (("lengths 512", SyntheticConfig(min_length=512, max_length=512)), ("default", DEFAULT_CONFIG)):
-        generate_record(0, config=config)  # imports and caches warm up outside the clock
-        rounds = []
-        for _ in range(3):  # the best round, as timeit does: other work on the machine only ever slows a round
-            began = time.process_time()
-            samples = sum(len(generate_record(seed, config=config)["values"][0]) for seed in range(1000))
-            rounds.append(time.process_time() - began)
-        print(
-            f"{name}: {1000 / min(rounds):.0f} records/s on one core, best of 3 rounds of 1,000 "
-            f"({samples / 1000:.0f} samples per record on average)"
-        )

@@ -1,4 +1,4 @@
-"""Evaluation of ts-florence (DESIGN.md section 6).
+"""Evaluation of ts-florence (docs/architecture.md, Evaluation).
 
 The metrics are pure functions in `ts_florence.evaluation.metrics`, re-exported here. Each metric family is
 also an `evaluate` module in `modules/<name>/<name>.py`, loaded from its folder without network access:

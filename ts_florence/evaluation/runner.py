@@ -1,4 +1,4 @@
-"""Benchmark a model on corpus records: every task, scored with its metric family (DESIGN.md section 6).
+"""Benchmark a model on corpus records: every task, scored by its scorer (docs/architecture.md, Evaluation).
 
     from ts_florence.evaluation.runner import evaluate_path, report_markdown
 
@@ -10,20 +10,9 @@ asked exactly what training taught it. The truth is the target text parsed back 
 truth and prediction go through the same grammar and the same quantization (sample indices, half-open spans),
 and a score of 1 means the model wrote the target. Spans are compared on their bounds; channels are ignored.
 
-Metrics (keys of `report["scores"][task]`, every value in [0, 1]; a metric that does not apply is left out):
-
-- `<ANOMALY_DETECTION>`: span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must match),
-  event-wise F1 and affiliation F1 (types ignored).
-- `<EVENT_DETECTION>`: span F1 at the three IoUs and mAP, event types must match.
-- `<DENSE_SPAN_CAPTION>`: span F1 and mAP ignoring the descriptions, and the mean ROUGE-L of the descriptions
-  of the spans matched at IoU 0.5.
-- `<SPAN_PROPOSAL>`, `<OPEN_VOCABULARY_DETECTION>`: span F1 at the three IoUs and mAP.
-- `<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`: covering and change-point F1 with a margin of 1% of the
-  length, means over series (TSSB); regimes are read as the change points where they start.
-- Captions: mean ROUGE-L, and caption attribute accuracy against the record's exact description
-  (`meta["description"]`, a `SeriesDescription` dict) when records have one.
-- `<CAPTION_TO_PHRASE_GROUNDING>`: recall at IoU 0.5 of the true (phrase, span) pairs.
-- `<CLASSIFICATION>`, `<SPAN_TO_CATEGORY>`: accuracy and macro F1. `<SPAN_TO_DESCRIPTION>`: mean ROUGE-L.
+Metrics: `report["scores"][task]` holds what the task's scorer gives (`TaskSpec.scorer`, one registry in
+`ts_florence.evaluation.scorers`, whose docstring lists the metrics of each); a metric that does not apply is left
+out.
 """
 
 from __future__ import annotations
@@ -31,62 +20,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from tqdm.auto import tqdm
 
-from ..engine.schema import values_array
 from ..processing_ts_florence import SeriesInput, decode_generation
+from ..records import values_array
 from ..tasks import TASKS, get_task
-from .metrics import (
-    affiliation_prf_corpus,
-    caption_attribute_accuracy,
-    change_point_f1,
-    classification_scores,
-    covering,
-    event_f1_corpus,
-    grounding_recall,
-    rouge_l,
-    span_iou,
-    span_map,
-    span_prf_corpus,
-    spans_by_label,
-)
+from .scorers import CHANGE_POINT_MARGIN, IOUS, METRICS, SCORERS
 
 if TYPE_CHECKING:
     import datasets
 
 logger = logging.getLogger(__name__)
 
-IOUS = (0.3, 0.5, 0.7)
-"""IoU thresholds of span F1."""
-CHANGE_POINT_MARGIN = 0.01
-"""Margin of change-point F1, a fraction of the series length (TSSB)."""
 SUBSAMPLE_SEED = 0
 """Seed of the subsample of examples that `limit` keeps, so that reruns score the same examples."""
-
-METRICS: dict[str, str] = {
-    **{f"f1@{iou}": f"span F1 at IoU {iou} (maximum one-to-one matching, counts pooled)" for iou in IOUS},
-    "map": "COCO mAP over IoU 0.50:0.95 with the model's own scores",
-    "event_f1": "event-wise F1: a true event is found by any overlapping prediction",
-    "affiliation_f1": "affiliation F1 (Huet et al. 2022)",
-    "description_rouge_l": "mean ROUGE-L of the descriptions of spans matched at IoU 0.5",
-    "covering": "segmentation covering, mean over series",
-    "cp_f1": f"change-point F1, margin {CHANGE_POINT_MARGIN:.0%} of the length, mean over series",
-    "rouge_l": "mean ROUGE-L F-measure against the target text",
-    "attribute_accuracy": "caption attributes (trend, period, counts, places) stated right / stated",
-    "recall@0.5": "grounding recall of (phrase, span) pairs at IoU 0.5",
-    "accuracy": "exact label accuracy",
-    "macro_f1": "macro F1 over labels",
-}
-"""Every metric of a report, in the order of the columns of `report_markdown`."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +104,7 @@ def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -
             if values is None:
                 values = values_array(record).T  # [time x channels], as the processor takes it
             n = values.shape[0]
-            caption_truth = _caption_truth(record) if SCORERS[spec.token] is _caption_scores else None
+            caption_truth = _caption_truth(record) if spec.scorer == "captions" else None
             for text_input, target in pairs:
                 truth = spec.parse(target, n, text_input=text_input)
                 examples[spec.token].append(Example(spec.token, text_input, target, truth, values, caption_truth))
@@ -191,128 +145,6 @@ def _generate(
     return decode_generation(model, processor, output)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Scores by metric family: (examples, predictions) -> {metric: value or None}
-
-Scorer = Callable[[Sequence[Example], Sequence[dict[str, Any]]], dict[str, float | None]]
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return float(np.mean(values)) if len(values) else None
-
-
-def _map(preds: Sequence[dict], examples: Sequence[Example], labelled: bool) -> float | None:
-    if any(score is None for p in preds for score in p.get("scores") or []):
-        return None
-    keys = ("spans", "labels") if labelled else ("spans",)
-    return span_map(
-        [{**{k: p[k] for k in keys}, "scores": p["scores"]} for p in preds],
-        [{k: ex.truth[k] for k in keys} for ex in examples],
-    )["map"]
-
-
-def _span_scores(examples: Sequence[Example], preds: Sequence[dict], labelled: bool) -> dict[str, float | None]:
-    pred_spans, true_spans = [p["spans"] for p in preds], [ex.truth["spans"] for ex in examples]
-    pred_labels = [p["labels"] for p in preds] if labelled else None
-    true_labels = [ex.truth["labels"] for ex in examples] if labelled else None
-    scores: dict[str, float | None] = {
-        f"f1@{iou}": span_prf_corpus(pred_spans, true_spans, iou, pred_labels, true_labels)["f1"] for iou in IOUS
-    }
-    scores["map"] = _map(preds, examples, labelled)
-    return scores
-
-
-def _anomaly_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    pred_spans, true_spans = [p["spans"] for p in preds], [ex.truth["spans"] for ex in examples]
-    return {
-        **_span_scores(examples, preds, labelled=True),
-        "event_f1": event_f1_corpus(pred_spans, true_spans)["f1"],
-        "affiliation_f1": affiliation_prf_corpus(pred_spans, true_spans, [ex.length for ex in examples])["f1"],
-    }
-
-
-def _matched_description_rouge(examples: Sequence[Example], preds: Sequence[dict]) -> float | None:
-    """Mean ROUGE-L of predicted and true descriptions of spans matched one to one at IoU >= 0.5."""
-    values = []
-    for ex, pred in zip(examples, preds, strict=True):
-        if not pred["spans"] or not ex.truth["spans"]:
-            continue
-        overlap = span_iou(pred["spans"], ex.truth["spans"])
-        rows, cols = linear_sum_assignment(overlap, maximize=True)
-        values += [
-            rouge_l(pred["labels"][r], ex.truth["labels"][c])
-            for r, c in zip(rows, cols, strict=True)
-            if overlap[r, c] >= 0.5
-        ]
-    return _mean(values)
-
-
-def _dense_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    return {
-        **_span_scores(examples, preds, labelled=False),
-        "description_rouge_l": _matched_description_rouge(examples, preds),
-    }
-
-
-def _change_points(result: Mapping[str, Any]) -> list[int]:
-    """Points of a points result; the starts of the segments of a segments result."""
-    return list(result["points"]) if "points" in result else [span[0] for span in result["spans"]]
-
-
-def _segmentation_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    covers, f1s = [], []
-    for ex, pred in zip(examples, preds, strict=True):
-        predicted, true = _change_points(pred), _change_points(ex.truth)
-        covers.append(covering(predicted, true, ex.length))
-        f1s.append(change_point_f1(predicted, true, ex.length, margin=CHANGE_POINT_MARGIN)["f1"])
-    return {"covering": _mean(covers), "cp_f1": _mean(f1s)}
-
-
-def _rouge_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    return {"rouge_l": _mean([rouge_l(p["text"], ex.truth["text"]) for ex, p in zip(examples, preds, strict=True)])}
-
-
-def _caption_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    verdicts = []  # pooled over captions, as the `caption` evaluate module does
-    for ex, pred in zip(examples, preds, strict=True):
-        if ex.caption_truth is not None:
-            found = caption_attribute_accuracy(pred["text"], ex.caption_truth)
-            verdicts += [found[k] for k in ("trend", "period", "event_count", "places") if found[k] is not None]
-    return {**_rouge_scores(examples, preds), "attribute_accuracy": _mean(verdicts)}
-
-
-def _grounding_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    found = total = 0
-    for ex, pred in zip(examples, preds, strict=True):
-        scores = grounding_recall(spans_by_label(pred), spans_by_label(ex.truth), iou=0.5)
-        found, total = found + scores["tp"], total + scores["true_spans"]
-    return {"recall@0.5": found / total if total else 1.0}
-
-
-def _label_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    return classification_scores([p["text"] for p in preds], [ex.truth["text"] for ex in examples])
-
-
-SCORERS: dict[str, Scorer] = {
-    "<CAPTION>": _caption_scores,
-    "<DETAILED_CAPTION>": _caption_scores,
-    "<MORE_DETAILED_CAPTION>": _caption_scores,
-    "<CLASSIFICATION>": _label_scores,
-    "<ANOMALY_DETECTION>": _anomaly_scores,
-    "<EVENT_DETECTION>": partial(_span_scores, labelled=True),
-    "<DENSE_SPAN_CAPTION>": _dense_scores,
-    "<SPAN_PROPOSAL>": partial(_span_scores, labelled=False),
-    "<REGIME_SEGMENTATION>": _segmentation_scores,
-    "<CHANGE_POINT_DETECTION>": _segmentation_scores,
-    "<CAPTION_TO_PHRASE_GROUNDING>": _grounding_scores,
-    # The label of every span is the prompt, the same on both sides.
-    "<OPEN_VOCABULARY_DETECTION>": partial(_span_scores, labelled=False),
-    "<SPAN_TO_CATEGORY>": _label_scores,
-    "<SPAN_TO_DESCRIPTION>": _rouge_scores,
-}
-"""The scoring of each task of `ts_florence.tasks.TASKS`."""
-
-
 def reference_prediction(task: str, length: int) -> dict[str, Any] | None:
     """The answer that reads nothing of the series, for tasks whose output is located in time: no span, a single
     segment over the whole series, or no change point; None for text tasks. What it scores on a set of examples is
@@ -333,7 +165,7 @@ def score_task(task: str, examples: Sequence[Example], preds: Sequence[dict[str,
     not apply (no attribute truth, no matched span, unscored predictions) are left out."""
     if len(examples) != len(preds):
         raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
-    scores = SCORERS[get_task(task).token](examples, preds)
+    scores = SCORERS[get_task(task).scorer](examples, preds)
     return {name: float(value) for name, value in scores.items() if value is not None}
 
 
@@ -368,7 +200,7 @@ def evaluate_model(
     Args:
         model: a `TSFlorenceForConditionalGeneration` (put in eval mode while it runs, then restored).
         processor: its `TSFlorenceProcessor`.
-        records: corpus records (DESIGN.md section 4), e.g. a `datasets.Dataset`.
+        records: corpus records (`ts_florence.records`), e.g. a `datasets.Dataset`.
         tasks: task tokens; default every task of `TASKS` that has an example in `records`. A task given
             here without examples is reported with 0 examples and no scores.
         batch_size: examples per `generate` call (one task per batch).
@@ -472,7 +304,7 @@ def load_records(data: str | Path, split: str = "eval") -> datasets.Dataset:
         return saved[split]
     try:
         if (folder / "data").is_dir():
-            from ..engine.build import load_split
+            from ..records import load_split
 
             return load_split(folder, split)
         return datasets.load_dataset(str(data), split=split)
@@ -544,7 +376,6 @@ __all__ = [
     "CHANGE_POINT_MARGIN",
     "IOUS",
     "METRICS",
-    "SCORERS",
     "Example",
     "build_examples",
     "evaluate_model",

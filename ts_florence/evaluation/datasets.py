@@ -1,0 +1,251 @@
+"""The benchmark's data sets, as `scripts/benchmark.py` scores every method on them: each a list of `Case`s (a
+series, the truth of each task scored on it, and the record the engine receives).
+
+- frozen (`load_frozen`): the frozen evaluation split of a corpus (`data/eval-*.parquet`, exact truth). Tasks
+  `<ANOMALY_DETECTION>`, `<EVENT_DETECTION>`, `<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`; the truth of
+  each is what `runner.build_examples` gives (the target parsed back), as in the runner.
+- tssb (`load_tssb`): TSSB (`<dev-data>/tssb/datasets`, 75 series, change points of `desc.txt`).
+- nab (`load_nab`): the real series of NAB (`<dev-data>/nab/data/real*`, windows of `labels/combined_windows.json`).
+
+The dev sets' truth is exact (sample indices). `limit` keeps a fixed random subsample (seed `SEED`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..records import blank, load_split, values_array
+from ..tasks import get_task
+
+ANOMALY, EVENT, SEGMENTS, POINTS = (
+    "<ANOMALY_DETECTION>",
+    "<EVENT_DETECTION>",
+    "<REGIME_SEGMENTATION>",
+    "<CHANGE_POINT_DETECTION>",
+)
+TASKS = (ANOMALY, EVENT, SEGMENTS, POINTS)
+
+SEED = 0
+"""Seed of the subsample that `limit` keeps."""
+
+
+class BenchmarkError(Exception):
+    """Bad benchmark input (a missing data set, a missing library): reported as one line, no traceback."""
+
+
+@dataclass
+class Case:
+    """One series of a data set and the truth of each task scored on it."""
+
+    id: str
+    values: np.ndarray
+    """`[channels x time]`, float64, NaN = missing."""
+    examples: dict[str, Any]
+    """Task -> `runner.Example` (truth in sample indices)."""
+    record: dict[str, Any]
+    """The series as the engine receives it: values, no annotation (`records.blank(record, hide_truth=True)`)."""
+    timestamps: list[str] | None = None
+    window_size: int | None = None
+    """TSSB's window size of the series (ClaSP's `window_size` there)."""
+
+    @property
+    def length(self) -> int:
+        return self.values.shape[1]
+
+
+@dataclass
+class DataSet:
+    key: str
+    title: str
+    cases: list[Case]
+    total: int
+    """Series available before subsampling."""
+    tasks: tuple[str, ...]
+    model_prompts: dict[str, str]
+    """Prompt given to the model -> task its answer is scored as."""
+    typed_truth: bool = True
+    """Whether true spans carry types of the generator's vocabulary (else typed metrics are left out)."""
+    metrics: tuple[str, ...] | None = None
+    """The metrics reported (None: every metric of `score`)."""
+    notes: list[str] = field(default_factory=list)
+
+
+def subsample(n: int, limit: int | None) -> list[int]:
+    if limit is None or limit >= n:
+        return list(range(n))
+    return sorted(np.random.default_rng(SEED).choice(n, size=limit, replace=False).tolist())
+
+
+def subsample_note(kept: int, total: int) -> str:
+    if kept == total:
+        return f"all {total} series"
+    return f"{kept} of {total} series (random subsample, seed {SEED}; `--limit 0` runs all)"
+
+
+def engine_record(case_id: str, values: np.ndarray, timestamps: list[str] | None = None) -> dict[str, Any]:
+    """A record of the corpus schema without annotations, as the audit gives the engine evaluation records."""
+    record = {
+        "id": case_id,
+        "source": "benchmark",
+        "split": "dev",
+        "values": values.tolist(),
+        "timestamps": timestamps,
+        "channel_names": [f"ch{i}" for i in range(len(values))],
+        "label": None,
+    }
+    return blank(record, hide_truth=True)
+
+
+def _example(task: str, truth: dict[str, Any], values: np.ndarray):
+    """A `runner.Example` of a dev-set series whose target is the truth in the task's grammar."""
+    from .runner import Example
+
+    n = values.shape[1]
+    target = get_task(task).format_target(truth, n)
+    return Example(task, None, target, truth, values.T)
+
+
+def load_frozen(corpus: Path, limit: int | None, progress: bool = True) -> DataSet:
+    from .runner import build_examples
+
+    if not corpus.is_dir():
+        raise BenchmarkError(f"corpus folder {corpus} does not exist (build one with `ts-florence engine build`)")
+    try:
+        split = load_split(corpus, "eval")
+    except ValueError as err:
+        raise BenchmarkError(f"{err} (the frozen split is `data/eval-*.parquet` of a corpus)") from None
+    if len(split) == 0:
+        raise BenchmarkError(f"the eval split of {corpus} has no series")
+    keep = subsample(len(split), limit)
+    cases = []
+    for record in tqdm(split.select(keep), desc="frozen split", unit="series", leave=False, disable=not progress):
+        examples = {task: found[0] for task, found in build_examples([record], TASKS).items() if found}
+        cases.append(
+            Case(
+                id=record["id"],
+                values=values_array(record),
+                examples=examples,
+                record=blank(record, hide_truth=True),
+                timestamps=record.get("timestamps"),
+            )
+        )
+    return DataSet(
+        key="frozen",
+        title=f"Frozen evaluation split ({corpus})",
+        cases=cases,
+        total=len(split),
+        tasks=TASKS,
+        model_prompts={task: task for task in TASKS},
+        notes=[subsample_note(len(cases), len(split))],
+    )
+
+
+def _read_tssb_desc(folder: Path) -> list[tuple[str, int, list[int]]]:
+    rows = []
+    for line in (folder / "desc.txt").read_text().splitlines():
+        if line.strip():
+            name, window, *points = line.strip().split(",")
+            rows.append((name, int(window), [int(p) for p in points]))
+    return rows
+
+
+def load_tssb(dev_data: Path, limit: int | None) -> DataSet:
+    folder = dev_data / "tssb" / "datasets"
+    if not (folder / "desc.txt").is_file():
+        raise BenchmarkError(f"no TSSB at {folder} (expected desc.txt and one <name>.txt per series)")
+    rows = _read_tssb_desc(folder)
+    keep = subsample(len(rows), limit)
+    cases = []
+    for i in keep:
+        name, window, points = rows[i]
+        values = np.loadtxt(folder / f"{name}.txt", dtype=np.float64)[None, :]
+        truth = {"points": sorted(points)}
+        examples = {POINTS: _example(POINTS, truth, values)}
+        cases.append(Case(f"tssb:{name}", values, examples, engine_record(f"tssb:{name}", values), None, window))
+    return DataSet(
+        key="tssb",
+        title=f"TSSB ({folder})",
+        cases=cases,
+        total=len(rows),
+        tasks=(POINTS,),
+        model_prompts={POINTS: POINTS, SEGMENTS: POINTS},
+        typed_truth=False,
+        notes=[subsample_note(len(cases), len(rows))],
+    )
+
+
+def _nab_spans(timestamps: np.ndarray, windows: list[list[str]]) -> list[list[int]]:
+    """NAB label windows (timestamps, both ends included) as half-open spans of sample indices."""
+    import pandas as pd
+
+    spans = []
+    for start, end in windows:
+        first = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(start)).astype(timestamps.dtype)))
+        last = int(np.searchsorted(timestamps, np.datetime64(pd.Timestamp(end)).astype(timestamps.dtype), "right"))
+        if last > first:
+            spans.append([first, last])
+    return spans
+
+
+def load_nab(dev_data: Path, limit: int | None) -> DataSet:
+    import pandas as pd
+
+    root = dev_data / "nab"
+    labels_path = root / "labels" / "combined_windows.json"
+    if not labels_path.is_file():
+        raise BenchmarkError(f"no NAB labels at {labels_path}")
+    labels = json.loads(labels_path.read_text())
+    names = sorted(name for name in labels if name.startswith("real") and (root / "data" / name).is_file())
+    if not names:
+        raise BenchmarkError(f"no real* series of {labels_path} under {root / 'data'}")
+    keep = subsample(len(names), limit)
+    cases = []
+    for i in keep:
+        name = names[i]
+        frame = pd.read_csv(root / "data" / name)
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
+        values = frame["value"].to_numpy(dtype=np.float64)[None, :]
+        spans = _nab_spans(stamps, labels[name])
+        truth = {"spans": spans, "labels": ["anomaly"] * len(spans), "channels": [None] * len(spans)}
+        iso = [str(t).replace(" ", "T") for t in frame["timestamp"]]
+        examples = {ANOMALY: _example(ANOMALY, truth, values)}
+        cases.append(Case(f"nab:{name}", values, examples, engine_record(f"nab:{name}", values, iso), iso))
+    return DataSet(
+        key="nab",
+        title=f"NAB real series ({root})",
+        cases=cases,
+        total=len(names),
+        tasks=(ANOMALY,),
+        model_prompts={ANOMALY: ANOMALY},
+        # NAB's windows are wide on purpose (10% of the series over its anomalies): IoU metrics do not apply.
+        typed_truth=False,
+        metrics=("event_f1", "affiliation_f1", "flagged"),
+        notes=[subsample_note(len(cases), len(names))],
+    )
+
+
+def ucr_overlap(corpus: Path, names: Sequence[str]) -> tuple[list[str], int] | None:
+    """The TSSB series names whose UCR dataset has series in the corpus's training split, and how many training
+    records come from UCR; None without a training split."""
+    import pyarrow.parquet as pq
+
+    files = sorted((corpus / "data").glob("train-*.parquet"))
+    if not files:
+        return None
+    in_corpus: set[str] = set()
+    records = 0
+    for path in files:
+        for source in pq.read_table(path, columns=["source"]).column("source").to_pylist():
+            match = re.search(r"data/([^/]+)/\1_(?:TRAIN|TEST)", source or "")
+            if match:
+                in_corpus.add(match[1])
+                records += 1
+    return sorted(name for name in names if name in in_corpus), records

@@ -1,0 +1,181 @@
+"""The scorers of the tasks, one registry: `SCORERS[TaskSpec.scorer]` maps the examples of a task and the predicted
+results (as `TaskSpec.parse` gives) to `{metric: value or None}` (None: the metric does not apply). The metric
+functions themselves are in `metrics`; what each metric of a report means is `METRICS`.
+
+Metrics by scorer (every value in [0, 1]):
+
+- `anomalies` (`<ANOMALY_DETECTION>`): span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must
+  match), event-wise F1 and affiliation F1 (types ignored).
+- `typed_spans` (`<EVENT_DETECTION>`): span F1 at the three IoUs and mAP, event types must match.
+- `dense_spans` (`<DENSE_SPAN_CAPTION>`): span F1 and mAP ignoring the descriptions, and the mean ROUGE-L of the
+  descriptions of the spans matched at IoU 0.5.
+- `spans` (`<SPAN_PROPOSAL>`, `<OPEN_VOCABULARY_DETECTION>`): span F1 at the three IoUs and mAP.
+- `segmentation` (`<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`): covering and change-point F1 with a margin
+  of 1% of the length, means over series (TSSB); regimes are read as the change points where they start.
+- `captions`: mean ROUGE-L, and caption attribute accuracy against the record's exact description
+  (`meta["description"]`, a `SeriesDescription` dict) when records have one.
+- `grounding` (`<CAPTION_TO_PHRASE_GROUNDING>`): recall at IoU 0.5 of the true (phrase, span) pairs.
+- `labels` (`<CLASSIFICATION>`, `<SPAN_TO_CATEGORY>`): accuracy and macro F1. `rouge_l` (`<SPAN_TO_DESCRIPTION>`):
+  mean ROUGE-L.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .metrics import (
+    affiliation_prf_corpus,
+    caption_attribute_accuracy,
+    change_point_f1,
+    classification_scores,
+    covering,
+    event_f1_corpus,
+    grounding_recall,
+    rouge_l,
+    span_iou,
+    span_map,
+    span_prf_corpus,
+    spans_by_label,
+)
+
+if TYPE_CHECKING:
+    from .runner import Example
+
+IOUS = (0.3, 0.5, 0.7)
+"""IoU thresholds of span F1."""
+CHANGE_POINT_MARGIN = 0.01
+"""Margin of change-point F1, a fraction of the series length (TSSB)."""
+METRICS: dict[str, str] = {
+    **{f"f1@{iou}": f"span F1 at IoU {iou} (maximum one-to-one matching, counts pooled)" for iou in IOUS},
+    "map": "COCO mAP over IoU 0.50:0.95 with the model's own scores",
+    "event_f1": "event-wise F1: a true event is found by any overlapping prediction",
+    "affiliation_f1": "affiliation F1 (Huet et al. 2022)",
+    "description_rouge_l": "mean ROUGE-L of the descriptions of spans matched at IoU 0.5",
+    "covering": "segmentation covering, mean over series",
+    "cp_f1": f"change-point F1, margin {CHANGE_POINT_MARGIN:.0%} of the length, mean over series",
+    "rouge_l": "mean ROUGE-L F-measure against the target text",
+    "attribute_accuracy": "caption attributes (trend, period, counts, places) stated right / stated",
+    "recall@0.5": "grounding recall of (phrase, span) pairs at IoU 0.5",
+    "accuracy": "exact label accuracy",
+    "macro_f1": "macro F1 over labels",
+}
+"""Every metric of a report, in the order of the columns of `report_markdown`."""
+
+
+Scorer = Callable[[Sequence["Example"], Sequence[dict[str, Any]]], dict[str, float | None]]
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _map(preds: Sequence[dict], examples: Sequence[Example], labelled: bool) -> float | None:
+    if any(score is None for p in preds for score in p.get("scores") or []):
+        return None
+    keys = ("spans", "labels") if labelled else ("spans",)
+    return span_map(
+        [{**{k: p[k] for k in keys}, "scores": p["scores"]} for p in preds],
+        [{k: ex.truth[k] for k in keys} for ex in examples],
+    )["map"]
+
+
+def _span_scores(examples: Sequence[Example], preds: Sequence[dict], labelled: bool) -> dict[str, float | None]:
+    pred_spans, true_spans = [p["spans"] for p in preds], [ex.truth["spans"] for ex in examples]
+    pred_labels = [p["labels"] for p in preds] if labelled else None
+    true_labels = [ex.truth["labels"] for ex in examples] if labelled else None
+    scores: dict[str, float | None] = {
+        f"f1@{iou}": span_prf_corpus(pred_spans, true_spans, iou, pred_labels, true_labels)["f1"] for iou in IOUS
+    }
+    scores["map"] = _map(preds, examples, labelled)
+    return scores
+
+
+def _anomaly_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    pred_spans, true_spans = [p["spans"] for p in preds], [ex.truth["spans"] for ex in examples]
+    return {
+        **_span_scores(examples, preds, labelled=True),
+        "event_f1": event_f1_corpus(pred_spans, true_spans)["f1"],
+        "affiliation_f1": affiliation_prf_corpus(pred_spans, true_spans, [ex.length for ex in examples])["f1"],
+    }
+
+
+def _matched_description_rouge(examples: Sequence[Example], preds: Sequence[dict]) -> float | None:
+    """Mean ROUGE-L of predicted and true descriptions of spans matched one to one at IoU >= 0.5."""
+    values = []
+    for ex, pred in zip(examples, preds, strict=True):
+        if not pred["spans"] or not ex.truth["spans"]:
+            continue
+        overlap = span_iou(pred["spans"], ex.truth["spans"])
+        rows, cols = linear_sum_assignment(overlap, maximize=True)
+        values += [
+            rouge_l(pred["labels"][r], ex.truth["labels"][c])
+            for r, c in zip(rows, cols, strict=True)
+            if overlap[r, c] >= 0.5
+        ]
+    return _mean(values)
+
+
+def _dense_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    return {
+        **_span_scores(examples, preds, labelled=False),
+        "description_rouge_l": _matched_description_rouge(examples, preds),
+    }
+
+
+def _change_points(result: Mapping[str, Any]) -> list[int]:
+    """Points of a points result; the starts of the segments of a segments result."""
+    return list(result["points"]) if "points" in result else [span[0] for span in result["spans"]]
+
+
+def _segmentation_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    covers, f1s = [], []
+    for ex, pred in zip(examples, preds, strict=True):
+        predicted, true = _change_points(pred), _change_points(ex.truth)
+        covers.append(covering(predicted, true, ex.length))
+        f1s.append(change_point_f1(predicted, true, ex.length, margin=CHANGE_POINT_MARGIN)["f1"])
+    return {"covering": _mean(covers), "cp_f1": _mean(f1s)}
+
+
+def _rouge_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    return {"rouge_l": _mean([rouge_l(p["text"], ex.truth["text"]) for ex, p in zip(examples, preds, strict=True)])}
+
+
+def _caption_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    verdicts = []  # pooled over captions, as the `caption` evaluate module does
+    for ex, pred in zip(examples, preds, strict=True):
+        if ex.caption_truth is not None:
+            found = caption_attribute_accuracy(pred["text"], ex.caption_truth)
+            verdicts += [found[k] for k in ("trend", "period", "event_count", "places") if found[k] is not None]
+    return {**_rouge_scores(examples, preds), "attribute_accuracy": _mean(verdicts)}
+
+
+def _grounding_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    found = total = 0
+    for ex, pred in zip(examples, preds, strict=True):
+        scores = grounding_recall(spans_by_label(pred), spans_by_label(ex.truth), iou=0.5)
+        found, total = found + scores["tp"], total + scores["true_spans"]
+    return {"recall@0.5": found / total if total else 1.0}
+
+
+def _label_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    return classification_scores([p["text"] for p in preds], [ex.truth["text"] for ex in examples])
+
+
+SCORERS: dict[str, Scorer] = {
+    "captions": _caption_scores,
+    "labels": _label_scores,
+    "anomalies": _anomaly_scores,
+    "typed_spans": partial(_span_scores, labelled=True),
+    "dense_spans": _dense_scores,
+    "spans": partial(_span_scores, labelled=False),
+    "segmentation": _segmentation_scores,
+    "grounding": _grounding_scores,
+    "rouge_l": _rouge_scores,
+}
+"""Every scorer, by the name a `TaskSpec.scorer` gives: a new task names one of these in `ts_florence.tasks`; a new
+metric family is one more function and entry here."""
