@@ -11,7 +11,7 @@
 
 Spans are half-open `[start, end)` sample indices with the generator's labels (`engine/synthetic.py`) and the
 channel they concern (None: all). The series are drawn from a fixed seed, so the files are the same on every
-run; they are written to a temporary name and moved into place.
+run; they are written through `ts_florence.io.file_in_place` (a temporary name, then moved into place).
 """
 
 from __future__ import annotations
@@ -89,26 +89,23 @@ EXAMPLES = {
 }
 
 
-def _write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
-
-
 def main() -> None:
+    from ts_florence.io import file_in_place, write_text_in_place
+
     rng = np.random.default_rng(7)
     truth = {}
     for name, make in EXAMPLES.items():
         frame, spans = make(rng)
         path = HERE / name
-        if name.endswith(".csv"):
-            _write(path, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))
-        else:
-            _write(path, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
+        with file_in_place(path) as tmp:
+            if name.endswith(".csv"):
+                frame.to_csv(tmp, index=False)
+            else:
+                frame.to_parquet(tmp, index=False)
         truth[name] = {"task": "<ANOMALY_DETECTION>", "length": len(frame), "anomalies": spans}
         listed = ", ".join(f"{s['label']} {s['start']}-{s['end']}" for s in spans)
         print(f"wrote {name}: {len(frame)} samples, {listed}")
-    _write(HERE / "truth.json", lambda tmp: tmp.write_text(json.dumps(truth, indent=2) + "\n"))
+    write_text_in_place(HERE / "truth.json", json.dumps(truth, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -678,7 +679,8 @@ def _main(args: argparse.Namespace) -> int:
     dev_data = args.dev_data
     dev_reason = None
     if dev_data is None:
-        default = (ROOT / ".." / "shared" / "data").resolve()
+        # relative to the working folder where it can be, so that reports name no path of this machine
+        default = Path(os.path.relpath((ROOT / ".." / "shared" / "data").resolve()))
         if default.is_dir():
             dev_data = default
         else:

@@ -2,13 +2,17 @@
 outputs only: the model's `scripts/benchmark.py --json` report, the corpus's `stats.json` and build config,
 the training log kept beside the model, and the model's own answers on the example series (run here).
 
-    python scripts/benchmark.py --model ts_florence/pretrained/ts-florence-tiny --limit 0 --json bench.json
-    python scripts/make_cards.py --model ts_florence/pretrained/ts-florence-tiny --benchmark bench.json \\
-        --stats corpus/stats.json
+    python scripts/benchmark.py --model ts_florence/pretrained/ts-florence-tiny --json bench.json
+    ts-florence evaluate --model ts_florence/pretrained/ts-florence-tiny --data corpus --tasks "<CAPTION>" \\
+        "<DETAILED_CAPTION>" "<CAPTION_TO_PHRASE_GROUNDING>" --limit 300 --out eval-text
+    python scripts/score_examples.py --json examples.json
+    python scripts/make_cards.py --benchmark bench.json --stats corpus/stats.json \\
+        --evaluate eval-text/report.json --examples examples.json
 
 Writes `model_cards/ts-florence-tiny/README.md` (Hub YAML metadata with a `model-index` of every benchmark
 row of the model, then intended use, one example per task, the evaluation beside the engine and the classical
-baselines, limits, training data and compute, fine-tuning), with `benchmark.json` beside it, a copy of the card
+baselines, limits, training data and compute, fine-tuning), with the reports it was made from beside it
+(`benchmark.json`, and `evaluate.json` and `examples.json` when given), a copy of the card
 in the model folder (so the folder is what `push_to_hub` would publish), and
 `model_cards/ts-florence-corpus/README.md` (the build's own `dataset_card`) with `stats.json` beside it.
 """
@@ -18,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -32,7 +35,10 @@ MAIN_METRIC = {
     "<CHANGE_POINT_DETECTION>": "cp_f1",
     "<REGIME_SEGMENTATION>": "covering",
 }
-"""The metric by which a row is compared with the other methods' rows of its data set and task (for Limits)."""
+"""The metric by which a row of the frozen split is compared with the other methods' rows of its task."""
+DEV_METRIC = {"tssb": "covering", "nab": "affiliation_f1"}
+"""The same for the dev sets: TSSB's own covering, and NAB's affiliation F1 (event-wise F1 rewards flagging the
+whole series: the reference answer that does so scores 0.99 there)."""
 CARD_METRICS = ("f1@0.5", "typed f1@0.5", "event_f1", "affiliation_f1", "covering", "cp_f1")
 """Metrics of the benchmark that go into the card's `model-index` (the others are in benchmark.json)."""
 EXAMPLE_TASKS = (
@@ -58,12 +64,13 @@ def model_rows(report: dict) -> list[tuple[str, str, dict, dict]]:
 
 
 def model_index(report: dict) -> list[dict]:
-    """The card's `model-index`: one result per (data set, task) the model was benchmarked on."""
+    """The card's `model-index`: one result per (data set, prompt) the model was benchmarked on (TSSB asks for
+    change points with two prompts, both scored as change points)."""
     results = []
     for key, title, row, scores in model_rows(report):
         results.append(
             {
-                "task": {"type": "time-series-prompting", "name": row["task"]},
+                "task": {"type": "time-series-prompting", "name": row.get("prompt") or row["task"]},  # as asked
                 "dataset": {"name": _title(title), "type": key, "split": "eval" if key == "frozen" else "test"},
                 "metrics": [{"type": m, "name": m, "value": round(float(v), 4)} for m, v in scores.items()],
             }
@@ -87,19 +94,20 @@ def _yaml_front_matter(report: dict) -> str:
 def evaluation_tables(report: dict) -> list[str]:
     """Per data set: the main metric of every method on every task, the model first."""
     lines = []
-    for data in report["datasets"].values():
+    for key, data in report["datasets"].items():
         tasks = sorted({row["task"] for row in data["rows"]})
         lines += [f"### {_title(data['title'])}", "", "| method | " + " | ".join(f"`{t}`" for t in tasks) + " |"]
         lines.append("|---|" + "---:|" * len(tasks))
-        methods = sorted({row["label"] for row in data["rows"]}, key=lambda m: (m != "model", m))
-        for method in methods:
+        order = {"model": 0, "engine": 1, "specialist": 2, "baseline": 3, "reference": 4}
+        methods = sorted({(order.get(row["kind"], 5), _row_name(row)) for row in data["rows"]})
+        for _, method in methods:
             cells = []
             for task in tasks:
-                row = next((r for r in data["rows"] if r["label"] == method and r["task"] == task), None)
-                metric = _main_metric(task, row)
+                row = next((r for r in data["rows"] if _row_name(r) == method and r["task"] == task), None)
+                metric = _main_metric(key, task, row)
                 cells.append("" if row is None or metric is None else f"{row['scores'][metric]:.3f}")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
-        used = {f"`{r['task']}` {_main_metric(r['task'], r)}" for r in data["rows"]}
+        used = {f"`{r['task']}` {_main_metric(key, r['task'], r)}" for r in data["rows"]}
         metrics = ", ".join(sorted(used))
         notes = "; ".join(note.rstrip(".") for note in data.get("notes", []))
         lines += ["", f"Metric per task: {metrics}. {notes}.", ""]
@@ -111,38 +119,74 @@ def _title(title: str) -> str:
     return title.split(" (")[0]
 
 
-def _main_metric(task: str, row: dict | None) -> str | None:
-    if row is None:
-        return None
-    preferred = MAIN_METRIC.get(task, "")
-    if preferred in row["scores"]:
-        return preferred
-    for metric in ("event_f1", "covering", "affiliation_f1"):  # the dev sets' metrics
-        if metric in row["scores"]:
-            return metric
-    return None
+def _main_metric(key: str, task: str, row: dict | None) -> str | None:
+    """The metric a row of data set `key` is compared by (None: no row, or the row lacks it)."""
+    metric = DEV_METRIC.get(key) or MAIN_METRIC.get(task)
+    return metric if row is not None and metric in row["scores"] else None
+
+
+def _row_name(row: dict) -> str:
+    """A method's name in the tables; the model's rows of another prompt (TSSB's segmentation read as change
+    points) name their prompt."""
+    if row["kind"] == "model" and row.get("prompt") not in (None, row["task"]):
+        return f"model, `{row['prompt']}` prompt"
+    return row["label"]
+
+
+def text_task_lines(evaluation: dict) -> list[str]:
+    """The `ts-florence evaluate` report of the text tasks (captions, grounding), which the benchmark has not."""
+    lines = [
+        f"Captions and grounding (`ts-florence evaluate`, {evaluation['split']} split, at most {evaluation['limit']} "
+        "examples per task):",
+        "",
+        "| task | examples | metric | model | reference: reads nothing |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for task, scores in evaluation["scores"].items():
+        for metric, value in scores.items():
+            reference = evaluation.get("reference_scores", {}).get(task, {}).get(metric)
+            shown = "" if reference is None else f"{reference:.3f}"
+            lines.append(f"| `{task}` | {evaluation['examples'][task]} | {metric} | {value:.3f} | {shown} |")
+    return lines + [""]
+
+
+def example_lines(examples: dict) -> list[str]:
+    """What the model found on the README's example series beside their truth (`scripts/score_examples.py`)."""
+    totals = examples["scores"]
+    lines = [
+        f"On the example series of the repository (`examples/`, known truth), F1@0.5 {totals['f1@0.5']:.3f} "
+        f"(labels ignored), {totals['typed f1@0.5']:.3f} with labels, event-wise F1 {totals['event_f1']:.3f}:",
+        "",
+    ]
+    for row in examples["rows"]:
+        truth = ", ".join(f"{a['label']} [{a['start']}, {a['end']})" for a in row["truth"])
+        found = row["found"]
+        shown = ", ".join(f"{label} {span}" for span, label in zip(found["spans"], found["labels"], strict=True))
+        lines.append(f"- `{row['name']}`: truth {truth}; found {shown or 'nothing'}.")
+    return lines + [""]
 
 
 def limits(report: dict) -> list[str]:
-    """Where another method beats the model on a task's main metric, from the report."""
+    """Where another method (not a reference answer) beats the model on a task's main metric, from the report."""
     lines = []
-    for data in report["datasets"].values():
+    for key, data in report["datasets"].items():
         for row in data["rows"]:
             if row["kind"] != "model":
                 continue
-            metric = _main_metric(row["task"], row)
+            metric = _main_metric(key, row["task"], row)
             mine = row["scores"][metric]
             better = [
                 (r["label"], r["scores"][metric])
                 for r in data["rows"]
-                if r["kind"] != "model" and r["task"] == row["task"] and r["scores"].get(metric) is not None
+                if r["kind"] not in ("model", "reference") and r["task"] == row["task"]
+                and r["scores"].get(metric) is not None
                 and r["scores"][metric] > mine
             ]  # fmt: skip
             if better:
                 best = max(better, key=lambda b: b[1])
                 lines.append(
-                    f"- {_title(data['title'])}, `{row['task']}`: {metric} {mine:.3f}; {len(better)} method(s) do "
-                    f"better, best {best[0]} ({best[1]:.3f})."
+                    f"- {_title(data['title'])}, {_row_name(row).replace('model', '`' + row['task'] + '`', 1)}: "
+                    f"{metric} {mine:.3f}; {len(better)} method(s) do better, best {best[0]} ({best[1]:.3f})."
                 )
     return lines or ["- On these benchmarks no method of the report beats the model on a task's main metric."]
 
@@ -198,7 +242,14 @@ def training_lines(model_dir: Path, stats: dict) -> list[str]:
     return lines
 
 
-def model_card(model_dir: Path, report: dict, stats: dict, run_examples: bool = True) -> str:
+def model_card(
+    model_dir: Path,
+    report: dict,
+    stats: dict,
+    evaluation: dict | None = None,
+    examples: dict | None = None,
+    run_examples: bool = True,
+) -> str:
     from ts_florence.tasks import TASKS
 
     body = [
@@ -233,7 +284,11 @@ def model_card(model_dir: Path, report: dict, stats: dict, run_examples: bool = 
         body += task_examples(model_dir) + [""]
     body += ["## Evaluation", "", f"`scripts/benchmark.py` ({report['settings']['model_reads']}):", ""]
     body += evaluation_tables(report)
+    if evaluation:
+        body += text_task_lines(evaluation)
     body += ["## Limits", ""] + limits(report) + [""]
+    if examples:
+        body += example_lines(examples)
     body += ["## Training data and compute", ""] + training_lines(model_dir, stats) + [""]
     body += [
         "## Fine-tuning",
@@ -249,32 +304,35 @@ def model_card(model_dir: Path, report: dict, stats: dict, run_examples: bool = 
     return _yaml_front_matter(report) + "\n" + "\n".join(body)
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "ts_florence" / "pretrained" / MODEL_NAME))
     parser.add_argument("--benchmark", required=True, help="scripts/benchmark.py --json output for --model")
     parser.add_argument("--stats", required=True, help="the corpus's stats.json")
+    parser.add_argument("--evaluate", help="`ts-florence evaluate` report.json of the text tasks, for the card")
+    parser.add_argument("--examples", help="`scripts/score_examples.py --json` output, for the card")
     parser.add_argument("--out", default=str(ROOT / "model_cards"))
     args = parser.parse_args(argv)
-    from ts_florence.engine.build import BuildConfig, _from_dict, dataset_card
+    from ts_florence.engine.build import config_from_dict, dataset_card
+    from ts_florence.io import write_text_in_place
 
     model_dir, out = Path(args.model), Path(args.out)
     report = json.loads(Path(args.benchmark).read_text())
     stats = json.loads(Path(args.stats).read_text())
-    card = model_card(model_dir, report, stats)
-    _write(out / MODEL_NAME / "README.md", card)
-    _write(out / MODEL_NAME / "benchmark.json", json.dumps(report, indent=2) + "\n")
-    _write(model_dir / "README.md", card)
-    config = _from_dict(BuildConfig, stats["config"], args.stats)
-    _write(out / CORPUS_NAME / "README.md", dataset_card(config, stats))
-    shutil.copyfile(args.stats, out / CORPUS_NAME / "stats.json")
+    evaluation = json.loads(Path(args.evaluate).read_text()) if args.evaluate else None
+    examples = json.loads(Path(args.examples).read_text()) if args.examples else None
+    card = model_card(model_dir, report, stats, evaluation, examples)
+    for folder in (out / MODEL_NAME, out / CORPUS_NAME):
+        folder.mkdir(parents=True, exist_ok=True)
+    write_text_in_place(out / MODEL_NAME / "README.md", card)
+    write_text_in_place(out / MODEL_NAME / "benchmark.json", json.dumps(report, indent=2) + "\n")
+    for name, document in (("evaluate.json", evaluation), ("examples.json", examples)):
+        if document is not None:
+            write_text_in_place(out / MODEL_NAME / name, json.dumps(document, indent=2) + "\n")
+    write_text_in_place(model_dir / "README.md", card)
+    config = config_from_dict(stats["config"], args.stats)
+    write_text_in_place(out / CORPUS_NAME / "README.md", dataset_card(config, stats))
+    write_text_in_place(out / CORPUS_NAME / "stats.json", Path(args.stats).read_text())
     print(f"wrote {out / MODEL_NAME / 'README.md'}, {out / CORPUS_NAME / 'README.md'} and the card in {model_dir}")
     return 0
 

@@ -90,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no model bundled with this installation: give --model")
     rows = run_examples(load_pipeline(model), Path(args.examples), args.window)
     totals = scores(rows)
-    print(f"model {model}")
+    shown = Path(model).resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown  # no path of this machine in reports
+    print(f"model {shown}")
     print(report(rows, totals))
     if args.json:
-        out = Path(args.json)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps({"model": str(model), "rows": rows, "scores": totals}, indent=2, default=str))
-        tmp.replace(out)
+        from ts_florence.io import write_text_in_place
+
+        report_json = {"model": str(shown), "rows": rows, "scores": totals}
+        write_text_in_place(args.json, json.dumps(report_json, indent=2, default=str) + "\n")
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -55,17 +54,16 @@ def default_model_path() -> Path | None:
 def bundle(source: Path, dest: Path, store_dtype: str = "float16", recipe: str = "", command: str = "") -> int:
     """Writes a bundled model folder at `dest` from the saved model `source`, weights stored in `store_dtype` while
     `config.json` says float32 (the model loads and runs in float32); the training log and the `recipe` (the
-    commands that made it, then `command`) beside it. Built under a temporary name, loaded and run once, then
-    moved into place. Returns its size in bytes (without the log); ValueError when over `LIMIT_BYTES`."""
+    commands that made it, then `command`) beside it. Built in a temporary folder, loaded and run once, then moved
+    into place whole (`io.directory_in_place`). Returns its size in bytes (without the log); ValueError when over
+    `LIMIT_BYTES`."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoProcessor, pipeline
 
-    from .io import check_model_folder
+    from .io import check_model_folder, directory_in_place
 
     check_model_folder(source)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with directory_in_place(Path(dest)) as tmp:
         model = AutoModelForSeq2SeqLM.from_pretrained(source, dtype=torch.float32)
         model.to(getattr(torch, store_dtype)).save_pretrained(tmp)
         AutoProcessor.from_pretrained(source).save_pretrained(tmp)
@@ -73,25 +71,17 @@ def bundle(source: Path, dest: Path, store_dtype: str = "float16", recipe: str =
         config["dtype"] = "float32"  # computed in float32 whatever the stored width
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         for name in KEPT:
-            if (source / name).is_file():
-                shutil.copy2(source / name, tmp / name)
+            if (Path(source) / name).is_file():
+                shutil.copy2(Path(source) / name, tmp / name)
         (tmp / "RECIPE.md").write_text(
             f"Made by:\n\n```bash\n{recipe.strip()}\n{command}\n```\n\nWeights stored in {store_dtype}, computed in "
             "float32.\n"
         )
+        for path in tmp.iterdir():
+            path.chmod(0o644)  # save_pretrained's temporary files are private to their owner
         size = sum(p.stat().st_size for p in tmp.iterdir() if p.name != "trainer_log.jsonl")
         if size > LIMIT_BYTES:
             raise ValueError(f"{size / 1e6:.1f} MB is more than a bundled model may weigh ({LIMIT_BYTES / 1e6:.0f} MB)")
         pipe = pipeline("time-series-prompting", model=str(tmp))  # loads and runs, or raises here
         pipe([0.0, 1.0, 0.0, 1.0] * 32, task="<CAPTION>", generate_kwargs={"max_new_tokens": 8})
-        tmp.chmod(0o755)
-        for path in tmp.iterdir():
-            path.chmod(0o644)  # save_pretrained's temporary files are private to their owner
-        old = dest.with_name(f".{dest.name}.old")
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-        return size
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return size

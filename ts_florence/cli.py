@@ -11,6 +11,7 @@ from pathlib import Path
 
 logger = logging.getLogger("ts_florence")
 
+
 def bundled_model_path() -> Path | None:
     """The model shipped inside the package (`ts_florence.bundled`), or None when this installation has none."""
     from .bundled import default_model_path
