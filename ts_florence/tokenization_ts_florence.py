@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from .records import ANOMALY_LABELS
 from .tasks import CHANNEL_TOKENS, LOC_TOKENS, SERIES_TOKEN, TASKS
 
 logger = logging.getLogger(__name__)
@@ -67,14 +68,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096) -> PreTrainedT
 
 
 _SHAPES = [
-    "spike",
-    "dip",
-    "level shift",
-    "trend change",
-    "variance burst",
-    "flat line",
-    "missing stretch",
-    "oscillation burst",
+    *ANOMALY_LABELS,  # the generator's labels, then other words that name shapes
     "peak",
     "drop",
     "step",
