@@ -5,8 +5,9 @@ beside their known anomalies, and how well: F1@0.5 (one-to-one matching at IoU >
     python scripts/score_examples.py                      # the bundled model
     python scripts/score_examples.py --model DIR --json examples.json
 
-Series longer than `--window` samples are read in windows of that length (the engine's series are at most 4,096
-samples long, so a model trained on them reads windows of that length best).
+Series longer than `--window` samples are read in windows of that length; by default the longest series of the
+engine's default build recipe (`sources.max_length`, as `scripts/benchmark.py --model-window auto`), the length a
+model trained on its corpus reads best.
 """
 
 from __future__ import annotations
@@ -80,14 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a saved model folder (default: the bundled model)")
     parser.add_argument("--examples", default=str(ROOT / "examples"), help="folder with truth.json and the series")
-    parser.add_argument("--window", type=int, default=4096)
+    parser.add_argument("--window", type=int, help="samples per window (default: the build recipe's max_length)")
     parser.add_argument("--json", help="also write the rows and scores here")
     args = parser.parse_args(argv)
-    from ts_florence.cli import bundled_model_path, load_pipeline
+    from ts_florence.bundled import default_model_path
+    from ts_florence.cli import load_pipeline
 
-    model = args.model or bundled_model_path()
+    model = args.model or default_model_path()
     if model is None:
         parser.error("no model bundled with this installation: give --model")
+    if args.window is None:
+        from ts_florence.engine.build import load_config
+
+        args.window = int(load_config(None).sources.max_length)
     rows = run_examples(load_pipeline(model), Path(args.examples), args.window)
     totals = scores(rows)
     shown = Path(model).resolve()
