@@ -25,17 +25,12 @@ import os
 import sys
 from pathlib import Path
 
+from ts_florence.evaluation.datasets import MAIN_METRIC
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_NAME = "ts-florence-tiny"
 CORPUS_NAME = "ts-florence-corpus"
-MAIN_METRIC = {
-    "<ANOMALY_DETECTION>": "f1@0.5",
-    "<EVENT_DETECTION>": "f1@0.5",
-    "<CHANGE_POINT_DETECTION>": "cp_f1",
-    "<REGIME_SEGMENTATION>": "covering",
-}
-"""The metric by which a row of the frozen split is compared with the other methods' rows of its task."""
 DEV_METRIC = {"tssb": "covering", "nab": "affiliation_f1"}
 """The same for the dev sets: TSSB's own covering, and NAB's affiliation F1 (event-wise F1 rewards flagging the
 whole series: the reference answer that does so scores 0.99 there)."""

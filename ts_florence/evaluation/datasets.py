@@ -32,6 +32,9 @@ ANOMALY, EVENT, SEGMENTS, POINTS = (
     "<CHANGE_POINT_DETECTION>",
 )
 TASKS = (ANOMALY, EVENT, SEGMENTS, POINTS)
+MAIN_METRIC = {ANOMALY: "f1@0.5", EVENT: "f1@0.5", POINTS: "cp_f1", SEGMENTS: "covering"}
+"""The headline metric of each task on the frozen split (the first bar of its task in issue [reads]): what a
+method is compared by (`scripts/make_cards.py`) and end thresholds are chosen by (`choose_end_thresholds.py`)."""
 
 SEED = 0
 """Seed of the subsample that `limit` keeps."""
