@@ -341,6 +341,80 @@ def test_the_guard_restores_the_specialist_annotations_of_a_class_the_model_eras
     assert not audit["guard"]["flagged"] and target in audit["vanished"] and f"event:{new}" in audit["new"]
 
 
+def _relabel_share(kind, old, new, targets, share):
+    """Relabels the first `share` of `targets` (sorted (values hash, start) of the round-0 spans of `old`)."""
+    chosen = set(targets[: int(round(share * len(targets)))])
+
+    def answer(values, previous):
+        key = values_hash(previous)
+        mine = [s for s in previous["spans"] if s["kind"] == kind and s["label"] == old and (key, s["start"]) in chosen]
+        return {
+            "<EVENT_DETECTION>": {
+                "spans": [[s["start"], s["end"]] for s in mine],
+                "labels": [new] * len(mine),
+                "channels": [s["channel"] for s in mine],
+                "scores": [0.99] * len(mine),
+            }
+        }
+
+    return answer
+
+
+def test_the_guard_measures_against_round_0_a_slow_drift_is_flagged_a_passing_inflation_is_not(round0, tmp_path):
+    before = _by_id(round0)
+    refined = {i: r for i, r in before.items() if not has_truth(r)}
+    counts = R.class_counts(refined.values())
+    target = max((c for c in counts if c.startswith("event:")), key=counts.get)
+    old = target.split(":", 1)[1]
+    new = next(label for label in R.SPAN_LABELS["event"] if label != old and f"event:{label}" not in counts)
+    targets = sorted(
+        (values_hash(r), s["start"])
+        for r in refined.values()
+        for s in r["spans"]
+        if s["kind"] == "event" and s["label"] == old
+    )
+    assert len(targets) >= 4, "the fixture needs a class to drift"
+    config = R.RefineConfig(model_weight=10.0, guard_share=0.4)
+
+    # Round 1 relabels a quarter of the class, round 2 (from round 1) half: against round 1 the class falls by a
+    # third, within the share, against round 0 by half; the guard flags it and brings back round 0's annotations.
+    one = R.refine_corpus(
+        round0,
+        "m0",
+        tmp_path / "r1",
+        config,
+        annotator=Scripted(round0, _relabel_share("event", old, new, targets, 0.25)),
+    )
+    assert not one["guard"]["flagged"] and one["guard"]["against"] == "round 0"
+    assert R.round_zero(tmp_path / "r1") == round0 and R.round_zero(round0) == round0
+    two = R.refine_corpus(
+        tmp_path / "r1",
+        "m1",
+        tmp_path / "r2",
+        config,
+        annotator=Scripted(round0, _relabel_share("event", old, new, targets, 0.5)),
+    )
+    assert two["counts"]["round 0"][target] == counts[target]
+    kept_1, kept_2 = two["counts"]["round 1"][target], two["counts"]["round 2 before the guard"][target]
+    assert (kept_1 - kept_2) / kept_1 <= 0.4 < (counts[target] - kept_2) / counts[target]
+    flagged = {f["class"]: f for f in two["guard"]["flagged"]}
+    assert target in flagged and flagged[target]["before"] == counts[target]
+    assert two["counts"]["round 2"][target] == counts[target], "round 0's annotations are back"
+    assert "against round 0" in (tmp_path / "r2" / "audit.md").read_text()
+
+    # Round 1 brings a new class everywhere and round 2 (a model that finds nothing) takes it away: it fell by 100%
+    # against round 1, but it is not a class of round 0, so nothing is flagged; the audit lists the fall.
+    def everywhere(values, previous):
+        return {"<EVENT_DETECTION>": {"spans": [[1, 3]], "labels": [new], "channels": [None], "scores": [0.99]}}
+
+    R.refine_corpus(round0, "m0", tmp_path / "i1", config, annotator=Scripted(round0, everywhere))
+    assert R.class_counts(_by_id(tmp_path / "i1").values())[f"event:{new}"] > 0
+    back = R.refine_corpus(tmp_path / "i1", "m1", tmp_path / "i2", config, annotator=Scripted(round0))
+    assert not back["guard"]["flagged"]
+    assert back["guard"]["fell against round 1 only"] == [f"event:{new}"]
+    assert f"event:{new}" in (tmp_path / "i2" / "audit.md").read_text()
+
+
 def test_guard_flags_only_classes_that_fell_by_more_than_the_share():
     before = Counter({"event:peak": 10, "anomaly:dip": 4, "segment:calm": 2, "change point": 1})
     after = Counter({"event:peak": 5, "anomaly:dip": 1, "change point": 0, "anomaly:spike": 7})
@@ -488,10 +562,11 @@ def run_rounds(monkeypatch, tiny_model):
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)
     spec.loader.exec_module(module)
-    module.trained, module.fail_training = [], set()
+    module.trained, module.fail_training, module.calls = [], set(), []
 
-    def fake_training(corpus, out, args, init_from):
+    def fake_training(corpus, out, args, init_from, seed=None):
         module.trained.append(out.name)
+        module.calls.append({"out": out.name, "corpus": Path(corpus), "init_from": init_from, "seed": seed})
         if out.name in module.fail_training:
             module.fail_training.discard(out.name)
             (out / "checkpoints").mkdir(parents=True)
@@ -539,14 +614,23 @@ def test_run_rounds_resumes_after_an_interrupted_stage_and_skips_finished_ones(r
 
     assert run_rounds.main(argv) == 0
     assert run_rounds.trained == ["model0", "model1", "model1"]
-    assert sorted(p.name for p in (work / "done").iterdir()) == ["check0", "refine0", "refine1", "train0", "train1"]
+    assert sorted(p.name for p in (work / "done").iterdir()) == [
+        "check0",
+        "gallery0",
+        "gallery1",
+        "refine0",
+        "refine1",
+        "train0",
+        "train1",
+    ]
+    assert (work / "gallery2" / "gallery.md").is_file() and "gallery2/gallery.md" in (work / "summary.md").read_text()
     audit = json.loads((work / "round2" / "audit.json").read_text())
     assert audit["round"] == 2 and audit["model"] == str(work / "model1")
     assert "| 2 |" in (work / "summary.md").read_text()
 
     capsys.readouterr()  # a relaunch needs only the work folder: the settings are read from WORK/run.json
     assert run_rounds.main(["--work", str(work)]) == 0 and run_rounds.trained == ["model0", "model1", "model1"]
-    assert capsys.readouterr().out.count("done before, skipped") == 5
+    assert capsys.readouterr().out.count("done before, skipped") == 7
 
     with pytest.raises(SystemExit, match="other settings"):
         run_rounds.main([*argv, "--model-weight", "3"])
@@ -578,3 +662,133 @@ def test_run_rounds_reads_a_work_folder_started_before_the_skill_gate_as_ungated
     ungated = ["--corpus", str(round0), "--work", str(tmp_path / "none"), "--min-gain", "none"]
     assert run_rounds._settled(run_rounds.parse_args(ungated)).min_gain is None
     assert json.loads((tmp_path / "none" / "run.json").read_text())["min_gain"] == "none"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The gallery: where the model disagrees with the specialists
+
+
+def _truth_answer(values, previous):
+    """A model that writes the exact truth of a semi-synthetic series (its injected anomalies), nothing elsewhere."""
+    mine = [s for s in previous["spans"] if s["kind"] == "anomaly"] if has_truth(previous) else []
+    return {"<ANOMALY_DETECTION>": _spans([([s["start"], s["end"]], s["label"]) for s in mine])}
+
+
+def test_the_gallery_counts_what_the_model_added_and_removed_against_exact_truth_and_draws_it(round0, tmp_path):
+    from ts_florence.engine.refine.gallery import disagreement_gallery
+
+    config = R.RefineConfig(model_weight=10.0, eval_limit=0)
+    truthful = R.refine_corpus(round0, "m0", tmp_path / "r1", config, annotator=Scripted(round0, _truth_answer))
+    report = disagreement_gallery(
+        round0, "m0", tmp_path / "g", config, refined=tmp_path / "r1", annotator=Scripted(round0, _truth_answer)
+    )
+    semi = report["views"]["semi-synthetic series, against exact truth"]
+    assert semi["series"] == 2
+    added = {name: c for name, c in semi["classes"].items() if c.get("added")}
+    assert added, "the specialists miss some injected anomaly that the truthful model adds"
+    assert all(c["added and true"] == c["added"] for c in added.values()), "everything it adds is true"
+    real = report["views"]["refined real series, no truth"]
+    assert real["series"] == truthful["records"]["refined"] and not any(
+        c.get("added") for c in real["classes"].values()
+    )
+    for name, image in report["images"].items():
+        assert (tmp_path / "g" / image).stat().st_size > 0 and f"![{name}]({image})" in (
+            tmp_path / "g" / "gallery.md"
+        ).read_text()
+
+    # A model that writes a spike at the same place of every series adds it everywhere, and the truth rarely agrees.
+    spikes = disagreement_gallery(round0, "m0", tmp_path / "g2", config, annotator=Scripted(round0, _model_answer))
+    spike = spikes["views"]["semi-synthetic series, against exact truth"]["classes"]["anomaly:spike"]
+    assert spike["added"] == 2 and spike["added and true"] < 2
+    assert json.loads((tmp_path / "g2" / "gallery.json").read_text())["round"] == 1
+
+
+def test_differences_match_by_class_place_and_channel():
+    from ts_florence.engine.refine.gallery import differences
+
+    a = span(10, 20, "spike", "anomaly", channel=0, score=0.9, source="stl_zscore", round=0)
+    moved = span(11, 21, "spike", "anomaly", channel=0, score=0.9, source="model@0", round=1)
+    other = span(10, 20, "dip", "anomaly", channel=0, score=0.9, source="model@0", round=1)
+    before = {"spans": [a], "segments": [], "change_points": [], "length": 100}
+    assert differences(before, {**before, "spans": [moved]}) == {}
+    change = differences(before, {**before, "spans": [other]})
+    assert [s["label"] for s in change["anomaly:dip"]["added"]] == ["dip"]
+    assert [s["label"] for s in change["anomaly:spike"]["removed"]] == ["spike"]
+    elsewhere = differences(before, {**before, "spans": [{**moved, "channel": 1}]})
+    assert set(elsewhere) == {"anomaly:spike"} and len(elsewhere["anomaly:spike"]["added"]) == 1
+
+
+def test_run_rounds_from_a_trained_model_with_controls_beside_and_the_round_table(
+    run_rounds, round0, tiny_model, tmp_path, monkeypatch
+):
+    score = {"control0": 0.31, "control1": 0.33, "model1": 0.40, "model2": 0.45}
+
+    def fake_benchmark(model, corpus, out, args, datasets, methods, limit=None):
+        assert Path(corpus) == round0.resolve() and "frozen" in datasets
+        rows = [
+            {
+                "method": m,
+                "task": t,
+                "prompt": t,
+                "scores": {"f1@0.5": score.get(Path(model).name, 0.3) if m == "model" else 0.2},
+            }
+            for m in methods
+            for t in ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>")
+        ]
+        out.write_text(json.dumps({"datasets": {"frozen": {"series": 4, "rows": rows}}}))
+
+    def fake_text(model, corpus, out, args):
+        out.mkdir(parents=True)
+        (out / "report.json").write_text(json.dumps({"scores": {"<CAPTION>": {"attribute_accuracy": 0.5}}}))
+
+    monkeypatch.setattr(run_rounds, "run_benchmark", fake_benchmark)
+    monkeypatch.setattr(run_rounds, "run_text_eval", fake_text)
+    work = tmp_path / "w"
+    argv = ["--corpus", str(round0), "--work", str(work), "--model0", str(tiny_model), "--init-from", "model0"]
+    argv += ["--steps", "3", "--seed", "0", "--control-seeds", "0", "1", "--train-last", "--table", "--no-gallery"]
+    argv += ["--chunk-size", "5", "--batch-size", "2"]
+
+    # The controls alone first (as a second launch beside the rounds would run them), then everything else.
+    with pytest.raises(SystemExit, match="no such stage"):
+        run_rounds.main([*argv, "--only", "control7"])
+    assert run_rounds.main([*argv, "--only", "control0", "control1", "table"]) == 0
+    measured = sorted(p.name for p in (work / "table").iterdir())
+    assert "control1.json" in measured and "model1.json" not in measured, "the table measures what is trained"
+    assert not (work / "done" / "table").exists() and not (work / "table.json").exists()
+    assert [(c["out"], c["seed"], c["corpus"]) for c in run_rounds.calls] == [
+        ("control0", 0, round0.resolve()),
+        ("control1", 1, round0.resolve()),
+    ]
+    assert run_rounds.main(argv) == 0
+    assert run_rounds.trained == ["control0", "control1", "model1", "model2"], "no train0: model 0 is given"
+    assert {c["init_from"] for c in run_rounds.calls} == {tiny_model.resolve()}, "all start from model 0"
+    assert [c["corpus"].name for c in run_rounds.calls[2:]] == ["round1", "round2"]
+    table = json.loads((work / "table.json").read_text())
+    names = [r["name"] for r in table["rows"]]
+    assert names[-5:] == ["model 0", "control (seed 0)", "control (seed 1)", "model 1", "model 2"]
+    assert "merged round-0 labels (engine)" in names
+    anomaly = next(c for c in table["comparisons"] if c["column"] == "anomaly F1@0.5")
+    assert anomaly["model 1 - control"] == pytest.approx(0.08) and anomaly["control spread"] == pytest.approx(0.02)
+    assert anomaly["model 2 - model 1"] == pytest.approx(0.05)
+    summary = (work / "summary.md").read_text()
+    assert "## The round table" in summary and "| model 1 - control | +0.080 |" in summary
+
+
+def test_a_stage_another_launch_is_running_is_waited_for_not_run_twice(run_rounds, tmp_path):
+    import fcntl
+    import threading
+
+    work = tmp_path / "w"
+    (work / "locks").mkdir(parents=True)
+    (work / "done").mkdir()
+    held = open(work / "locks" / "train1", "w")  # noqa: SIM115 - the other launch's lock
+    fcntl.flock(held, fcntl.LOCK_EX)
+    ran = []
+    thread = threading.Thread(target=run_rounds.run_stage, args=("train1", lambda: ran.append(1), work))
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive() and not ran, "it waits for the other launch"
+    (work / "done" / "train1").write_text("{}")  # the other launch finishes the stage
+    held.close()
+    thread.join(5)
+    assert not thread.is_alive() and not ran
