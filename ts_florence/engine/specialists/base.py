@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ...records import span
+from ..phrases import describe_event
 from .analysis import as_channels
 
 
@@ -31,3 +33,10 @@ class Specialist:
     def _channel(index: int, n_channels: int) -> int | None:
         # A univariate series' spans concern "every channel": no `<ch_0>` token in front of each of them.
         return None if n_channels == 1 else index
+
+    def _span(
+        self, start: int, end: int, label: str, kind: str, *, channel: int | None, magnitude: float | None, score: float
+    ) -> dict[str, Any]:
+        """A span this specialist found (`source` = its name), described in short ("spike of +4.1")."""
+        description = describe_event(label, magnitude, end - start)
+        return span(start, end, label, kind, channel=channel, description=description, score=score, source=self.name)

@@ -11,9 +11,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
-from ...records import change_point, segment, span
+from ...records import change_point, segment
 from ...vocabulary import MIN_SEGMENT_FRACTION, MIN_SEGMENT_LENGTH, REGIME_LABELS, whole_series_label
-from ..phrases import describe_event
 from .analysis import (
     AnalysisConfig,
     ChannelAnalysis,
@@ -84,10 +83,8 @@ class ChangePointDetector(Specialist):
         for start, end, label, gain in excursions:
             c = _strongest_channel((start, end), usable, "level" if label == "level shift" else "trend")
             magnitude = event_magnitude(usable[c][0], start, end, label)
-            spans.append(
-                span(start, end, label, "anomaly", channel=self._channel(indices[c], len(analyses)), source=self.name,
-                     score=_confidence(gain, penalty), description=describe_event(label, magnitude, end - start))
-            )  # fmt: skip
+            channel, score = self._channel(indices[c], len(analyses)), _confidence(gain, penalty)
+            spans.append(self._span(start, end, label, "anomaly", channel=channel, magnitude=magnitude, score=score))
         return {"change_points": change_points, "segments": segments, "spans": spans}
 
     def _edges(self, analyses: list[ChannelAnalysis], n: int) -> tuple[list[int], list[float], float]:

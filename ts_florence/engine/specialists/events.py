@@ -12,10 +12,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import signal
 
-from ...records import span
 from ...vocabulary import GAP_MIN_FRACTION, MISSING_MAX_FRACTION
 from ..descriptions import robust_range
-from ..phrases import describe_event
 from .analysis import (
     AnalysisConfig,
     ChannelAnalysis,
@@ -99,36 +97,14 @@ class EventDetector(Specialist):
                 found += self._bursts(analysis)
             for start, end, label, kind, score, size in sorted(found, key=lambda item: item[:3]):
                 magnitude = size if size is not None else event_magnitude(x, start, end, label)
-                spans.append(
-                    span(
-                        start,
-                        end,
-                        label,
-                        kind,
-                        channel=channel,
-                        description=describe_event(label, magnitude, end - start),
-                        score=score,
-                        source=self.name,
-                    )
-                )
+                spans.append(self._span(start, end, label, kind, channel=channel, magnitude=magnitude, score=score))
         return {"spans": sorted(spans, key=lambda s: (s["start"], -1 if s["channel"] is None else s["channel"]))}
 
     def _gaps(self, x: np.ndarray, start: int, end: int, channel: int | None) -> list[dict[str, Any]]:
         if end - start < self.gap_min_length:
             return []
         label, kind = ("gap", "event") if end - start > self.gap_fraction * len(x) else ("missing stretch", "anomaly")
-        return [
-            span(
-                start,
-                end,
-                label,
-                kind,
-                channel=channel,
-                description=describe_event(label, None, end - start),
-                score=1.0,
-                source=self.name,
-            )
-        ]
+        return [self._span(start, end, label, kind, channel=channel, magnitude=None, score=1.0)]
 
     def _flat_lines(self, x: np.ndarray, analysis: ChannelAnalysis) -> list[tuple[Any, ...]]:
         steps = np.abs(np.diff(x))

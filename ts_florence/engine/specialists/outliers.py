@@ -12,9 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import ndimage
 
-from ...records import span
 from ..descriptions import robust_range
-from ..phrases import describe_event
 from .analysis import (
     MAD_TO_STD,
     AnalysisConfig,
@@ -65,6 +63,7 @@ class StlZScoreDetector(Specialist):
             z = _local_z(analysis, self.scale_window) if analysis.usable else None
             if z is None:
                 continue
+            channel = self._channel(c, len(array))
             for start, end in hysteresis_runs(np.abs(z), self.threshold, self.extend_threshold, self.merge_gap):
                 zs = z[start:end]
                 positive, negative = int(np.sum(zs > self.threshold)), int(np.sum(zs < -self.threshold))
@@ -78,17 +77,9 @@ class StlZScoreDetector(Specialist):
                 else:
                     label = "spike" if peak > 0 else "dip"
                 magnitude = event_magnitude(x, start, end, label)
+                score = logistic(abs(peak) - self.threshold)
                 spans.append(
-                    span(
-                        start,
-                        end,
-                        label,
-                        "anomaly",
-                        channel=self._channel(c, len(array)),
-                        description=describe_event(label, magnitude, end - start),
-                        score=logistic(abs(peak) - self.threshold),
-                        source=self.name,
-                    )
+                    self._span(start, end, label, "anomaly", channel=channel, magnitude=magnitude, score=score)
                 )
         return {"spans": spans}
 
@@ -229,11 +220,8 @@ class MatrixProfileDetector(Specialist):
         spans = []
         for start, end, label, height in merged:
             magnitude = event_magnitude(x, start, end, label)
-            spans.append(
-                span(start, end, label, "anomaly", channel=channel, source=self.name,
-                     description=describe_event(label, magnitude, end - start),
-                     score=logistic(height - self.threshold))
-            )  # fmt: skip
+            score = logistic(height - self.threshold)
+            spans.append(self._span(start, end, label, "anomaly", channel=channel, magnitude=magnitude, score=score))
         return spans
 
 
@@ -334,15 +322,6 @@ class IsolationForestDetector(Specialist):
             magnitude = event_magnitude(x, first, last, label)
             confidence = logistic((float(score[start:end].max()) - self.score_threshold) / 0.05)
             spans.append(
-                span(
-                    first,
-                    last,
-                    label,
-                    "anomaly",
-                    channel=channel,
-                    description=describe_event(label, magnitude, last - first),
-                    score=confidence,
-                    source=self.name,
-                )
+                self._span(first, last, label, "anomaly", channel=channel, magnitude=magnitude, score=confidence)
             )
         return spans
