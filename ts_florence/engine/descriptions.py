@@ -18,7 +18,7 @@ class EventDescription:
 
     start: int
     end: int
-    label: str  # one of records.ANOMALY_LABELS / EVENT_LABELS
+    label: str  # one of vocabulary.ANOMALY_LABELS / EVENT_LABELS
     kind: str  # "anomaly" | "event"
     channel: int | None = None
     magnitude: float | None = None  # signed size in the series' units (height of a spike, size of a shift)
