@@ -9,7 +9,7 @@
 - `long_vibration.parquet`: 120,000 samples (one per second for 33 hours), which the model reads in windows
   (`--window`): a spike, a burst of variance and a stuck stretch.
 
-Spans are half-open `[start, end)` sample indices with the generator's labels (`engine/synthetic.py`) and the
+Spans are half-open `[start, end)` sample indices with the generator's labels (`ts_florence/vocabulary.py`) and the
 channel they concern (None: all). The series are drawn from a fixed seed, so the files are the same on every
 run; they are written through `ts_florence.io.file_in_place` (a temporary name, then moved into place).
 """

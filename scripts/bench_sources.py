@@ -1,6 +1,6 @@
 """The table of the engine's real sources: per source, series read, windows kept (multichannel, labelled), samples,
 windows dropped, seconds to read and cut them, and the installed size of its package(s) (the table of
-`ts_florence/engine/sources.py`'s docstring).
+`ts_florence/engine/sources/__init__.py`'s docstring).
 
     python scripts/bench_sources.py
     python scripts/bench_sources.py --sources statsmodels vega_datasets --max-length 1024

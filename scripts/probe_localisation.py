@@ -48,8 +48,8 @@ from ts_florence.evaluation.metrics import (
 )
 from ts_florence.evaluation.series_gain import series_gains
 from ts_florence.io import write_text_in_place
-from ts_florence.records import ANOMALY_LABELS, EVENT_LABELS
 from ts_florence.tokenization_ts_florence import generated_text_corpus
+from ts_florence.vocabulary import ANOMALY_LABELS, EVENT_LABELS
 
 TASKS = {"anomalies": "<ANOMALY_DETECTION>", "events": "<EVENT_DETECTION>", "change_points": "<CHANGE_POINT_DETECTION>"}
 EVAL_SEED = 1_000_000_000  # evaluation series are generator seeds from here on; training's start at 0

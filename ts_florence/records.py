@@ -14,7 +14,9 @@ annotations emptied). See docs/architecture.md.
     groundings: list[{phrase, spans: [[start, end], ...], source}]
     meta: str                      JSON with anything else (generator parameters, window offset, ...)
 
-Spans are half-open `[start, end)` in samples; `channel` is None when a span concerns every channel.
+Spans are half-open `[start, end)` in samples; `channel` is None when a span concerns every channel. Labels are
+the vocabulary's (`vocabulary.py`): `ANOMALY_LABELS` and `EVENT_LABELS` for spans (both re-exported here),
+`REGIME_LABELS` for segments, `CHANGE_LABELS` for change points.
 """
 
 from __future__ import annotations
@@ -28,21 +30,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-ANOMALY_LABELS = (
-    "spike",
-    "dip",
-    "level shift",
-    "trend change",
-    "variance burst",
-    "flat line",
-    "missing stretch",
-    "oscillation burst",
-)
-"""Labels of anomaly spans, shared by the generator, the specialists and the caption writer."""
-
-EVENT_LABELS = ("peak", "trough", "level shift", "flat line", "gap", "variance burst")
-"""Event labels (events are ordinary structures; anomalies are departures from the series' own behaviour)."""
-
+# The labels a span may carry are part of the record's contract; their home is vocabulary.py.
+from .vocabulary import ANOMALY_LABELS as ANOMALY_LABELS
+from .vocabulary import EVENT_LABELS as EVENT_LABELS
 
 CAPTION_KEYS = ("brief", "detailed", "more_detailed")
 """The three caption granularities of a record's `captions` (which also holds the captions' `source`)."""

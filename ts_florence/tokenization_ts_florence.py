@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .records import ANOMALY_LABELS
+from .vocabulary import ANOMALY_LABELS
 from .tasks import CHANNEL_TOKENS, LOC_TOKENS, SERIES_TOKEN, TASKS
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 `write_captions(description, seed)` turns a `SeriesDescription` into a brief, a detailed and a more detailed
 caption. Every number and place in them is computed from the description (nothing is invented), rounded for its
-magnitude (`specialists.format_number`: three significant digits; sample positions exact below 1,000 samples and
+magnitude (`phrases.format_number`: three significant digits; sample positions exact below 1,000 samples and
 rounded to 3 significant digits beyond, then said "around"). The wording is drawn from several templates and
 synonyms per fact, and the order of sentences varies, all from `seed`: the same description and seed give the same
 text, different seeds different wording, so a model learns the content rather than one template.
@@ -29,228 +29,35 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .descriptions import EventDescription, SeriesDescription
-from .specialists import (
-    SAMPLING_SECONDS,
+from .descriptions import EventDescription, SeriesDescription, robust_range
+from .phrases import (
+    NOUNS,
+    PARTS,
+    PLURALS,
+    PhraseItem,
+    article,
+    event_groups,
+    format_number,
+    inventory,
+    percent,
+    period_duration,
+    position_step,
+)
+from .specialists.analysis import (
     AnalysisConfig,
-    RegimeDescriber,
-    Specialist,
     as_channels,
+    cycles_agree,
     difference_noise_std,
     event_magnitude,
-    format_number,
-    robust_range,
+    moving_average,
 )
+from .specialists.base import Specialist
+from .specialists.describer import RegimeDescriber
 
-NOUNS: dict[str, tuple[str, ...]] = {
-    "spike": ("spike", "sharp spike"),
-    "dip": ("dip", "sharp dip"),
-    "level shift": ("level shift", "shift in level"),
-    "trend change": ("trend change", "change of slope"),
-    "variance burst": ("variance burst", "burst of volatility"),
-    "flat line": ("flat line", "flatline"),
-    "missing stretch": ("missing stretch", "stretch of missing values"),
-    "oscillation burst": ("oscillation burst", "burst of fast oscillation"),
-    "peak": ("peak", "broad peak"),
-    "trough": ("trough", "broad trough"),
-    "gap": ("gap", "gap in the data"),
-}
-"""The words a caption uses for each span label (first: the label itself)."""
+__all__ = ["CaptionWriter", "ground_phrases", "position_step", "verify_caption", "write_captions"]
 
-PLURALS: dict[str, str] = {
-    "spike": "spikes", "sharp spike": "sharp spikes", "dip": "dips", "sharp dip": "sharp dips",
-    "level shift": "level shifts", "shift in level": "shifts in level", "trend change": "trend changes",
-    "change of slope": "changes of slope", "variance burst": "variance bursts",
-    "burst of volatility": "bursts of volatility", "flat line": "flat lines", "flatline": "flatlines",
-    "missing stretch": "missing stretches", "stretch of missing values": "stretches of missing values",
-    "oscillation burst": "oscillation bursts", "burst of fast oscillation": "bursts of fast oscillation",
-    "peak": "peaks", "broad peak": "broad peaks", "trough": "troughs", "broad trough": "broad troughs",
-    "gap": "gaps", "gap in the data": "gaps in the data",
-}  # fmt: skip
-
-REGIME_NOUNS = ("stretch", "regime", "phase")
-
-_PARTS = (  # (phrase, lowest, highest relative position of a place it may name)
-    ("near the start", 0.0, 0.1),
-    ("early on", 0.0, 0.33),
-    ("around the middle", 0.4, 0.6),
-    ("late in the series", 0.67, 1.0),
-    ("near the end", 0.9, 1.0),
-)
-_UNITS = (("year", 31556952.0), ("week", 604800.0), ("day", 86400.0), ("hour", 3600.0), ("minute", 60.0),
-          ("second", 1.0))  # fmt: skip
-_ADVERB_UNITS = {"day": "daily", "week": "weekly", "year": "yearly", "hour": "hourly"}
-_NUMBER = re.compile(r"(?<![\w.,])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
 _RISING = re.compile(r"\b(rises|rising|climbs|climbing|upward|increases|increasing|grows|growing)\b")
 _FALLING = re.compile(r"\b(falls|falling|declines|declining|downward|decreases|decreasing|drops)\b")
-
-
-# ------------------------------------------------------------------------------------------------------ numbers
-def position_step(length: int) -> int:
-    """Rounding step of sample positions in a series of `length` samples: 1 below 1,000 samples, then 3
-    significant digits of the length (10 up to 9,999, 100 up to 99,999, ...)."""
-    return 10 ** max(0, int(math.floor(math.log10(max(length, 1)))) - 2)
-
-
-def _place_number(index: float, length: int) -> str:
-    step = position_step(length)
-    return format_number(int(round(index / step) * step), digits=12)
-
-
-def _duration(period: float, sampling: str | None) -> tuple[str, str | None] | None:
-    """`period` samples in time units ("1 day", adverb "daily"), or None when the sampling is unknown."""
-    if sampling not in SAMPLING_SECONDS:
-        return None
-    seconds = period * SAMPLING_SECONDS[sampling]
-    for unit, size in _UNITS:
-        amount = seconds / size
-        nice = round(amount * 2) / 2
-        if nice >= 1 and abs(amount - nice) <= 0.02 * amount:
-            text = format_number(nice)
-            plural = "" if text == "1" else "s"
-            return f"{text} {unit}{plural}", (_ADVERB_UNITS.get(unit) if text == "1" else None)
-    for unit, size in _UNITS:
-        if seconds >= size:
-            return f"{format_number(seconds / size, 2)} {unit}s", None
-    return None
-
-
-def _percent(fraction: float) -> str:
-    value = 100 * fraction
-    return format_number(value, 2 if value < 10 else 3) + "%"
-
-
-# --------------------------------------------------------------------------------------------- phrase inventory
-@dataclass(frozen=True)
-class _Item:
-    """Something with a place a caption can name, with every way the writer can name it."""
-
-    key: str
-    spans: tuple[tuple[int, int], ...]
-    variants: tuple[str, ...]
-
-
-def _article(word: str) -> str:
-    return "an" if word[0] in "aeiou" else "a"
-
-
-def _channel_suffixes(channel: int | None, names: Sequence[str]) -> tuple[str, ...]:
-    if channel is None or len(names) < 2 or channel >= len(names):
-        return ("",)
-    return (f" in {names[channel]}", f" on {names[channel]}")
-
-
-def _places(start: int, end: int, length: int, unique_parts: bool) -> tuple[str, ...]:
-    """Ways to say where `[start, end)` is (exact forms first)."""
-    step = position_step(length)
-    center = (start + end - 1) / 2
-    forms = []
-    if end - start <= 2 and step == 1:
-        forms.append(f"at sample {format_number(start, digits=12)}")
-    if end - start > 2 and end - start >= 0.02 * length:
-        forms.append(f"between samples {_place_number(start, length)} and {_place_number(end, length)}")
-    forms.append(f"around sample {_place_number(center, length)}")
-    if unique_parts:
-        relative = center / max(1, length - 1)
-        forms += [phrase for phrase, low, high in _PARTS if low <= relative <= high]
-    return tuple(forms)
-
-
-def _sizes(event: EventDescription) -> tuple[str, ...]:
-    width = event.end - event.start
-    samples = f"{format_number(width, digits=12)} sample{'s' if width != 1 else ''}"
-    if event.label in ("flat line", "missing stretch", "gap") or event.magnitude is None:
-        return (f"lasting {samples}", f"of {samples}")
-    size = format_number(event.magnitude)
-    if event.label == "variance burst":
-        return (f"with a std of {size}", f"(std {size})")
-    if event.label == "oscillation burst":
-        return (f"of amplitude {size}", f"(amplitude {size})")
-    signed = format_number(event.magnitude, signed=True)
-    return (f"of {signed}", f"({signed})")
-
-
-def _part_of(event: EventDescription, length: int) -> str:
-    relative = (event.start + event.end - 1) / 2 / max(1, length - 1)
-    return next((phrase for phrase, low, high in _PARTS if low <= relative <= high), "")
-
-
-def _event_items(description: SeriesDescription, names: Sequence[str]) -> list[_Item]:
-    n = description.length
-    items = []
-    for k, event in enumerate(description.events):
-        # a part of the series names this event only if no other event of its label is there too
-        twins = [
-            e for e in description.events
-            if e.label == event.label and e.channel == event.channel and _part_of(e, n) == _part_of(event, n)
-        ]  # fmt: skip
-        places = _places(event.start, event.end, n, unique_parts=len(twins) == 1)
-        variants = []
-        for noun in NOUNS.get(event.label, (event.label,)):
-            for size in (*_sizes(event), ""):
-                for place in places:
-                    for suffix in _channel_suffixes(event.channel, names):
-                        words = " ".join(part for part in (f"{_article(noun)} {noun}", size, place) if part)
-                        variants.append(words + suffix)
-        items.append(_Item(f"event:{k}", ((event.start, event.end),), tuple(variants)))
-    return items
-
-
-def _groups(description: SeriesDescription) -> dict[str, list[EventDescription]]:
-    groups: dict[str, list[EventDescription]] = {}
-    for event in description.events:
-        groups.setdefault(event.label, []).append(event)
-    return groups
-
-
-def _count_phrases(label: str, count: int) -> tuple[str, ...]:
-    nouns = NOUNS.get(label, (label,))
-    if count == 1:
-        return tuple(f"{_article(noun)} {noun}" for noun in nouns) + tuple(f"one {noun}" for noun in nouns)
-    return tuple(f"{count} {PLURALS.get(noun, noun + 's')}" for noun in nouns)
-
-
-def _group_items(description: SeriesDescription) -> list[_Item]:
-    return [
-        _Item(f"group:{label}", tuple((e.start, e.end) for e in events), _count_phrases(label, len(events)))
-        for label, events in _groups(description).items()
-    ]
-
-
-def _segment_items(description: SeriesDescription) -> list[_Item]:
-    n = description.length
-    if len(description.segments) < 2:
-        return []
-    items = []
-    for k, (start, end, label) in enumerate(description.segments):
-        a, b = _place_number(start, n), _place_number(end, n)
-        variants = [f"{_article(label)} {label} {noun} from sample {a} to {b}" for noun in REGIME_NOUNS]
-        variants += [f"{label} from sample {a} to {b}", f"{label} between samples {a} and {b}"]
-        items.append(_Item(f"segment:{k}", ((start, end),), tuple(variants)))
-    return items
-
-
-def _extreme_items(description: SeriesDescription, names: Sequence[str]) -> list[_Item]:
-    items = []
-    n = description.length
-    for c, channel in enumerate(description.channels):
-        for kind, value, index in (("maximum", channel.maximum, channel.maximum_at),
-                                   ("minimum", channel.minimum, channel.minimum_at)):  # fmt: skip
-            if value is None or index is None:
-                continue
-            word = "highest" if kind == "maximum" else "lowest"
-            place = _places(index, index + 1, n, unique_parts=False)[0]
-            variants = [
-                f"a {kind} of {format_number(value)} {place}",
-                f"its {word} value, {format_number(value)}, {place}",
-            ]
-            items.append(_Item(f"{kind}:{c}", ((index, index + 1),), tuple(variants)))
-    return items
-
-
-def _inventory(description: SeriesDescription, names: Sequence[str]) -> list[_Item]:
-    return (_event_items(description, names) + _group_items(description) + _segment_items(description)
-            + _extreme_items(description, names))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------- the writer
@@ -281,7 +88,7 @@ class _Writer:
     description: SeriesDescription
     rng: random.Random
     names: list[str]
-    items: dict[str, _Item]
+    items: dict[str, PhraseItem]
 
     def pick(self, options: Sequence[str]) -> str:
         return options[self.rng.randrange(len(options))]
@@ -306,7 +113,7 @@ class _Writer:
 
     def period(self, period: int, with_time: bool = True) -> str:
         samples = f"{format_number(period, digits=12)} samples"
-        duration = _duration(period, self.description.sampling) if with_time else None
+        duration = period_duration(period, self.description.sampling) if with_time else None
         return samples if duration is None else f"{samples} ({duration[0]})"
 
     def samples(self) -> str:
@@ -385,7 +192,7 @@ class _Writer:
         return sentences
 
     def events(self) -> str:
-        groups = _groups(self.description)
+        groups = event_groups(self.description)
         if not groups:
             return ""
         listed = _join([self.say(f"group:{label}") for label in groups])
@@ -420,8 +227,8 @@ class _Writer:
         fraction = float(np.mean(fractions)) if fractions else 0.0
         if fraction <= 0:
             return ""
-        return self.pick((f"About {_percent(fraction)} of the values are missing.",
-                          f"Some values are missing (about {_percent(fraction)})."))  # fmt: skip
+        return self.pick((f"About {percent(fraction)} of the values are missing.",
+                          f"Some values are missing (about {percent(fraction)})."))  # fmt: skip
 
     # ---- the three captions
     def brief(self) -> str:
@@ -436,21 +243,21 @@ class _Writer:
         season = ""
         if mains:
             common = max(set(mains), key=lambda p: (mains.count(p), -p))
-            duration = _duration(common, self.description.sampling)
+            duration = period_duration(common, self.description.sampling)
             options = [f"with a cycle of {self.period(common, with_time=False)}",
                        f"repeating every {self.period(common, with_time=False)}",
                        f"with a {format_number(common, digits=12)}-sample period"]  # fmt: skip
             if duration is not None and duration[1] is not None:
                 options.append(f"with a {duration[1]} cycle")
             season = self.pick(options)
-        groups = _groups(self.description)
+        groups = event_groups(self.description)
         event = ""
         if groups:
             label = max(groups, key=lambda key: (len(groups[key]), key))
             event = self.pick((" and ", ", with ", ", showing ")) + self.say(f"group:{label}")
         if self.univariate:
             shape = " ".join(words) if words else "plain"
-            return _capitalize(f"{_article(shape)} {shape} series{' ' + season if season else ''}{event}.")
+            return _capitalize(f"{article(shape)} {shape} series{' ' + season if season else ''}{event}.")
         mostly = f", mostly {' and '.join(words)}" if words else ""
         return f"{len(channels)} channels{mostly}{', ' + season if season else ''}{event}."
 
@@ -503,7 +310,7 @@ def write_captions(
     its place and size, missing values. Multivariate series name their channels (`channel_names`, else the
     description's); beyond 3 (4) channels the others are summarized by counts."""
     names = _names(description, channel_names)
-    items = {item.key: item for item in _inventory(description, names)}
+    items = {item.key: item for item in inventory(description, names)}
     writer = _Writer(description, random.Random(seed), names, items)
     return {"brief": writer.brief(), "detailed": writer.detailed(), "more_detailed": writer.more_detailed()}
 
@@ -516,7 +323,7 @@ def ground_phrases(
     contain; a phrase that several items share ("a spike near the start" said of two spikes) gets all their spans."""
     names = _names(description, channel_names)
     spans_of: dict[str, list[tuple[int, int]]] = {}
-    for item in _inventory(description, names):
+    for item in inventory(description, names):
         for variant in item.variants:
             spans_of.setdefault(variant, [])
             spans_of[variant] += [s for s in item.spans if s not in spans_of[variant]]
@@ -540,7 +347,7 @@ _NUM = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _PLACE = (
     rf"(?:at sample (?P<at>{_NUM})|around sample (?P<around>{_NUM})"
     rf"|(?:between samples|from sample) (?P<a>{_NUM}) (?:and|to) (?P<b>{_NUM})"
-    rf"|(?P<part>{'|'.join(re.escape(p) for p, _, _ in _PARTS)}))"
+    rf"|(?P<part>{'|'.join(re.escape(p) for p, _, _ in PARTS)}))"
 )
 _WORDS = {word: label for label, words in NOUNS.items() for word in words}
 _NOUN = "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True))
@@ -586,7 +393,7 @@ class _Checker:
         """The samples a place names, widened by the tolerance."""
         slack = self.place_slack()
         if match.group("part"):
-            _, low, high = next(p for p in _PARTS if p[0] == match.group("part"))
+            _, low, high = next(p for p in PARTS if p[0] == match.group("part"))
             return low * (self.length - 1) - slack, high * (self.length - 1) + slack
         if match.group("a") is not None:
             return _number(match.group("a")) - slack, _number(match.group("b")) + slack
@@ -695,8 +502,6 @@ def _repeats(x: np.ndarray, period: int, others: Sequence[int] = ()) -> bool:
     """Whether the cycles of `period` samples in `x` agree at all (positive correlation of the odd and even cycles'
     mean shapes, once the mean cycles of the `others` periods are removed): a lax test, to catch a period the signal
     plainly does not have."""
-    from .specialists import _cycles_agree, _moving_average
-
     observed = np.isfinite(x)
     if period < 4 or observed.sum() < 2 or len(x) < 2 * period:
         return False
@@ -706,11 +511,11 @@ def _repeats(x: np.ndarray, period: int, others: Sequence[int] = ()) -> bool:
         multiple = max(other, period) / min(other, period)
         # a multiple's mean cycle contains this one: leave it
         if abs(multiple - round(multiple)) > 0.05 and 4 <= other <= len(y) // 2:
-            detrended = y - _moving_average(y, other)
+            detrended = y - moving_average(y, other)
             cycles = len(y) // other
             profile = detrended[: cycles * other].reshape(cycles, other).mean(axis=0)
             y = y - np.resize(profile, len(y))
-    return _cycles_agree(y - _moving_average(y, period), period, z_min=0.0, min_cycles=2)
+    return cycles_agree(y - moving_average(y, period), period, z_min=0.0, min_cycles=2)
 
 
 def _shows(x: np.ndarray, label: str, low: float, high: float) -> bool:

@@ -4,20 +4,22 @@
 regimes, placed anomalies and events, a unit (offset and scale) and optionally timestamps. Every annotation and
 the `SeriesDescription` the caption writer reads (in `record["meta"]`, key "description") are exact.
 `inject_events(record, seed)` places the same kinds of events in a real record (semi-synthetic): only the
-injected events are known, so they are the record's only annotations.
+injected events are known, so they are the record's only annotations. Both place their events with
+`injection.py` (widths, sizes, placement, shapes; `inject_events` lives there and is re-exported here); labels and
+thresholds are the vocabulary's (`ts_florence/vocabulary.py`).
 
 Units: positions and widths are sample indices, spans half-open `[start, end)`; magnitudes and noise std are in
 the series' units (its final values), except where a name says `base` (the generator's unit-free scale).
 
 Labelling rules (chosen so that anomaly vs event vs regime is decided by what is visible, hence learnable):
 
-- **Anomaly** (kind "anomaly", `records.ANOMALY_LABELS`): a short-lived departure from the series' own behaviour
-  (a span of at most ~10% of the series, see `_width_bounds`), after which the series resumes it. Spike and dip:
-  at most 6 samples wide, reaching 1-3 local robust ranges beyond anything nearby. Level shift: a temporary offset
-  that comes back. Trend change: a stretch of different slope (the level it reached stays). Variance burst: added
-  noise. Flat line: the last value before it, held. Missing stretch: a NaN run shorter than 5% of the series.
+- **Anomaly** (kind "anomaly", `vocabulary.ANOMALY_LABELS`): a short-lived departure from the series' own behaviour
+  (a span of at most ~10% of the series, see `injection._width_bounds`), after which the series resumes it. Spike
+  and dip: at most 6 samples wide, reaching 1-3 local robust ranges beyond anything nearby. Level shift: a temporary
+  offset that comes back. Trend change: a stretch of different slope (the level it reached stays). Variance burst:
+  added noise. Flat line: the last value before it, held. Missing stretch: a NaN run shorter than 5% of the series.
   Oscillation burst: an added oscillation of 2.5-4.5 samples per cycle (seasonal periods are 7 or more).
-- **Event** (kind "event", `records.EVENT_LABELS`): an ordinary structure, deliberately placed. Peak and trough:
+- **Event** (kind "event", `vocabulary.EVENT_LABELS`): an ordinary structure, deliberately placed. Peak and trough:
   smooth, broad bumps (at least 8 samples and 3% of the series) that return to the baseline. Gap: a NaN run of at
   least 10% of the series (on every channel of a multivariate series: the recording stopped). Level shift: the
   persistent step between two level regimes. Seasonal maxima are never events; "flat line" and "variance burst"
@@ -26,7 +28,7 @@ Labelling rules (chosen so that anomaly vs event vs regime is decided by what is
   neighbours' along one axis: noise ("calm" / "volatile"), slope ("rising" / "falling" / "flat"), level ("low
   level" / "high level") or seasonality ("seasonal" / "non-seasonal"). Piecewise trends only arise as trend
   regimes, so every kink is labelled. A series without regime change is one segment labelled by its dominant
-  component (`_whole_series_label`).
+  component (`vocabulary.whole_series_label`).
 - **Change points**: the regime boundaries ("regime change") and both ends of level shift and trend change
   anomalies, where the level or the slope changes and changes back ("level shift" / "trend change").
 - Spans of different events never overlap, on any channel (the span-input tasks carry no channel token), keep a
@@ -39,56 +41,61 @@ Labelling rules (chosen so that anomaly vs event vs regime is decided by what is
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
 
 from ts_florence import records
 from ts_florence.engine import descriptions
+from ts_florence.engine.descriptions import description_dict, measured_channel, robust_range
+from ts_florence.engine.injection import (
+    EVENT_KINDS,
+    INJECTED_SOURCE,
+    PLACEMENT_ATTEMPTS,
+    Event,
+    event_description,
+    event_meta,
+    event_span,
+    inject_events,
+    place_event,
+    size_floors,
+    span_margin,
+)
+from ts_florence.vocabulary import (
+    GAP_MIN_FRACTION,
+    MIN_SEGMENT_FRACTION,
+    MIN_SEGMENT_LENGTH,
+    MISSING_MAX_FRACTION,
+    REGIME_LABELS,
+    noise_level,
+    trend_direction,
+    whole_series_label,
+)
+
+__all__ = [  # the generator's names, and those of the injector and the vocabulary it has always offered
+    "DEFAULT_CONFIG",
+    "EVENT_KINDS",
+    "GAP_MIN_FRACTION",
+    "INJECTED_SOURCE",
+    "MIN_SEGMENT_FRACTION",
+    "MISSING_MAX_FRACTION",
+    "REGIME_LABELS",
+    "SOURCE",
+    "SyntheticConfig",
+    "description_dict",
+    "generate_record",
+    "inject_events",
+    "noise_level",
+    "robust_range",
+    "trend_direction",
+]
 
 SOURCE = "synthetic"
 """`source` of synthetic records and of their annotations."""
-INJECTED_SOURCE = "injected"
-"""`source` of the annotations of semi-synthetic records."""
-
-NOISE_LEVELS: tuple[tuple[float, str], ...] = ((0.05, "low"), (0.15, "moderate"), (math.inf, "high"))
-"""Noise label by noise std / robust range of the final values (`robust_range`): below 0.05 "low", below 0.15
-"moderate", else "high". White noise alone is at ~0.30; noise std 0.1 of a sine's RMS amplitude is at ~0.04."""
-TREND_MIN_STRENGTH = 0.3
-"""Below this trend strength, a trend is "flat" whatever its change."""
-TREND_MIN_CHANGE = 0.1
-"""Below this |level change| / robust range of the final values, a trend is "flat"."""
-SEASONAL_MIN_STRENGTH = 0.5
-"""Seasonal strength from which a single-segment series is labelled "seasonal"."""
-
-REGIME_LABELS: dict[str, tuple[str, ...]] = {
-    "noise": ("calm", "volatile"),
-    "trend": ("rising", "falling", "flat"),
-    "level": ("low level", "high level"),
-    "seasonal": ("seasonal", "non-seasonal"),
-}
-"""Segment labels by the axis along which neighbouring regimes differ."""
-MIN_SEGMENT_FRACTION = 0.2
-"""Shortest regime, as a fraction of the series (and at least `MIN_SEGMENT_LENGTH` samples)."""
-MIN_SEGMENT_LENGTH = 16
-MISSING_MAX_FRACTION = 0.05
-"""Longest "missing stretch" (anomaly), as a fraction of the series."""
-GAP_MIN_FRACTION = 0.10
-"""Shortest "gap" (event), as a fraction of the series; nothing in between, so the two never look alike."""
-
-EVENT_KINDS: dict[str, str] = {
-    **dict.fromkeys(records.ANOMALY_LABELS, "anomaly"),
-    "peak": "event",
-    "trough": "event",
-    "gap": "event",
-}
-"""Labels that `inject_events` places, with their kind."""
 _PLACED_LABELS = tuple(label for label in EVENT_KINDS if label not in ("missing stretch", "gap"))
 # NaN stretches come from `missing_probability` instead, so that their rate is a setting of its own.
 
@@ -109,19 +116,6 @@ _CALENDARS: dict[str, _Calendar] = {
 }
 _CALENDAR_NAMES = tuple(_CALENDARS)
 _NATURAL_PERIODS = frozenset(p for calendar in _CALENDARS.values() for p in calendar.periods)
-_STEP_NAMES = {
-    1: "secondly",
-    60: "minutely",
-    300: "every 5 minutes",
-    600: "every 10 minutes",
-    900: "quarter-hourly",
-    1800: "half-hourly",
-    3600: "hourly",
-    86400: "daily",
-    604800: "weekly",
-}
-"""Sampling names of regular steps, in seconds; months, quarters and years are recognised by their length."""
-
 _CHANNEL_NAMES = (
     "temperature",
     "humidity",
@@ -141,7 +135,6 @@ _CHANNEL_NAMES = (
     "wind speed",
 )
 _NOISE_KINDS = ("gaussian", "student-t", "ar1", "heteroscedastic")
-_PLACEMENT_ATTEMPTS = 25
 
 
 @dataclass(frozen=True)
@@ -186,273 +179,6 @@ DEFAULT_CONFIG = SyntheticConfig()
 @functools.lru_cache(maxsize=16)
 def _config_dict(config: SyntheticConfig) -> dict[str, Any]:
     return asdict(config)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Measurements shared with the description (public so that specialists measure real series the same way)
-
-
-def _quantiles(values: np.ndarray, qs: Sequence[float]) -> list[float]:
-    """`np.quantile(values, qs)` (linear interpolation) of a non-empty 1-D array, from one partition: the same
-    numbers at a fraction of the cost for the short arrays the generator measures thousands of times."""
-    last = len(values) - 1
-    positions = [q * last for q in qs]
-    below = [math.floor(p) for p in positions]
-    kth = sorted({k for b in below for k in (b, min(b + 1, last))})
-    ordered = np.partition(values, kth)
-    return [
-        float(ordered[b] + (p - b) * (ordered[min(b + 1, last)] - ordered[b]))
-        for p, b in zip(positions, below, strict=True)
-    ]
-
-
-def robust_range(values: np.ndarray) -> float:
-    """q95 - q5 (linear interpolation) of the finite values of a 1-D array, in its units; 0.0 with fewer than
-    two finite values."""
-    finite = values[np.isfinite(values)]
-    if len(finite) < 2:
-        return 0.0
-    low, high = _quantiles(finite, (0.05, 0.95))
-    return high - low
-
-
-def noise_level(noise_std: float, series_range: float) -> str:
-    """The noise label, "low" | "moderate" | "high", of `noise_std / series_range` (`NOISE_LEVELS`); both in series
-    units, the range being `robust_range` of the values."""
-    if series_range > 0:
-        ratio = noise_std / series_range
-    else:  # a constant channel: no noise is low noise, any noise on no range is high
-        ratio = 0.0 if noise_std == 0 else math.inf
-    return next((label for bound, label in NOISE_LEVELS if ratio < bound), NOISE_LEVELS[-1][1])
-
-
-def trend_direction(trend_change: float, trend_strength: float, series_range: float) -> str:
-    """The trend label, "rising" | "falling" | "flat": flat when the trend is weak (`TREND_MIN_STRENGTH`) or its
-    change small next to the range of the series (`TREND_MIN_CHANGE`); `trend_change` (level at the end minus level
-    at the start) and `series_range` (`robust_range` of the values) in series units."""
-    if trend_strength < TREND_MIN_STRENGTH or abs(trend_change) < TREND_MIN_CHANGE * series_range:
-        return "flat"
-    return "rising" if trend_change > 0 else "falling"
-
-
-def _strengths(components: np.ndarray, noises: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """Wang, Smith & Hyndman (2006) strength of a component, per channel of `[channels x time]` arrays:
-    max(0, 1 - var(noise) / var(component + noise)), 0 where the sum does not vary. `noise_var` is var(noise)."""
-    total = np.var(components + noises, axis=1)
-    ratio = np.divide(noise_var, total, out=np.ones_like(total), where=total > 0)
-    return np.maximum(0.0, 1.0 - ratio)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Events: widths, magnitudes, placement and shapes (shared by the generator and the injector)
-
-
-@dataclass
-class _Event:
-    label: str
-    kind: str  # "anomaly" | "event"
-    start: int
-    end: int
-    channel: int | None  # None: every channel
-    magnitude: float | None  # in the units of the array it was applied to
-    params: dict[str, float] = field(default_factory=dict)
-
-
-def _width_bounds(label: str, n: int) -> tuple[int, int]:
-    """Shortest and longest span of `label` in a series of `n` samples."""
-    if label in ("spike", "dip"):
-        return 1, int(np.clip(round(0.006 * n), 1, 6))
-    if label == "missing stretch":
-        return 1, max(1, math.floor(MISSING_MAX_FRACTION * n))
-    if label == "gap":
-        low = math.ceil(GAP_MIN_FRACTION * n)
-        return low, max(low, math.floor(0.2 * n))
-    low_samples, low_fraction, high_fraction = {
-        "level shift": (4, 0.02, 0.08),
-        "trend change": (6, 0.04, 0.10),
-        "variance burst": (8, 0.03, 0.10),
-        "flat line": (5, 0.02, 0.10),
-        "oscillation burst": (8, 0.04, 0.10),
-        "peak": (8, 0.03, 0.12),
-        "trough": (8, 0.03, 0.12),
-    }[label]
-    low = max(low_samples, math.ceil(low_fraction * n))
-    return low, max(low, math.floor(high_fraction * n))
-
-
-def _margin(n: int) -> int:
-    """Samples kept free between spans, and between spans and the ends of the series."""
-    return max(2, n // 100)
-
-
-def _candidate_slots(rng: np.random.Generator, free: np.ndarray, label: str) -> Iterator[tuple[int, int]]:
-    """Up to `_PLACEMENT_ATTEMPTS` random spans for `label` whose surroundings (one margin each side) are all
-    `free`."""
-    n = len(free)
-    margin = _margin(n)
-    low, high = _width_bounds(label, n)
-    for _ in range(_PLACEMENT_ATTEMPTS):
-        width = int(rng.integers(low, high + 1))
-        last_start = n - margin - width
-        if last_start < margin:
-            continue
-        start = int(rng.integers(margin, last_start + 1))
-        if free[start - margin : start + width + margin].all():
-            yield start, start + width
-
-
-class _Surroundings(NamedTuple):
-    """The series around a span, in its units."""
-
-    scale: float  # the unit of event sizes
-    low: float  # q5
-    high: float  # q95
-    lowest: float
-    highest: float
-
-
-def _surroundings(values: np.ndarray, start: int, end: int, floor: float) -> _Surroundings | None:
-    """The finite values of three span widths and 16 samples each side of `[start, end)` (span included); None
-    with fewer than 3. The scale is their robust range (q95 - q5), at least 3 noise std (from the median absolute
-    deviation of the differences; white noise alone has a robust range of 3.3 std, a quantised series can have
-    none) and at least `floor`, so that an event shows at the scale of the whole series."""
-    reach = 3 * (end - start) + 16
-    window = values[max(0, start - reach) : end + reach]
-    window = window[np.isfinite(window)]
-    if len(window) < 3:
-        return None
-    steps = np.diff(window)
-    (center,) = _quantiles(steps, (0.5,))
-    (spread,) = _quantiles(np.abs(steps - center), (0.5,))
-    low, high = _quantiles(window, (0.05, 0.95))
-    scale = max(high - low, 3.0 * 1.4826 * spread / math.sqrt(2), floor)
-    return _Surroundings(scale, low, high, float(window.min()), float(window.max()))
-
-
-def _suits(label: str, inside: np.ndarray, around: _Surroundings) -> bool:
-    """Whether `label` can go on a span of these values: the span holds no excursion of the series' own (beyond
-    one scale outside q5..q95 of its surroundings) that the event would be confused with, and what the event
-    changes would show (a flat line needs a span and surroundings that move, any sized event a series that varies
-    at all)."""
-    finite = inside[np.isfinite(inside)]
-    if finite.size and (finite.min() < around.low - around.scale or finite.max() > around.high + around.scale):
-        return False
-    if label == "flat line":
-        return around.high > around.low and finite.size > 0 and finite.max() > finite.min()
-    return around.scale > 0 or label in ("missing stretch", "gap")
-
-
-def _spike_profile(width: int) -> np.ndarray:
-    """A triangle over `width` samples whose one or two middle samples are exactly 1."""
-    steps = np.arange(width)
-    return (np.minimum(steps, width - 1 - steps) + 1) / math.ceil(width / 2)
-
-
-def _headroom(label: str, inside: np.ndarray, around: _Surroundings) -> float:
-    """How far the apex of a spike (dip) starts below the highest (above the lowest) value around it, so that its
-    size takes it beyond everything the series does nearby; 0 for other labels."""
-    if label not in ("spike", "dip"):
-        return 0.0
-    apex = inside[_spike_profile(len(inside)) == 1]
-    if label == "spike":
-        return max(0.0, around.highest - float(apex.min()))
-    return max(0.0, float(apex.max()) - around.lowest)
-
-
-def _draw_magnitude(rng: np.random.Generator, label: str, scale: float, headroom: float) -> float | None:
-    """Signed size of an event from the local `scale` (and, for spikes and dips, the `headroom` to the local
-    extreme); what it measures is in `_apply`."""
-    match label:
-        case "spike":
-            return headroom + rng.uniform(1.0, 3.0) * scale
-        case "dip":
-            return -(headroom + rng.uniform(1.0, 3.0) * scale)
-        case "level shift" | "trend change":
-            return (1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(1.0, 2.0) * scale
-        case "variance burst":
-            return rng.uniform(0.6, 1.2) * scale
-        case "oscillation burst":
-            return rng.uniform(0.5, 1.0) * scale
-        case "peak":
-            return rng.uniform(1.0, 2.0) * scale
-        case "trough":
-            return -rng.uniform(1.0, 2.0) * scale
-    return None  # flat line, missing stretch, gap: no size
-
-
-def _apply(rng: np.random.Generator, row: np.ndarray, event: _Event) -> None:
-    """Writes `event` into the 1-D `row` in place. Magnitude: peak height for spike/dip/peak/trough, offset for a
-    level shift, level reached at the end of the ramp for a trend change (it stays after), std of the added noise
-    for a variance burst, amplitude for an oscillation burst."""
-    start, end, size = event.start, event.end, event.magnitude
-    width = end - start
-    steps = np.arange(width)
-    match event.label:
-        case "spike" | "dip":
-            row[start:end] += size * _spike_profile(width)
-        case "peak" | "trough":
-            row[start:end] += size * np.sin(np.pi * (steps + 1) / (width + 1)) ** 2
-        case "level shift":
-            row[start:end] += size
-        case "trend change":
-            row[start:end] += size * (steps + 1) / width
-            row[end:] += size
-        case "variance burst":
-            row[start:end] += size * rng.standard_normal(width)
-        case "oscillation burst":
-            period = float(rng.uniform(2.5, min(4.5, width / 3)))
-            row[start:end] += size * np.cos(2 * np.pi * steps / period)
-            event.params["period"] = period
-        case "flat line":
-            # A stuck sensor holds its last reading.
-            row[start:end] = row[start - 1]
-        case "missing stretch" | "gap":
-            row[start:end] = np.nan
-
-
-def _place(
-    rng: np.random.Generator,
-    work: np.ndarray,
-    clean: np.ndarray,
-    floors: np.ndarray,
-    label: str,
-    free: np.ndarray,
-    univariate: bool,
-) -> _Event | None:
-    """Places one `label` event in `work` ([channels x time], modified in place) and marks its span taken in
-    `free`. Sizes come from the surroundings in `clean` (the values before any event) with the channel's `floors`
-    (series units). None when no suitable span was found."""
-    n_channels = len(work)
-    if label == "gap":
-        channel, rows = None, list(range(n_channels))
-        usable = free & np.isfinite(clean).all(axis=0)
-    else:
-        channel = int(rng.integers(n_channels))
-        rows = [channel]
-        usable = free & np.isfinite(clean[channel])
-    # A NaN next to a span would hide its edge (and a flat line would hold a NaN).
-    usable[1:] &= usable[:-1].copy()
-    usable[:-1] &= usable[1:].copy()
-    values = clean[rows[0]]
-    for start, end in _candidate_slots(rng, usable, label):
-        around = _surroundings(values, start, end, floors[rows[0]])
-        if around is None or not _suits(label, values[start:end], around):
-            continue
-        magnitude = _draw_magnitude(rng, label, around.scale, _headroom(label, values[start:end], around))
-        event = _Event(label, EVENT_KINDS[label], start, end, None if univariate else channel, magnitude)
-        for row in rows:
-            _apply(rng, work[row], event)
-        free[start:end] = False
-        return event
-    return None
-
-
-def _size_floors(values: np.ndarray) -> np.ndarray:
-    """Smallest unit of event sizes per channel of `[channels x time]` values: a tenth of the channel's full range,
-    so that events show at the scale of the whole series even where it is locally quiet next to large swings
-    elsewhere (its robust range would not do: in a mostly flat series with rare bursts it is near zero)."""
-    finite_rows = (row[np.isfinite(row)] for row in values)
-    return np.array([0.1 * float(np.ptp(row)) if row.size else 0.0 for row in finite_rows])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -511,7 +237,7 @@ def _draw_periods(rng: np.random.Generator, calendar: str, longest: float, count
     times away from the others and none natural to a calendar (so that a natural main period names its sampling)."""
     natural = [p for p in _CALENDARS[calendar].periods if p <= longest]
     periods = [int(p) for p in rng.permutation(natural)[:count]] if rng.random() < 0.8 else []
-    for _ in range(_PLACEMENT_ATTEMPTS):
+    for _ in range(PLACEMENT_ATTEMPTS):
         if len(periods) >= count or longest < 8:
             break
         candidate = round(math.exp(rng.uniform(math.log(8), math.log(longest))))
@@ -664,50 +390,16 @@ def _timestamps(rng: np.random.Generator, calendar: str, n: int) -> list[str]:
     return np.datetime_as_string(stamps, unit="s").tolist()
 
 
-def _sampling(timestamps: Sequence[str] | None) -> str | None:
-    """The sampling name of regular ISO timestamps ("hourly", "every 5 minutes", ...); None when unknown."""
-    if not timestamps or len(timestamps) < 2:
-        return None
-    try:
-        seconds = np.diff(np.asarray(timestamps, dtype="datetime64[s]").astype(np.int64))
-    except (ValueError, TypeError):
-        return None
-    step = int(np.median(seconds))
-    days = step / 86400
-    if 28 <= days <= 31:
-        return "monthly"
-    if 89 <= days <= 92:
-        return "quarterly"
-    if 365 <= days <= 366:
-        return "yearly"
-    return _STEP_NAMES.get(step)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Description
 
 
-def _measured(name: str, values: np.ndarray) -> descriptions.ChannelDescription:
-    """A channel description with what is measured on the final values alone (mean, extremes, missing)."""
-    finite = np.isfinite(values)
-    if not finite.any():
-        return descriptions.ChannelDescription(name=name, missing_fraction=1.0)
-    if finite.all():
-        low_at, high_at = int(np.argmin(values)), int(np.argmax(values))
-    else:
-        low_at, high_at = (
-            int(np.argmin(np.where(finite, values, np.inf))),
-            int(np.argmax(np.where(finite, values, -np.inf))),
-        )
-    return descriptions.ChannelDescription(
-        name=name,
-        mean=float(values[finite].mean()),
-        minimum=float(values[low_at]),
-        minimum_at=low_at,
-        maximum=float(values[high_at]),
-        maximum_at=high_at,
-        missing_fraction=float(1.0 - finite.mean()),
-    )
+def _strengths(components: np.ndarray, noises: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
+    """Wang, Smith & Hyndman (2006) strength of a component, per channel of `[channels x time]` arrays:
+    max(0, 1 - var(noise) / var(component + noise)), 0 where the sum does not vary. `noise_var` is var(noise)."""
+    total = np.var(components + noises, axis=1)
+    ratio = np.divide(noise_var, total, out=np.ones_like(total), where=total > 0)
+    return np.maximum(0.0, 1.0 - ratio)
 
 
 def _describe_channels(
@@ -724,7 +416,7 @@ def _describe_channels(
     trend_changes = (parts.trends[:, -1] - parts.trends[:, 0]) * scales
     channels = []
     for c, row in enumerate(values.astype(np.float64)):
-        channel = _measured(names[c], row)
+        channel = measured_channel(names[c], row)
         series_range = robust_range(row)
         channel.trend_strength = float(trend_strengths[c])
         channel.trend_change = float(trend_changes[c])
@@ -735,47 +427,6 @@ def _describe_channels(
         channel.noise = noise_level(channel.noise_std, series_range)
         channels.append(channel)
     return channels
-
-
-def _whole_series_label(channel: descriptions.ChannelDescription) -> str:
-    """The label of the only segment: the trend when there is one, else "seasonal" when seasonality is strong,
-    else "volatile" for high noise and "calm" otherwise."""
-    if channel.trend in ("rising", "falling"):
-        return channel.trend
-    if (channel.seasonal_strength or 0.0) >= SEASONAL_MIN_STRENGTH:
-        return "seasonal"
-    return "volatile" if channel.noise == "high" else "calm"
-
-
-def _event_description(event: _Event, scale: float) -> descriptions.EventDescription:
-    return descriptions.EventDescription(
-        start=event.start,
-        end=event.end,
-        label=event.label,
-        kind=event.kind,
-        channel=event.channel,
-        magnitude=None if event.magnitude is None else float(event.magnitude * scale),
-    )
-
-
-def description_dict(description: descriptions.SeriesDescription) -> dict[str, Any]:
-    """`description.to_dict()`, built without `dataclasses.asdict`'s deep copy of every number (which took a fifth
-    of the generator's time). Tests check that both agree."""
-    plain = dict(vars(description))
-    plain["channels"] = [{**vars(channel), "periods": list(channel.periods)} for channel in description.channels]
-    plain["events"] = [dict(vars(event)) for event in description.events]
-    plain["segments"] = [tuple(segment) for segment in description.segments]
-    return plain
-
-
-def _event_meta(event: _Event) -> dict[str, Any]:
-    return {"label": event.label, "start": event.start, "end": event.end, "channel": event.channel, **event.params}
-
-
-def _span(event: _Event, source: str) -> dict[str, Any]:
-    return records.span(
-        event.start, event.end, event.label, event.kind, channel=event.channel, score=1.0, source=source, round=0
-    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -807,25 +458,25 @@ def generate_record(
     offsets = (lowest + rng.uniform(-3.0, 5.0, size=n_channels)) * scales
 
     # Regime boundaries stay free of spans; the steps between level regimes are level shift events.
-    margin = _margin(n)
+    margin = span_margin(n)
     free = np.ones(n, dtype=bool)
-    events: list[_Event] = []
+    events: list[Event] = []
     for b in regime.bounds[1:-1]:
         free[b - margin : b + margin] = False
         if regime.axis == "level":
             # The step concerns every channel; one magnitude can only be given for a single channel.
             step = float(parts.trends[0, b] - parts.trends[0, b - 1]) if n_channels == 1 else None
             half = max(1, math.ceil(n / 1000))  # at least one location bin each side of the step
-            events.append(_Event("level shift", "event", b - half, b + half, None, step))
+            events.append(Event("level shift", "event", b - half, b + half, None, step))
     work = clean.copy()
-    floors = _size_floors(clean)
+    floors = size_floors(clean)
     labels = [
         _PLACED_LABELS[int(rng.integers(len(_PLACED_LABELS)))] for _ in range(rng.integers(config.max_events + 1))
     ]
     if rng.random() < config.missing_probability:
         labels.append("gap" if rng.random() < config.gap_probability else "missing stretch")
     for label in labels:
-        event = _place(rng, work, clean, floors, label, free, n_channels == 1)
+        event = place_event(rng, work, clean, floors, label, free, n_channels == 1)
         if event is not None:
             events.append(event)
     events.sort(key=lambda e: (e.start, -1 if e.channel is None else e.channel))
@@ -839,12 +490,13 @@ def generate_record(
 
     channels = _describe_channels(parts, values, scales, names)
     if regime.axis is None:
-        regime.labels = [_whole_series_label(channels[0])]
+        first = channels[0]
+        regime.labels = [whole_series_label(first.trend, first.seasonal_strength, first.noise)]
     segments = list(zip(regime.bounds[:-1], regime.bounds[1:], regime.labels, strict=True))
     description = descriptions.SeriesDescription(
         length=n,
         channels=channels,
-        events=[_event_description(e, scales[0 if e.channel is None else e.channel]) for e in events],
+        events=[event_description(e, scales[0 if e.channel is None else e.channel]) for e in events],
         segments=segments,
         sampling=calendar if timestamps is not None else None,
     )
@@ -856,13 +508,13 @@ def generate_record(
         "scales": scales.tolist(),
         "offsets": offsets.tolist(),
         "regime": {"axis": regime.axis, "bounds": regime.bounds, "labels": regime.labels, "sizes": regime.sizes},
-        "events": [_event_meta(e) for e in events],
+        "events": [event_meta(e) for e in events],
         "description": description_dict(description),
     }
     record = records.new_record(
         f"{id_prefix}-{seed}", SOURCE, values, split=split, timestamps=timestamps, channel_names=names, meta=meta
     )
-    record["spans"] = [_span(e, SOURCE) for e in events]
+    record["spans"] = [event_span(e, SOURCE) for e in events]
     record["segments"] = [records.segment(s, e, label, source=SOURCE) for s, e, label in segments]
     points = dict.fromkeys(regime.bounds[1:-1], "regime change")
     for e in events:
@@ -871,90 +523,3 @@ def generate_record(
             points.setdefault(e.end, e.label)
     record["change_points"] = [records.change_point(i, label=points[i], source=SOURCE) for i in sorted(points)]
     return record
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Semi-synthetic
-
-
-def inject_events(
-    record: dict[str, Any], seed: int, *, max_events: int = 3, kinds: Sequence[str] | None = None
-) -> dict[str, Any]:
-    """A new record: the values of `record` with 1..`max_events` known events placed in them, a function of
-    `seed`, the record's id and its values. `record` is not modified.
-
-    `kinds` are labels of `EVENT_KINDS` (default: the 8 of `records.ANOMALY_LABELS`). Sizes are relative to the
-    series' own variation around each event, and at least a tenth of its full range (`_size_floors`), so they
-    show without being absurd; events avoid stretches where the series already makes an excursion of its own,
-    and NaN already there; a missing stretch or gap sets NaN. Events go on a random channel (a gap on every
-    channel).
-
-    The annotations are exactly the injected events (`source` "injected"): the input's own annotations and
-    captions are dropped because nothing says they are complete, while label, timestamps and channel names stay.
-    Raises ValueError for unknown kinds, `max_events < 1`, series shorter than 32 samples, or when no event fits.
-    """
-    labels = tuple(records.ANOMALY_LABELS if kinds is None else kinds)
-    unknown = sorted(set(labels) - set(EVENT_KINDS))
-    if not labels or unknown:
-        raise ValueError(f"kinds must be a non-empty selection of {list(EVENT_KINDS)}; unknown: {unknown}")
-    if max_events < 1:
-        raise ValueError(f"max_events must be >= 1, got {max_events}")
-    original = records.values_array(record)  # a float64 copy, [channels x time]
-    n_channels, n = original.shape
-    if n < 32:
-        raise ValueError(f"record {record['id']!r} has {n} samples; injecting events needs at least 32")
-
-    # The record's id joins the seed so that a corpus injected with one seed does not get its events at the same
-    # places in every series of the same length.
-    rng = np.random.default_rng([seed, int.from_bytes(hashlib.sha1(str(record["id"]).encode()).digest()[:8], "big")])
-    wanted = int(rng.integers(1, max_events + 1))
-    work = original.copy()
-    floors = _size_floors(original)
-    free = np.ones(n, dtype=bool)
-    events: list[_Event] = []
-    for _ in range(wanted * _PLACEMENT_ATTEMPTS):
-        if len(events) == wanted:
-            break
-        event = _place(rng, work, original, floors, labels[int(rng.integers(len(labels)))], free, n_channels == 1)
-        if event is not None:
-            events.append(event)
-    if not events:
-        raise ValueError(f"record {record['id']!r}: no room for any of {list(labels)} among its {n} samples")
-    events.sort(key=lambda e: (e.start, -1 if e.channel is None else e.channel))
-
-    values = work.astype(np.float32)
-    names = record.get("channel_names") or [f"ch{c}" for c in range(n_channels)]
-    description = descriptions.SeriesDescription(
-        length=n,
-        channels=[_measured(names[c], values[c].astype(np.float64)) for c in range(n_channels)],
-        events=[_event_description(e, 1.0) for e in events],
-        sampling=_sampling(record.get("timestamps")),
-        label=record.get("label"),
-    )
-    try:
-        original_meta = json.loads(record.get("meta") or "{}")
-    except (TypeError, ValueError):
-        original_meta = record.get("meta")
-    meta = {
-        "generator": "ts_florence.engine.synthetic.inject_events",
-        "seed": int(seed),
-        "max_events": max_events,
-        "kinds": list(labels),
-        "original_id": record["id"],
-        "original_source": record["source"],
-        "original_meta": original_meta,
-        "events": [_event_meta(e) for e in events],
-        "description": description_dict(description),
-    }
-    injected = records.new_record(
-        f"{record['id']}+inj{seed}",
-        f"semi:{record['source']}",
-        values,
-        split=record.get("split", "train"),
-        timestamps=record.get("timestamps"),
-        channel_names=names,
-        label=record.get("label"),
-        meta=meta,
-    )
-    injected["spans"] = [_span(e, INJECTED_SOURCE) for e in events]
-    return injected
