@@ -792,3 +792,17 @@ def test_a_stage_another_launch_is_running_is_waited_for_not_run_twice(run_round
     held.close()
     thread.join(5)
     assert not thread.is_alive() and not ran
+
+
+def test_the_gallery_judges_a_class_only_where_the_series_carry_truth_of_its_kind():
+    from ts_florence.engine.refine.gallery import tally
+
+    spike = span(10, 14, "spike", "anomaly", channel=None, score=0.9, source="model@0", round=1)
+    peak = span(30, 40, "peak", "event", channel=None, score=0.9, source="model@0", round=1)
+    empty = {"spans": [], "segments": [], "change_points": [], "length": 100}
+    truth = {**empty, "spans": [span(10, 14, "spike", "anomaly", channel=None, score=1.0, source="truth", round=0)]}
+    row = {"id": "a", "truth": truth, "before": empty, "after": {**empty, "spans": [spike, peak]}}
+    counts = tally([row], margin=0.01)
+    assert counts["anomaly:spike"]["added and true"] == 1
+    assert "added and true" not in counts["event:peak"], "no series has true events: the peak is not judged"
+    assert counts["event:peak"]["added"] == 1 and counts["event:peak"]["series"] == ["a"]

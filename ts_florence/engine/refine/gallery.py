@@ -153,17 +153,28 @@ def real_view(before: Path, after: Path, limit: int) -> list[dict]:
     ]
 
 
+def truth_family(key: str, annotation: dict) -> str:
+    """What truth can judge an annotation: true spans of its kind, or true change points (segments, points)."""
+    return f"spans:{annotation['kind']}" if key == "spans" else "change points"
+
+
 def tally(view: list[dict], margin: float) -> dict[str, dict]:
-    """Per class: annotations added and removed, and, where the series has exact truth, how many of each the truth
-    bears out (added and true; removed and not true); with the ids of the series where each happened."""
+    """Per class: annotations added and removed, and, where the series have exact truth of the class's family
+    (`truth_family`: the semi-synthetic series carry injected anomalies only, no events or change points), how many
+    of each the truth bears out (added and true; removed and not true); with the ids of the series where each
+    happened."""
     counts: dict[str, Counter] = defaultdict(Counter)
     where: dict[str, list[str]] = defaultdict(list)
+    judged = {
+        truth_family(key, a) for row in view if row["truth"] is not None for key in KEYS for a in row["truth"][key]
+    }
     for row in view:
         tolerance = max(1, int(margin * row["after"]["length"]))
         for name, change in differences(row["before"], row["after"], margin).items():
             counts[name]["added"] += len(change["added"])
             counts[name]["removed"] += len(change["removed"])
-            if row["truth"] is not None:
+            some = (change["added"] + change["removed"])[:1]
+            if row["truth"] is not None and some and truth_family(some[0]["key"], some[0]) in judged:
                 counts[name]["added and true"] += sum(true_here(a, row["truth"], tolerance) for a in change["added"])
                 counts[name]["removed and not true"] += sum(
                     not true_here(a, row["truth"], tolerance) for a in change["removed"]
@@ -254,14 +265,19 @@ def gallery_markdown(report: dict) -> str:
             lines += ["| class | added | removed |", "|---|---:|---:|"]
         for name, c in view["classes"].items():
             if truth:
-                lines.append(
-                    f"| {name} | {c.get('added', 0)} | {c.get('added and true', 0)} | {c.get('removed', 0)} | "
-                    f"{c.get('removed and not true', 0)} |"
-                )
+                judged = "added and true" in c or "removed and not true" in c
+                true, untrue = (c.get("added and true", 0), c.get("removed and not true", 0)) if judged else ("–", "–")
+                lines.append(f"| {name} | {c.get('added', 0)} | {true} | {c.get('removed', 0)} | {untrue} |")
             else:
                 lines.append(f"| {name} | {c.get('added', 0)} | {c.get('removed', 0)} |")
         if not view["classes"]:
             lines.append("| (no disagreement) | | |")
+        if truth:
+            lines.append(
+                "\n–: no series of the view has truth of that kind (semi-synthetic series carry their injected "
+                "anomalies only). Only the injected events are known: an addition that finds a real event of the "
+                "underlying window counts as not true."
+            )
     if report["images"]:
         lines += ["", "## Gallery", ""]
         lines += [f"### {name}\n\n![{name}]({image})\n" for name, image in report["images"].items()]
