@@ -1,5 +1,5 @@
-"""training/train.py: configs, the task mixture, a run whose loss falls, resume after SIGKILL, two CPU processes,
-fine-tuning on a table of labelled series."""
+"""training/train.py (`ts_florence.training`): configs, the task mixture, a run whose loss falls, resume after
+SIGKILL, two CPU processes, fine-tuning on a table of labelled series."""
 
 import json
 import os
@@ -17,6 +17,7 @@ import yaml
 from corpora import build_synthetic_corpus
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
+from ts_florence import training as T
 from ts_florence.data import (
     ExampleDataset,
     SeriesAugmentation,
@@ -29,8 +30,6 @@ from ts_florence.data import (
 from ts_florence.evaluation.series_gain import example_losses, swap_series
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
-import train as T  # noqa: E402
 
 # A short run of the tiny preset: a few seconds per step on one core.
 QUICK = [
