@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
 from ts_florence import training as T
@@ -454,12 +455,7 @@ def test_excluded_sources_are_left_out_of_training(corpus, tmp_path):
 
 
 def _finetune_ucr():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("finetune_ucr")
 
 
 def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_path):
