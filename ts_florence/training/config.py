@@ -145,16 +145,3 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
 def config_dict(config: TrainConfig) -> dict:
     """The nested mapping of `config`, as `run_config.yaml` holds it and `load_config` reads it back."""
     return configs.to_dict(config)
-
-
-__all__ = [
-    "AugmentArgs",
-    "DataArgs",
-    "LoraArgs",
-    "ModelArgs",
-    "OptimArgs",
-    "RunArgs",
-    "TrainConfig",
-    "config_dict",
-    "load_config",
-]

@@ -29,17 +29,15 @@ def eval_subset(index, limit: int) -> list[int]:
 
 def eval_loader(config: TrainConfig, accelerator, tasks: list[str], collator):
     """`(loader, eval_tasks, eval_records)` of the run's evaluation pairs (`data.eval_path`, or `data.eval_split` of
-    a corpus folder; `(None, [], None)` without one): up to `data.eval_examples` pairs of `tasks`, batched by
-    channel count and task so that each example has partners whose series can stand in for its own (the series
-    gain)."""
+    a corpus folder; `(None, [], None)` without one): up to `data.eval_examples` pairs of `tasks`, in batches of one
+    channel count and one task from different records, so that each example has partners whose series can stand in
+    for its own (the series gain, `ts_florence.evaluation.series_gain`)."""
     if not (config.data.eval_path or (Path(config.data.path).is_dir() and config.data.eval_split)):
         return None, [], None
     eval_records = read_records(config.data.eval_path or config.data.path, config.data.eval_split)
     with accelerator.main_process_first():
         eval_index = build_example_index(eval_records, tasks, num_proc=None)
     eval_index = eval_index.select(eval_subset(eval_index, config.data.eval_examples))
-    # Batches of one channel count and one task, from different records: each example then has partners whose
-    # series can stand in for its own (the series gain, `ts_florence.evaluation.series_gain`).
     channels = [len(eval_records[int(r)]["values"]) for r in eval_index["record"]]
     tasks_of = eval_index["task"]
     eval_index = eval_index.select(sorted(range(len(eval_index)), key=lambda i: (channels[i], tasks_of[i], i)))

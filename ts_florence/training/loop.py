@@ -64,7 +64,7 @@ class TrainingRun:
 
 @dataclass
 class Window:
-    """What the steps since the last log line did: losses, series and tokens, and the first batch's digest."""
+    """What the steps since the last log line did: their losses, series and tokens, and when they began."""
 
     start: float = field(default_factory=time.perf_counter)
     losses: list = field(default_factory=list)
