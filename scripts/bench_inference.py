@@ -39,7 +39,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # local checkpoints only; read whe
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -51,6 +50,8 @@ import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from ts_florence import TSFlorenceConfig, TSFlorenceForConditionalGeneration, TSFlorenceProcessor  # noqa: E402
+from ts_florence import benchmark as B  # noqa: E402
+from ts_florence.evaluation.datasets import SEED  # noqa: E402
 from ts_florence.io import write_text_in_place  # noqa: E402
 
 # family -> (task prompt, generated tokens standing for a typical answer)
@@ -155,16 +156,6 @@ class BenchError(Exception):
     """Bad input: reported as one line, no traceback."""
 
 
-def _benchmark_module():
-    """`scripts/benchmark.py`, whose series loading and specialist runners this mode reuses."""
-    scripts = str(Path(__file__).resolve().parent)
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    import benchmark
-
-    return benchmark
-
-
 def sample_cases(data: Path, split: str, count: int) -> tuple[list, int]:
     """`count` series of the split (seed-fixed sample, `evaluation.datasets.subsample`) as `Case`s without truth
     (the record as the engine receives it), and the size of the split."""
@@ -240,7 +231,6 @@ class GeneratedTokens:
 
 def time_model(pipe, cases: list, task: str, batch: int, threads: int, counter: GeneratedTokens, progress: bool):
     """One row: `task` on every case through the pipeline at `batch` series per call (`benchmark.run_model`)."""
-    B = _benchmark_module()
     counter.reset()
     _, seconds = B.run_model(pipe, cases, task, None, 0.0, batch, {}, threads, progress=progress)
     return {
@@ -267,7 +257,6 @@ def engine_methods(names: list[str] | None, config, notes: list[str]) -> list:
     from ts_florence.engine.steps import Annotate
     from ts_florence.records import blank
 
-    B = _benchmark_module()
     annotate = [step for step in build_steps(config) if isinstance(step, Annotate)]
     if names is None:
         names = [step.specialist.name for step in annotate]
@@ -317,7 +306,6 @@ def time_method(method, cases: list, notes: list[str], progress: bool) -> dict:
     """One row: `method` once per case (all the tasks it answers), warmed up first; failures counted."""
     from tqdm.auto import tqdm
 
-    B = _benchmark_module()
     warm = B.warm_up(method)
     if warm > 5:
         notes.append(f"{method.name}: {warm:.0f} s of warm-up (numba compilation), not timed")
@@ -382,7 +370,6 @@ def bench_model(args: argparse.Namespace) -> dict:
         raise BenchError("--series, --batch-sizes and --threads must be >= 1")
     if not args.model.is_dir():
         raise BenchError(f"model folder {args.model} does not exist")
-    B = _benchmark_module()
     torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     started = time.perf_counter()
@@ -417,7 +404,7 @@ def bench_model(args: argparse.Namespace) -> dict:
         flush=True,
     )
     print(
-        f"series: {len(cases)} of {total} of the {args.split} split of {args.data} (seed {B.SEED}), "
+        f"series: {len(cases)} of {total} of the {args.split} split of {args.data} (seed {SEED}), "
         f"{multivariate} multivariate, lengths {min(lengths)}-{int(np.median(lengths))}-{max(lengths)} "
         f"(min-median-max); engine config from {config_source}",
         flush=True,
@@ -471,7 +458,7 @@ def bench_model(args: argparse.Namespace) -> dict:
         "split": args.split,
         "series": len(cases),
         "total": total,
-        "seed": B.SEED,
+        "seed": SEED,
         "multivariate": multivariate,
         "lengths": {"min": min(lengths), "median": float(np.median(lengths)), "max": max(lengths)},
         "engine_config": config_source,
@@ -503,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     model_mode.add_argument(
         "--dtype",
-        choices=_benchmark_module().DTYPES,  # one list of the weights' dtypes, benchmark.py's
+        choices=B.DTYPES,  # one list of the weights' dtypes, the benchmark's
         default="float32",
         help="the model's weights (bfloat16: faster on AVX-512 BF16)",
     )

@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16])
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="as train.py's")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "training"))
-    import train
+    from ts_florence import training as train
 
     settings = " ".join(args.set)
     cuda = "yes" if torch.cuda.is_available() else "no"

@@ -22,9 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-
 TASKS = {"<ANOMALY_DETECTION>": 0, "<EVENT_DETECTION>": 1}  # the cell head's output of each task (CELL_LABELS)
 
 
@@ -66,19 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
 
-    import benchmark as B
     import torch
 
-    from ts_florence.evaluation.datasets import subsample_note
+    from ts_florence.benchmark import flagged_share, load_model
+    from ts_florence.evaluation.datasets import DEFAULT_LIMITS, BenchmarkError, load_frozen, subsample_note
     from ts_florence.evaluation.metrics import affiliation_prf_corpus, event_f1_corpus, span_prf_corpus
 
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        pipe = B.load_model(args.model, "cpu")
-        limit = B.DEFAULT_LIMITS["frozen"] if args.limit is None else (args.limit or None)
-        data = B.load_frozen(args.corpus, limit, progress=False)
-    except B.BenchmarkError as err:
+        pipe = load_model(args.model, "cpu")
+        limit = DEFAULT_LIMITS["frozen"] if args.limit is None else (args.limit or None)
+        data = load_frozen(args.corpus, limit, progress=False)
+    except BenchmarkError as err:
         parser.error(str(err))
     model, processor = pipe.model, pipe.processor
     if model.cell_head is None:
@@ -99,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             f1 = span_prf_corpus(preds, trues, 0.5)["f1"]
             event = event_f1_corpus(preds, trues)["f1"]
             affiliation = affiliation_prf_corpus(preds, trues, lengths)["f1"]
-            flagged = B.flagged_share(preds, lengths)
+            flagged = flagged_share(preds, lengths)
             print(
                 f"{task:22s} {threshold:9.2f} {f1:7.3f} {event:8.3f} {affiliation:8.3f} {flagged:7.3f} "
                 f"{len(examples):4d}"

@@ -43,12 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def held_out_of_benchmark(records) -> list[int]:
     """Rows of the frozen split that `scripts/benchmark.py` leaves out of its default subsample."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import benchmark
+    from ts_florence.evaluation.datasets import DEFAULT_LIMITS, subsample
 
-    from ts_florence.evaluation.datasets import subsample
-
-    scored = set(subsample(len(records), benchmark.DEFAULT_LIMITS["frozen"]))
+    scored = set(subsample(len(records), DEFAULT_LIMITS["frozen"]))
     return [i for i in range(len(records)) if i not in scored]
 
 

@@ -118,16 +118,16 @@ def linear_probe_accuracy(model_dir: str | Path, x_train, y_train, x_test, y_tes
 def held_out_in_pretraining(model: str, name: str) -> str:
     """Whether the pretraining run of `model` left the dataset out ("yes"/"NO", or "unknown" without a
     run_config.yaml): the engine corpus can hold UCR train *and test* series with their class labels."""
-    import re
-
     import yaml
+
+    from ts_florence.data import source_excluded
 
     config = Path(model) / "run_config.yaml"
     if not config.exists():
         return "unknown"
     run = yaml.safe_load(config.read_text()) or {}
     patterns = (run.get("data") or {}).get("exclude_sources") or []
-    return "yes" if any(re.search(p, f"data/{name}/") for p in patterns) else "NO"
+    return "yes" if source_excluded(f"data/{name}/", patterns) else "NO"
 
 
 def write_table(x: np.ndarray, y: np.ndarray, path: Path) -> None:
@@ -293,8 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.model:
         parser.error("--model is required (or --summarise)")
-    sys.path.insert(0, str(ROOT / "training"))
-    import train
+    from ts_florence import training as train
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,15 @@
 """scripts/bench_inference.py --model: a tiny random checkpoint on a tiny engine corpus, beside the specialists."""
 
 import json
-import sys
-from pathlib import Path
 
 import torch
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import bench_inference as BI  # noqa: E402
+BI = load_script("bench_inference")
 
 
 def test_model_mode_times_every_task_family_and_the_specialists_on_corpus_series(tmp_path, processor, capsys):

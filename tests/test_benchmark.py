@@ -2,22 +2,23 @@
 method, bad input, and a run end to end with a tiny random model on a tiny corpus built by the engine."""
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
+from ts_florence import benchmark as BM
+from ts_florence.evaluation import baselines
 from ts_florence.evaluation import datasets as D
 from ts_florence.evaluation.runner import build_examples
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import benchmark as B  # noqa: E402
+B = load_script("benchmark")
 
 DEV_DATA = (ROOT / ".." / "shared" / "data").resolve()
 needs_dev_data = pytest.mark.skipif(
@@ -56,7 +57,7 @@ def test_robust_z_finds_one_spike_where_it_is_and_nothing_else():
     x = _noise(500, seed=1)  # no sample beyond 3.5 std
     x[321] += 12.0
     x[100] = np.nan  # missing values are neither flagged nor fatal
-    found = B.robust_z_spans(x)
+    found = baselines.robust_z_spans(x)
     assert found["spans"] == [[321, 322]]
     assert found["labels"] == ["anomaly"] and 0 < found["scores"][0] < 1
 
@@ -64,36 +65,36 @@ def test_robust_z_finds_one_spike_where_it_is_and_nothing_else():
 def test_robust_z_reports_the_channel_of_a_multichannel_spike():
     values = np.stack([_noise(400, 1), _noise(400, 2)])
     values[1, 50] -= 15.0
-    found = B.robust_z_spans(values)
+    found = baselines.robust_z_spans(values)
     assert found["spans"] == [[50, 51]] and found["channels"] == [1]
 
 
 def test_robust_z_of_a_constant_series_is_empty():
-    assert B.robust_z_spans(np.ones(100))["spans"] == []
+    assert baselines.robust_z_spans(np.ones(100))["spans"] == []
 
 
 def test_ruptures_finds_a_mean_shift_at_its_index():
     x = _noise(800) + np.r_[np.zeros(400), np.full(400, 3.0)]
-    assert B.ruptures_change_points(x) == [400]
+    assert baselines.ruptures_change_points(x) == [400]
 
 
 def test_ruptures_finds_nothing_in_stationary_noise():
-    assert B.ruptures_change_points(_noise(800, 3)) == []
+    assert baselines.ruptures_change_points(_noise(800, 3)) == []
 
 
 def test_clasp_finds_a_change_of_shape_with_its_default_settings():
     t = np.arange(1000)
     x = np.where(t < 600, np.sin(2 * np.pi * t / 20), np.sin(2 * np.pi * t / 50)) + 0.1 * _noise(1000)
-    (found,) = B.clasp_change_points(x)
+    (found,) = baselines.clasp_change_points(x)
     assert abs(found - 600) <= 10  # 1% of the length, TSSB's margin
-    (found,) = B.clasp_change_points(x, window_size=20)
+    (found,) = baselines.clasp_change_points(x, window_size=20)
     assert abs(found - 600) <= 10
 
 
 def test_clasp_finds_a_mean_shift_with_the_euclidean_distance():
     # The default z-normalized distance cannot see a change of level alone (each window is normalized).
     x = _noise(800) + np.r_[np.zeros(400), np.full(400, 3.0)]
-    (found,) = B.clasp_change_points(x, distance="euclidean_distance")
+    (found,) = baselines.clasp_change_points(x, distance="euclidean_distance")
     assert abs(found - 400) <= 16
 
 
@@ -101,14 +102,14 @@ def test_stumpy_top_discord_is_the_distorted_cycle():
     t = np.arange(1200)
     x = np.sin(2 * np.pi * t / 40) + 0.05 * _noise(1200)
     x[700:720] = 0.0  # half a cycle flattened
-    found = B.stumpy_discord_spans(x, window=40, k=1)
+    found = baselines.stumpy_discord_spans(x, window=40, k=1)
     (start, end), score = found["spans"][0], found["scores"][0]
     assert end - start == 40 and start < 720 and 700 < end
     assert 0 < score <= 1
 
 
 def test_stumpy_returns_k_discords_outside_each_other():
-    found = B.stumpy_discord_spans(_noise(600), window=16, k=3)
+    found = baselines.stumpy_discord_spans(_noise(600), window=16, k=3)
     spans = sorted(found["spans"])
     assert len(spans) == 3
     assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
@@ -117,7 +118,7 @@ def test_stumpy_returns_k_discords_outside_each_other():
 def test_isolation_forest_windows_flag_a_burst():
     x = 0.1 * _noise(2000)
     x[1500:1530] += 3.0 * _noise(30, 9)
-    found = B.iforest_window_spans(x, window=16)
+    found = baselines.iforest_window_spans(x, window=16)
     assert found["spans"], "no span"
     assert any(_covers(found, i) for i in range(1500, 1530))
     assert sum(e - s for s, e in found["spans"]) <= 200  # about 1% of the windows, each 16 samples
@@ -130,20 +131,20 @@ def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
     from ts_florence.records import load_split
 
     records = list(load_split(corpus, "eval"))
-    examples = build_examples(records, B.TASKS)
-    for task in B.TASKS:
+    examples = build_examples(records, D.TASKS)
+    for task in D.TASKS:
         if not examples[task]:
             continue
         preds = [dict(ex.truth, scores=[1.0] * len(ex.truth.get("spans", ex.truth.get("points")))) for ex in
                  examples[task]]  # fmt: skip
-        scores = B.score(task, examples[task], preds, typed=True)
+        scores = BM.score(task, examples[task], preds, typed=True)
         assert scores, task
         flagged = scores.pop("flagged", None)  # a diagnostic: the share of samples inside the spans
         assert all(value == pytest.approx(1.0) for value in scores.values()), (task, scores)
         if flagged is not None:
             inside = [sum(e - s for s, e in ex.truth["spans"]) / ex.length for ex in examples[task]]
             assert flagged == pytest.approx(np.mean(inside))  # the truth's spans do not overlap
-        untyped = B.score(task, examples[task], preds, typed=False)
+        untyped = BM.score(task, examples[task], preds, typed=False)
         assert not any(name.startswith("typed") for name in untyped)
 
 
@@ -155,15 +156,15 @@ def test_the_model_scores_as_the_evaluation_runner_scores_it(model_dir, corpus):
     model = TSFlorenceForConditionalGeneration.from_pretrained(model_dir)
     processor = TSFlorenceProcessor.from_pretrained(model_dir)
     records = list(load_split(corpus, "eval"))
-    report = evaluate_model(model, processor, records, list(B.TASKS), max_new_tokens=12, progress=False)
-    data = B.load_frozen(corpus, None, progress=False)
-    pipe = B.load_model(model_dir, "cpu")
-    for task in B.TASKS:
+    report = evaluate_model(model, processor, records, list(D.TASKS), max_new_tokens=12, progress=False)
+    data = D.load_frozen(corpus, None, progress=False)
+    pipe = BM.load_model(model_dir, "cpu")
+    for task in D.TASKS:
         cases = [c for c in data.cases if task in c.examples]
         if not cases:
             continue
         generate = {"max_new_tokens": 12, "num_beams": 1}
-        preds, seconds = B.run_model(pipe, cases, task, None, 0.25, 32, generate, torch.get_num_threads(), False)
+        preds, seconds = BM.run_model(pipe, cases, task, None, 0.25, 32, generate, torch.get_num_threads(), False)
         assert seconds > 0
         assert score_task(task, [c.examples[task] for c in cases], preds) == pytest.approx(report["scores"][task])
 
@@ -177,7 +178,7 @@ def test_engine_annotations_become_spans_of_each_kind_and_change_points():
         "segments": [{"start": 0, "end": 40, "label": "calm"}, {"start": 40, "end": 100, "label": "volatile"}],
         "change_points": [{"index": 70, "label": "level shift"}],
     }
-    out = B._engine_outputs(found, 100)
+    out = BM.engine_outputs(found, 100)
     assert out["anomaly"]["spans"] == [[3, 5]] and out["anomaly"]["labels"] == ["spike"]
     assert out["event"]["spans"] == [[10, 20]]
     assert out["segments"]["points"] == [40]
@@ -229,8 +230,8 @@ def test_end_to_end_every_method_is_scored_in_range(model_dir, corpus, tmp_path,
     assert frozen["series"] == 6 and frozen["total"] == 8
     assert any("6 of 8 series" in note for note in frozen["notes"])  # the subsampling is stated
     rows = frozen["rows"]
-    assert {row["method"] for row in rows} == set(B.all_method_names())
-    assert {row["task"] for row in rows if row["method"] == "model"} == set(B.TASKS)
+    assert {row["method"] for row in rows} == set(BM.all_method_names())
+    assert {row["task"] for row in rows if row["method"] == "model"} == set(D.TASKS)
     for row in rows:
         assert row["scores"], row
         assert all(0.0 <= value <= 1.0 for value in row["scores"].values()), row
@@ -238,7 +239,7 @@ def test_end_to_end_every_method_is_scored_in_range(model_dir, corpus, tmp_path,
         if row["kind"] in ("baseline", "reference"):
             assert not any(name.startswith("typed") for name in row["scores"])
     # the engine's recipe (events specialist only, in this corpus) finds some of the synthetic anomalies
-    engine = next(r for r in rows if r["method"] == "engine" and r["task"] == B.ANOMALY)
+    engine = next(r for r in rows if r["method"] == "engine" and r["task"] == D.ANOMALY)
     assert engine["scores"]["event_f1"] > 0
     everything = next(r for r in rows if r["method"] == "all_anomalous")
     assert everything["scores"]["flagged"] == 1.0
@@ -268,7 +269,7 @@ def test_dev_sets_are_skipped_with_the_reason_when_shared_data_is_missing(
 
 @needs_dev_data
 def test_tssb_loads_series_with_their_change_points():
-    data = B.load_tssb(DEV_DATA, limit=3)
+    data = D.load_tssb(DEV_DATA, limit=3)
     assert data.total == 75 and len(data.cases) == 3
     for case in data.cases:
         truth = case.examples[D.POINTS].truth["points"]
@@ -278,11 +279,11 @@ def test_tssb_loads_series_with_their_change_points():
 
 @needs_dev_data
 def test_nab_real_windows_become_spans_of_their_timestamps():
-    data = B.load_nab(DEV_DATA, limit=None)
+    data = D.load_nab(DEV_DATA, limit=None)
     assert data.total == len(data.cases) == 47  # the real* series only
     labels = json.loads((DEV_DATA / "nab/labels/combined_windows.json").read_text())
     taxi = next(c for c in data.cases if c.id == "nab:realKnownCause/nyc_taxi.csv")
-    spans = taxi.examples[B.ANOMALY].truth["spans"]
+    spans = taxi.examples[D.ANOMALY].truth["spans"]
     assert len(spans) == len(labels["realKnownCause/nyc_taxi.csv"]) == 5
     first_start = labels["realKnownCause/nyc_taxi.csv"][0][0][:19].replace(" ", "T")
     assert taxi.timestamps[spans[0][0]] == first_start

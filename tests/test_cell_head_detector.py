@@ -1,19 +1,15 @@
 """scripts/cell_head_detector.py: runs of cells into sample spans, and a run on a tiny corpus."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import cell_head_detector as C  # noqa: E402
+C = load_script("cell_head_detector")
 
 
 def test_runs_of_cells_at_or_above_the_threshold_become_sample_spans():

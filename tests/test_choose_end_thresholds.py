@@ -1,18 +1,15 @@
 """scripts/choose_end_thresholds.py: thresholds scored on frozen series the benchmark leaves out, choice saved."""
 
 import json
-import sys
-from pathlib import Path
 
 import torch
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 from tiny import tiny_config
 
 from ts_florence import TSFlorenceForConditionalGeneration
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import choose_end_thresholds as C  # noqa: E402
+C = load_script("choose_end_thresholds")
 
 
 def test_thresholds_are_scored_per_task_and_the_choice_is_saved_in_the_generation_config(
@@ -47,10 +44,9 @@ def test_thresholds_are_scored_per_task_and_the_choice_is_saved_in_the_generatio
 
 
 def test_the_thresholds_are_chosen_outside_the_benchmarks_subsample():
-    import benchmark
-
     from ts_florence.evaluation.datasets import subsample
 
+    benchmark = load_script("benchmark")
     held_out = C.held_out_of_benchmark(list(range(2070)))
     scored = subsample(2070, benchmark.DEFAULT_LIMITS["frozen"])
     assert len(held_out) == 2070 - len(scored) and not set(held_out) & set(scored)

@@ -159,6 +159,14 @@ def test_the_shipped_default_config_loads():
     assert config.sources.synthetic + config.sources.semi_synthetic + (config.sources.max_real or 0) >= 50_000
 
 
+def test_the_dataclass_defaults_are_the_shipped_recipe():
+    assert BuildConfig() == load_config(None)  # one recipe: what a config leaves out is the shipped one's
+    partial = B.config_from_dict({"sources": {"synthetic": 5}}, "partial")
+    assert partial.sources.synthetic == 5 and partial.specialists == load_config(None).specialists
+    with pytest.raises(ValueError, match=r"partial.sources.synthetic: expected int, got 'many'"):
+        B.config_from_dict({"sources": {"synthetic": "many"}}, "partial")
+
+
 def test_bad_series_are_dropped_with_a_reason_and_a_failing_specialist_skips_one_series(tmp_path, monkeypatch):
     class Flaky:
         name = "flaky"

@@ -241,11 +241,10 @@ def test_end_threshold_keeps_decoding_when_the_end_is_likelier_than_each_label_b
 
 def test_probe_runs_its_defaults_briefly_and_repeats_with_its_seed(tmp_path):
     import json
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import probe_localisation
+    from script_modules import load_script
+
+    probe_localisation = load_script("probe_localisation")
 
     curves = []
     for name in ("a", "b"):

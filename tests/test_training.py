@@ -1,5 +1,5 @@
-"""training/train.py: configs, the task mixture, a run whose loss falls, resume after SIGKILL, two CPU processes,
-fine-tuning on a table of labelled series."""
+"""training/train.py (`ts_florence.training`): configs, the task mixture, a run whose loss falls, resume after
+SIGKILL, two CPU processes, fine-tuning on a table of labelled series."""
 
 import json
 import os
@@ -15,8 +15,10 @@ import pytest
 import torch
 import yaml
 from corpora import build_synthetic_corpus
+from script_modules import load_script
 
 from ts_florence import PRESETS, TSFlorenceConfig, TSFlorenceForConditionalGeneration
+from ts_florence import training as T
 from ts_florence.data import (
     ExampleDataset,
     SeriesAugmentation,
@@ -29,8 +31,6 @@ from ts_florence.data import (
 from ts_florence.evaluation.series_gain import example_losses, swap_series
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "training"))
-import train as T  # noqa: E402
 
 # A short run of the tiny preset: a few seconds per step on one core.
 QUICK = [
@@ -455,12 +455,7 @@ def test_excluded_sources_are_left_out_of_training(corpus, tmp_path):
 
 
 def _finetune_ucr():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("finetune_ucr", ROOT / "scripts" / "finetune_ucr.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("finetune_ucr")
 
 
 def test_the_ucr_benchmark_tells_whether_pretraining_held_each_dataset_out(tmp_path):

@@ -229,9 +229,10 @@ def optional_float(text: str) -> float | None:
 
 
 def cmd_engine_refine(args: argparse.Namespace) -> int:
+    from .configs import from_namespace
     from .engine.refine import RefineConfig, refine_corpus
 
-    config = RefineConfig.from_namespace(args)
+    config = from_namespace(RefineConfig, args, exclude=("tasks",))  # the flags name RefineConfig's fields
     audit = refine_corpus(
         args.corpus, args.model, args.out, config, dev_scores=args.dev_scores, overwrite=args.overwrite
     )

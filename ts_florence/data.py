@@ -6,13 +6,16 @@ picks a task by its weight and then an example of that task, so rare tasks are n
 `TSFlorenceCollator` turns drawn examples into a padded batch through the processor.
 
 Plain tables of labelled series (UCR style) become records with `records_from_table`, so fine-tuning for
-classification goes through the same path as any other task.
+classification goes through the same path as any other task. `read_records` reads any of the three inputs of
+training (a corpus folder, a records file, a table); a corpus too large to index is read as a stream
+(`stream_records`) and drawn from with `StreamingExamples`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -277,6 +280,80 @@ class TSFlorenceCollator:
         return labels, weights
 
 
+# Reading records for training
+
+
+def read_records(path: str | os.PathLike, split: str | None = None):
+    """A records `datasets.Dataset` from a corpus folder (+ `split`, default "train"), a records file (JSON Lines
+    or Parquet with a `values` column), or a CSV/Parquet table of labelled series (`records_from_table`)."""
+    import datasets
+
+    from .records import load_split
+
+    source = Path(path)
+    if source.is_dir():
+        return load_split(source, split or "train")
+    if not source.exists():
+        raise FileNotFoundError(f"no such data: {path}")
+    suffix = source.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return datasets.load_dataset("json", data_files=str(source), split="train")
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        if "values" in pq.read_schema(source).names:
+            return datasets.load_dataset("parquet", data_files=str(source), split="train")
+    return datasets.Dataset.from_list(records_from_table(source))
+
+
+def source_excluded(source: str, patterns: Sequence[str]) -> bool:
+    """Whether a record's `source` matches one of the regular expressions `patterns`."""
+    return any(re.search(pattern, source) for pattern in patterns)
+
+
+def stream_records(path: str | os.PathLike, split: str):
+    """The records of a corpus folder's `split` (or of one Parquet file) as a `datasets` stream."""
+    import datasets
+
+    files = sorted(str(p) for p in (Path(path) / "data").glob(f"{split}-*.parquet")) if Path(path).is_dir() else [path]
+    if not files:
+        raise ValueError(f"{path} has no {split} files to stream")
+    return datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=True)
+
+
+class StreamingExamples(torch.utils.data.IterableDataset):
+    """One example per streamed record, its task drawn by weight among the tasks the record has; epochs repeat
+    with a new shuffle. The order is a function of the seed, so a resumed run can skip to where it stopped."""
+
+    def __init__(self, records, weights: Mapping[str, float], seed: int, buffer: int):
+        self.records, self.weights, self.seed, self.buffer = records, weights, seed, buffer
+        self.cells = False  # whether examples carry their record's cell annotations (as ExampleDataset's)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rng = np.random.default_rng(self.seed)
+        epoch = 0
+        while True:
+            stream = self.records.shuffle(seed=self.seed + epoch, buffer_size=self.buffer)
+            produced = False
+            for record in stream:
+                pairs = record_examples(record, list(self.weights))
+                if not pairs:
+                    continue
+                tasks = sorted({task for task, _, _ in pairs})
+                probs = np.asarray([self.weights[t] for t in tasks])
+                task = tasks[rng.choice(len(tasks), p=probs / probs.sum())]
+                options = [p for p in pairs if p[0] == task]
+                _, prompt, target = options[int(rng.integers(len(options)))]
+                produced = True
+                item = {"values": np.asarray(record["values"], np.float32), "prompt": prompt, "target": target}
+                if self.cells:
+                    item["cells"] = cell_annotations(record)
+                yield item
+            if not produced:
+                raise ValueError("the streamed corpus holds no training pair of the configured tasks")
+            epoch += 1
+
+
 # Plain tables of labelled series
 
 
@@ -350,10 +427,14 @@ __all__ = [
     "ExampleDataset",
     "cell_annotations",
     "SeriesAugmentation",
+    "StreamingExamples",
     "TSFlorenceCollator",
     "TaskMixtureSampler",
     "build_example_index",
+    "read_records",
     "record_examples",
     "records_from_table",
     "resolve_task_weights",
+    "source_excluded",
+    "stream_records",
 ]

@@ -15,7 +15,9 @@ take shards `rank::world_size`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import configs
 from ..io import directory_in_place, file_in_place, write_text_in_place
 from ..records import features, source_kind, values_array, values_hash
 from . import steps as S
@@ -40,88 +43,78 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_REAL_SOURCES: list[str] = []  # filled from sources.available_sources() when the config names none
 
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs") / "default.yaml"
+"""The default recipe, with the reasons for its choices: `ts-florence engine build` without `--config` builds it, and
+every setting a config leaves out takes its value from it (the defaults of the dataclasses below)."""
+
+
+@functools.cache
+def _shipped() -> dict:
+    return configs.read_yaml(DEFAULT_CONFIG_PATH, "build config")
+
+
+def _default(*keys: str):
+    """A dataclass field whose default is the shipped recipe's setting at `keys` (a fresh copy each time)."""
+
+    def value():
+        node = _shipped()
+        for key in keys:
+            node = node[key]
+        return copy.deepcopy(node)
+
+    return field(default_factory=value)
+
 
 @dataclass
 class SourcesConfig:
-    synthetic: int = 25_000  # synthetic series with exact ground truth
-    semi_synthetic: int = 5_000  # real windows with injected, exactly known events
-    real: list[str] | None = None  # source names of `engine.sources` (None: every available one)
-    max_real: int | None = None  # cap on real windows (None: all the sources give)
-    max_windows_per_series: int | None = 64
-    min_length: int = 64
-    max_length: int = 4096
-    heldout_fraction: float = 0.05  # real series kept out of training for the evaluation split
+    synthetic: int = _default("sources", "synthetic")  # synthetic series with exact ground truth
+    semi_synthetic: int = _default("sources", "semi_synthetic")  # real windows with injected, exactly known events
+    real: list[str] | None = _default("sources", "real")  # source names of `engine.sources` (None: every one)
+    max_real: int | None = _default("sources", "max_real")  # cap on real windows (None: all the sources give)
+    max_windows_per_series: int | None = _default("sources", "max_windows_per_series")
+    min_length: int = _default("sources", "min_length")
+    max_length: int = _default("sources", "max_length")
+    heldout_fraction: float = _default("sources", "heldout_fraction")  # real series kept out for the evaluation split
 
 
 @dataclass
 class EvalConfig:
-    synthetic: int = 1_700
-    semi_synthetic: int = 400
-    seed: int = 1_000_000_000  # far from training seeds: the two never share a generated series
-    version: str = "eval-v1"
+    synthetic: int = _default("eval", "synthetic")
+    semi_synthetic: int = _default("eval", "semi_synthetic")
+    seed: int = _default("eval", "seed")  # far from training seeds: the two never share a generated series
+    version: str = _default("eval", "version")
 
 
 @dataclass
 class BuildConfig:
-    name: str = "ts-florence-corpus"
-    seed: int = 0
-    shards: int = 32
+    """A build recipe; every setting left out is the shipped recipe's (`DEFAULT_CONFIG_PATH`)."""
+
+    name: str = _default("name")
+    seed: int = _default("seed")
+    shards: int = _default("shards")
     sources: SourcesConfig = field(default_factory=SourcesConfig)
-    specialists: list[dict] = field(
-        default_factory=lambda: [
-            {"name": n}
-            for n in ("regime_describer", "stl_zscore", "matrix_profile", "isolation_forest", "change_points", "events")
-        ]
-    )
-    merge: dict = field(default_factory=lambda: {"min_sources": 1, "iou": 0.3})
-    filters: list[dict] = field(
-        default_factory=lambda: [
-            {"name": "confidence", "min_score": 0.5},
-            {"name": "span_length", "min_length": 1, "max_fraction": 0.5},
-            {"name": "nms", "iou": 0.5},
-            {"name": "label_blacklist", "labels": []},
-            {"name": "caption_check"},
-        ]
-    )
-    near_duplicates: bool = True
+    specialists: list[dict] = _default("specialists")
+    merge: dict = _default("merge")
+    filters: list[dict] = _default("filters")
+    near_duplicates: bool = _default("near_duplicates")
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def config_from_dict(data: dict, where: str) -> BuildConfig:
     """The `BuildConfig` of a mapping (a YAML file, or the `config` a corpus's stats.json records); ValueError naming
-    `where` and the key on an unknown key or a value of the wrong shape."""
-    return _from_dict(BuildConfig, data, where)
-
-
-def _from_dict(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(fields)}")
-    kwargs = {}
-    for key, value in data.items():
-        nested = {"sources": SourcesConfig, "eval": EvalConfig}.get(key) if cls is BuildConfig else None
-        kwargs[key] = _from_dict(nested, value, f"{where}.{key}") if nested else value
-    return cls(**kwargs)
-
-
-DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs") / "default.yaml"
+    `where` and the key on an unknown key or a value of the wrong type (`ts_florence.configs`)."""
+    return configs.from_dict(BuildConfig, data, where)
 
 
 def load_config(path: str | os.PathLike | None = None) -> BuildConfig:
     """Reads a build config (YAML; default: the shipped `configs/default.yaml`); unknown keys and unknown step
     names are errors naming them."""
-    import yaml
-
     path = Path(path) if path is not None else DEFAULT_CONFIG_PATH
     if not path.is_file():
         raise ValueError(f"no build config at {path}")
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
+    if not path.read_text(encoding="utf-8").strip():
         raise ValueError(f"{path} is empty")
-    config = config_from_dict(yaml.safe_load(text) or {}, str(path))
+    config = config_from_dict(configs.read_yaml(path, "build config"), str(path))
     build_steps(config)  # validates step names and arguments now, not in a worker later
     return config
 

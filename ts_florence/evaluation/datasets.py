@@ -38,6 +38,10 @@ method is compared by (`scripts/make_cards.py`) and end thresholds are chosen by
 
 SEED = 0
 """Seed of the subsample that `limit` keeps."""
+DEFAULT_LIMITS: dict[str, int | None] = {"frozen": 500, "tssb": None, "nab": None}
+"""Series per data set the benchmark scores when not told otherwise (None: all). With 500 frozen series the default
+run of the tiny preset took 7 minutes on 2 busy cores, about 13 if every answer ran to 256 tokens (the docstring
+of `scripts/benchmark.py`); `scripts/choose_end_thresholds.py` chooses on the frozen series outside this subsample."""
 
 
 class BenchmarkError(Exception):

@@ -1,9 +1,9 @@
 """The series gain: how much a model's answers depend on the series it reads.
 
 The loss of every example with another example's series in its place, minus the loss with its own: near zero
-means the decoder answers from the prompt alone and ignores its input. `training/train.py` reports it at every
-evaluation (per task) and `scripts/probe_localisation.py` beside its detection scores. Units: nats per target
-token.
+means the decoder answers from the prompt alone and ignores its input. Training (`ts_florence.training`) reports it
+at every evaluation (per task) and `scripts/probe_localisation.py` beside its detection scores. Units: nats per
+target token.
 """
 
 from __future__ import annotations
