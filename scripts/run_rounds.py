@@ -113,9 +113,13 @@ def start_of(args: argparse.Namespace, k: int) -> Path | None:
 
 
 def training_done(out: Path) -> bool:
-    """train.py writes its final folder last, through `.final.tmp`: results present and that folder gone."""
+    """train.py writes its final folder last, through `FINAL_STAGING`: results present and that folder gone."""
+    from ts_florence.training import FINAL_STAGING
+
     return (
-        (out / "train_results.json").is_file() and (out / "config.json").is_file() and not (out / ".final.tmp").exists()
+        (out / "train_results.json").is_file()
+        and (out / "config.json").is_file()
+        and not (out / FINAL_STAGING).exists()
     )
 
 
@@ -185,10 +189,18 @@ def _child(command: list[str]) -> None:
         raise RuntimeError(f"{Path(command[1]).name} exited with status {completed.returncode}")
 
 
-def run_refine(args: argparse.Namespace, k: int) -> None:
-    from ts_florence.engine.refine import RefineConfig, refine_corpus
+def refine_config(args: argparse.Namespace, k: int):
+    """The RefineConfig of round k from the options (same names as its fields)."""
+    from ts_florence.configs import from_namespace
+    from ts_florence.engine.refine import RefineConfig
 
-    config = RefineConfig.from_namespace(args, limit=args.refine_limit, round=k)
+    return from_namespace(RefineConfig, args, exclude=("tasks",), limit=args.refine_limit, round=k)
+
+
+def run_refine(args: argparse.Namespace, k: int) -> None:
+    from ts_florence.engine.refine import refine_corpus
+
+    config = refine_config(args, k)
     dev = Path(args.work) / f"dev{k}.json"
     audit = refine_corpus(
         round_dir(args, k),
@@ -203,11 +215,10 @@ def run_refine(args: argparse.Namespace, k: int) -> None:
 
 
 def run_gallery(args: argparse.Namespace, k: int) -> None:
-    from ts_florence.engine.refine import RefineConfig
     from ts_florence.engine.refine.gallery import disagreement_gallery
     from ts_florence.io import directory_in_place
 
-    config = RefineConfig.from_namespace(args, limit=args.refine_limit, round=k)
+    config = refine_config(args, k)
     with directory_in_place(Path(args.work) / f"gallery{k + 1}") as tmp:
         report = disagreement_gallery(
             round_dir(args, k), model_dir(args, k), tmp, config, refined=round_dir(args, k + 1)

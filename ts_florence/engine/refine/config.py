@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from .annotate import MODEL_TASKS
@@ -36,13 +35,6 @@ class RefineConfig:
     says so."""
     round: int | None = None
     """The round of the input corpus (default: `round` of its stats.json, or 0)."""
-
-    @classmethod
-    def from_namespace(cls, args, **overrides) -> RefineConfig:
-        """The settings of parsed command-line `args` that name a field (same names), then `overrides`."""
-        names = {f.name for f in dataclasses.fields(cls)} - {"tasks"}
-        values = {name: getattr(args, name) for name in names if hasattr(args, name)}
-        return cls(**{**values, **overrides})
 
     def __post_init__(self) -> None:
         if self.model_weight < 0:
