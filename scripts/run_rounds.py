@@ -53,6 +53,8 @@ import sys
 import time
 from pathlib import Path
 
+from ts_florence.io import write_text_in_place
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXED = {
     "corpus": None,
@@ -287,7 +289,6 @@ class Incomplete(Exception):
 def run_table(args: argparse.Namespace) -> dict:
     """Measures what the table needs that WORK/table/ does not hold yet, then writes WORK/table.json and .md."""
     from ts_florence.engine.specialists import SPECIALISTS
-    from ts_florence.io import write_text_in_place
 
     folder = Path(args.work) / "table"
     folder.mkdir(parents=True, exist_ok=True)
@@ -424,7 +425,7 @@ def stages(args: argparse.Namespace) -> list[tuple[str, object]]:
                 run_dev(model_dir(args, k), round_dir(args, k), out, args)
             except Exception as err:  # noqa: BLE001 - the dev sets inform the audit; they must not stop the rounds
                 log(f"dev sets of model {k} failed ({err}); the audit of round {k + 1} says so")
-                out.write_text(json.dumps({"error": f"scripts/benchmark.py failed: {err}"}))
+                write_text_in_place(out, json.dumps({"error": f"scripts/benchmark.py failed: {err}"}))
 
         return action
 
@@ -484,7 +485,7 @@ def run_stage(name: str, action, work: Path) -> None:
         except Incomplete as err:
             log(f"{name}: not finished: {err}")
             return
-        marker.write_text(json.dumps({"seconds": time.perf_counter() - started, "finished": time.time()}))
+        write_text_in_place(marker, json.dumps({"seconds": time.perf_counter() - started, "finished": time.time()}))
         log(f"{name}: done in {time.perf_counter() - started:.0f} s")
     finally:
         _stage_lock = None
@@ -501,7 +502,7 @@ def run(args: argparse.Namespace) -> int:
     if args.only:
         return 0
     summary = summary_markdown(args)
-    (work / "summary.md").write_text(summary)
+    write_text_in_place(work / "summary.md", summary)
     print(summary, flush=True)
     return 0
 
@@ -649,7 +650,7 @@ def _settled(args: argparse.Namespace) -> argparse.Namespace:
         raise SystemExit(f"error: --dev-data {args.dev_data} is not a folder")
     work.mkdir(parents=True, exist_ok=True)
     if started is None:
-        path.write_text(json.dumps({key: getattr(args, key) for key in FIXED}, indent=2))
+        write_text_in_place(path, json.dumps({key: getattr(args, key) for key in FIXED}, indent=2))
     if args.min_gain == "none":
         args.min_gain = None  # RefineConfig: no skill gate
     return args
