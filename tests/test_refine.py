@@ -292,9 +292,17 @@ def test_model_outputs_outside_the_series_or_vocabulary_are_left_out_and_counted
 # The rare-class guard
 
 
-def _relabel(kind, old, new):
+def _relabel(kind, old, new, only=None):
+    """A model that relabels the round-0 spans of `old` as `new`: all of them, or those of `only` (a set of
+    (values hash, start))."""
+
     def answer(values, previous):
-        mine = [s for s in previous["spans"] if s["kind"] == kind and s["label"] == old]
+        key = values_hash(previous)
+        mine = [
+            s
+            for s in previous["spans"]
+            if s["kind"] == kind and s["label"] == old and (only is None or (key, s["start"]) in only)
+        ]
         task = "<EVENT_DETECTION>" if kind == "event" else "<ANOMALY_DETECTION>"
         return {
             task: {
@@ -308,13 +316,20 @@ def _relabel(kind, old, new):
     return answer
 
 
-def test_the_guard_restores_the_specialist_annotations_of_a_class_the_model_erased(round0, tmp_path):
-    before = _by_id(round0)
+def _commonest_event_class(before):
+    """The refined records of round 0, their class counts, the commonest event class, its label and a label of the
+    event vocabulary that round 0 does not use."""
     refined = {i: r for i, r in before.items() if not has_truth(r)}
     counts = R.class_counts(refined.values())
     target = max((c for c in counts if c.startswith("event:")), key=counts.get)
     old = target.split(":", 1)[1]
     new = next(label for label in R.SPAN_LABELS["event"] if label != old and f"event:{label}" not in counts)
+    return refined, counts, target, old, new
+
+
+def test_the_guard_restores_the_specialist_annotations_of_a_class_the_model_erased(round0, tmp_path):
+    before = _by_id(round0)
+    refined, counts, target, old, new = _commonest_event_class(before)
     answer = _relabel("event", old, new)
 
     audit = R.refine_corpus(
@@ -343,30 +358,12 @@ def test_the_guard_restores_the_specialist_annotations_of_a_class_the_model_eras
 
 def _relabel_share(kind, old, new, targets, share):
     """Relabels the first `share` of `targets` (sorted (values hash, start) of the round-0 spans of `old`)."""
-    chosen = set(targets[: int(round(share * len(targets)))])
-
-    def answer(values, previous):
-        key = values_hash(previous)
-        mine = [s for s in previous["spans"] if s["kind"] == kind and s["label"] == old and (key, s["start"]) in chosen]
-        return {
-            "<EVENT_DETECTION>": {
-                "spans": [[s["start"], s["end"]] for s in mine],
-                "labels": [new] * len(mine),
-                "channels": [s["channel"] for s in mine],
-                "scores": [0.99] * len(mine),
-            }
-        }
-
-    return answer
+    return _relabel(kind, old, new, only=set(targets[: int(round(share * len(targets)))]))
 
 
 def test_the_guard_measures_against_round_0_a_slow_drift_is_flagged_a_passing_inflation_is_not(round0, tmp_path):
     before = _by_id(round0)
-    refined = {i: r for i, r in before.items() if not has_truth(r)}
-    counts = R.class_counts(refined.values())
-    target = max((c for c in counts if c.startswith("event:")), key=counts.get)
-    old = target.split(":", 1)[1]
-    new = next(label for label in R.SPAN_LABELS["event"] if label != old and f"event:{label}" not in counts)
+    refined, counts, target, old, new = _commonest_event_class(before)
     targets = sorted(
         (values_hash(r), s["start"])
         for r in refined.values()
