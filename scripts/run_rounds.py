@@ -265,7 +265,8 @@ def _benchmark_scores(report: dict, method: str) -> dict[str, float]:
     scores = {}
     for column, dataset, task, prompt, metric in COLUMNS:
         for row in (report.get("datasets") or {}).get(dataset, {}).get("rows", []):
-            if row["method"] == method and row["task"] == task and (prompt is None or row.get("prompt") == prompt):
+            asked = row.get("prompt") or row["task"]  # a non-model method answers the task itself
+            if row["method"] == method and row["task"] == task and (prompt is None or asked == prompt):
                 value = (row.get("scores") or {}).get(metric)
                 if value is not None:
                     scores[column] = value
