@@ -65,6 +65,7 @@ from ts_florence.engine.injection import (
     size_floors,
     span_margin,
 )
+from ts_florence.tasks import bin_to_end
 from ts_florence.vocabulary import (
     GAP_MIN_FRACTION,
     MIN_SEGMENT_FRACTION,
@@ -466,7 +467,7 @@ def generate_record(
         if regime.axis == "level":
             # The step concerns every channel; one magnitude can only be given for a single channel.
             step = float(parts.trends[0, b] - parts.trends[0, b - 1]) if n_channels == 1 else None
-            half = max(1, math.ceil(n / 1000))  # at least one location bin each side of the step
+            half = max(1, bin_to_end(0, n))  # at least one location bin (its samples) each side of the step
             events.append(Event("level shift", "event", b - half, b + half, None, step))
     work = clean.copy()
     floors = size_floors(clean)

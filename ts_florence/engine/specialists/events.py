@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import signal
 
+from ...tasks import bin_to_end
 from ...vocabulary import GAP_MIN_FRACTION, MISSING_MAX_FRACTION
 from ..descriptions import robust_range
 from .analysis import (
@@ -47,7 +48,7 @@ class EventDetector(Specialist):
       side, on the deseasonalized and linearly detrended series, z-scored against the larger of the statistic's own
       MAD-std (absorbs autocorrelated noise) and the local noise; a shift where |z| >= `shift_z` and its size >=
       `shift_range_fraction` x range. One followed by a shift back of a similar size is an anomaly spanning the
-      offset; any other is an event spanning the step (one location bin, ceil(n / 1000) samples, each side).
+      offset; any other is an event spanning the step (one location bin, `tasks.bin_to_end(0, n)` samples, each side).
     - variance bursts (anomaly): local noise (running median |first difference| over `burst_window`) >=
       `burst_ratio` x the channel's, over at least burst_window / 2 samples; not when the stretch of at least half
       that ratio around it exceeds `burst_max_fraction` of the series (a volatile regime). "oscillation burst" when
@@ -172,7 +173,7 @@ class EventDetector(Specialist):
         ]
         # The statistic is flat-topped around a step: put each shift at the best split of its neighbourhood.
         shifts = [(_best_step(y, index, window), size, height) for index, size, height in shifts]
-        half = max(1, math.ceil(n / 1000))
+        half = max(1, bin_to_end(0, n))  # one location bin each side
         found = []
         k = 0
         while k < len(shifts):
