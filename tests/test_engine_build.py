@@ -318,7 +318,7 @@ def _children(pid: int) -> dict[int, str]:
 _POOL_PARENT = """
 import time
 
-from ts_florence.engine.build import worker_pool
+from ts_florence.engine.executor import worker_pool
 
 pool = worker_pool(2)
 for _ in range(4):

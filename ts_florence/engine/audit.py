@@ -4,21 +4,27 @@ trained on the corpus has to beat.
 
 Semi-synthetic series are real windows with injected events: only the injected events are known, so a
 detector that finds a real event of the underlying series is counted wrong there.
+
+The series are audited in `num_proc` parts, the tasks of a job of the engine's executor (`engine/executor.py`) in a
+temporary folder, run by as many worker processes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import multiprocessing
+import pickle
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from ..io import file_in_place
 from ..records import blank, load_split, values_array
-from .build import end_with_parent
 from .descriptions import SeriesDescription
+from .executor import Job
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +73,8 @@ def _truth_summary(record: dict) -> dict:
     return truth
 
 
-def _audit_chunk(args) -> dict:
-    records, config = args
+def _audit_rows(records: list[dict], config) -> list[dict]:
+    """Each record with what every specialist and the whole recipe say about it."""
     from .build import build_steps
     from .specialists import default_specialists
 
@@ -83,20 +89,43 @@ def _audit_chunk(args) -> dict:
                 "preds": {name: {k: v for k, v in p.items() if k != "description"} for name, p in preds.items()},
             }
         )
-    return {"rows": rows}
+    return rows
+
+
+def _dump(path: Path, value) -> None:
+    with file_in_place(path) as tmp, open(tmp, "wb") as handle:
+        pickle.dump(value, handle)
+
+
+def _load(path: Path):
+    with open(path, "rb") as handle:
+        return pickle.load(handle)
+
+
+def _audit_part(config, folder: Path, k: int) -> None:
+    """Task `k` of the audit's job: the rows of the records of part `k` (`folder/part-K.in.pkl`), into
+    `folder/part-K.pkl`."""
+    _dump(folder / f"part-{k:05d}.pkl", _audit_rows(_load(folder / f"part-{k:05d}.in.pkl"), config))
+
+
+def _audit_parts(records: list[dict], config, num_proc: int) -> list[dict]:
+    """The rows of every record, in `num_proc` parts (records `i::num_proc`) run as a job of the engine's executor
+    in a temporary folder, with `num_proc` worker processes."""
+    parts = max(1, num_proc)
+    with tempfile.TemporaryDirectory(prefix="ts_florence_audit.") as tmp:
+        folder = Path(tmp)
+        for k in range(parts):
+            _dump(folder / f"part-{k:05d}.in.pkl", records[k::parts])
+        job = Job(functools.partial(_audit_part, config, folder), tasks=parts, folder=folder / "tasks")
+        job.run(num_proc, progress=False)
+        return [row for k in range(parts) for row in _load(folder / f"part-{k:05d}.pkl")]
 
 
 def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
     """Scores per source (specialist names and `merged+filtered`) on records with exact truth."""
     from ..evaluation.metrics import caption_attribute_accuracy, change_point_f1, covering, span_prf_corpus
 
-    chunks = [records[i :: max(1, num_proc)] for i in range(max(1, num_proc))]
-    if num_proc > 1:
-        with multiprocessing.get_context("fork").Pool(num_proc, initializer=end_with_parent) as pool:
-            parts = pool.map(_audit_chunk, [(c, config) for c in chunks])
-    else:
-        parts = [_audit_chunk((chunks[0], config))]
-    rows = [row for part in parts for row in part["rows"]]
+    rows = _audit_parts(records, config, num_proc)
 
     report: dict[str, dict] = {}
     sources = list(rows[0]["preds"]) if rows else []

@@ -5,12 +5,15 @@ The recipe (one shard):
     records = real windows[shard] + synthetic(seeds[shard]) + semi_synthetic(seeds[shard])
     records = ValidSeriesFilter -> Annotate(specialist) for each specialist -> Merge -> filters
               -> WriteCaptions -> CaptionCheckFilter
-    write work/shards/shard-K.parquet and its stats (the stats file marks the shard finished)
+    write work/shards/shard-K.parquet and its stats
 
-Finishing (rank 0): exact and near-duplicate removal over all shards, the frozen evaluation split and the
-contamination check (hash of values), then `data/*.parquet`, `stats.json` and `README.md` (the card), each
-written to a temporary name and moved into place. A rerun skips finished shards; ranks of a multi-node run
-take shards `rank::world_size`.
+The shards run as tasks of the engine's executor (`executor.Job`, `shard_job`): a finished shard is marked in
+`work/tasks/completions/` and a rerun skips it; worker processes are spawned (`--num-proc`), and the ranks of a
+multi-node run take shards `rank::world_size`.
+
+Finishing (rank 0, once every shard is marked): exact and near-duplicate removal over all shards, the frozen
+evaluation split and the contamination check (hash of values), then `data/*.parquet`, `stats.json` and `README.md`
+(the card), each written to a temporary name and moved into place (`ts_florence.io`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,10 @@ import functools
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from ..io import directory_in_place, file_in_place, write_text_in_place
 from ..records import features, source_kind, values_array, values_hash
 from . import steps as S
 from .descriptions import EventDescription, SeriesDescription
+from .executor import Job
 
 logger = logging.getLogger(__name__)
 
@@ -312,7 +313,8 @@ def _clean(record: dict) -> dict:
 
 
 def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
-    """Runs the recipe on shard `k` and writes it; returns its stats. Finished shards are not redone."""
+    """Runs the recipe on shard `k` and writes it; returns its stats. A shard whose stats are written is not redone
+    (also one finished by a build older than the executor's markers)."""
 
     shard_dir = work / "shards"
     stats_path = shard_dir / f"shard-{k:05d}.stats.json"
@@ -335,32 +337,14 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     return stats
 
 
-def end_with_parent() -> None:
-    """Worker initializer: ends this worker as soon as the process that started it dies, however it dies (SIGKILL
-    included), instead of finishing the queued shards as an orphan holding its memory."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        parent.join()  # returns when the parent's end of the pipe closes, that is when the parent is gone
-        os._exit(1)
-
-    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+def shard_job(config: BuildConfig, work: Path) -> Job:
+    """The build's shards as a job of the engine's executor: task `k` is `process_shard(config, work, k)`; its
+    completion markers are in `work/tasks`."""
+    return Job(functools.partial(_run_shard, config, work), tasks=config.shards, folder=work / "tasks")
 
 
-def worker_pool(num_proc: int) -> ProcessPoolExecutor:
-    """`num_proc` worker processes that end with their parent (`end_with_parent`).
-
-    Spawned, not forked: forking a process that already ran OpenMP code (torch, scikit-learn) kills the children,
-    and a pool of dead workers would wait forever; the executor raises instead."""
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=num_proc, mp_context=context, initializer=end_with_parent)
-
-
-def _run_shard(args) -> dict:
-    config, work, k = args
-    return process_shard(config, work, k)
+def _run_shard(config: BuildConfig, work: Path, k: int) -> None:
+    process_shard(config, work, k)
 
 
 def build_corpus(
@@ -373,8 +357,9 @@ def build_corpus(
     progress: bool = True,
     finalize: bool = True,
 ) -> dict:
-    """Builds (or resumes) the corpus in `out`. Every rank processes shards `rank::world_size`; rank 0 then
-    waits for all shards and finishes the corpus. Returns the summary stats."""
+    """Builds (or resumes) the corpus in `out`. Every rank processes shards `rank::world_size` (with `num_proc`
+    worker processes, `executor.Job`); rank 0 then waits for all shards and finishes the corpus. Returns the summary
+    stats."""
     out = Path(out)
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -385,26 +370,13 @@ def build_corpus(
     else:
         while not ready.exists():
             time.sleep(2)
-    mine = list(range(rank, config.shards, world_size))
-    todo = [k for k in mine if not (work / "shards" / f"shard-{k:05d}.stats.json").exists()]
-    logger.info("rank %d: %d shards, %d already finished", rank, len(mine), len(mine) - len(todo))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc=f"shards (rank {rank})", disable=not progress)
-    if num_proc > 1 and todo:
-        with worker_pool(num_proc) as pool:
-            for future in as_completed([pool.submit(_run_shard, (config, work, k)) for k in todo]):
-                future.result()
-                bar.update()
-    else:
-        for k in todo:
-            process_shard(config, work, k)
-            bar.update()
-    bar.close()
+    job = shard_job(config, work)
+    mine = range(rank, config.shards, world_size)
+    logger.info("rank %d: %d shards, %d already finished", rank, len(mine), len(mine) - len(job.pending(mine)))
+    job.run(num_proc, mine, progress=progress, desc=f"shards (rank {rank})", unit="shard")
     if rank != 0 or not finalize:
         return {}
-    while not all((work / "shards" / f"shard-{k:05d}.stats.json").exists() for k in range(config.shards)):
-        time.sleep(2)
+    job.wait()
     return finish(config, out)
 
 
