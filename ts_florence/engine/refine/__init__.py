@@ -31,16 +31,18 @@ The specialists run again rather than being read from round k: a corpus keeps on
 running them again gives the merge of round k+1 the same specialist candidates as round 0 had, so that only the
 model's votes differ between rounds and scores are not discounted again at every round.
 
-Pass 1 writes each finished chunk to a work folder next to the output (`.NAME.work`), so an interrupted round
-resumes at the first unfinished chunk; the output folder appears only when complete (written under a temporary
-name, then renamed) and the work folder is then removed. A corpus whose training part shares a series (hash of
-values) with its frozen evaluation split is refused.
+Pass 1 runs its chunks as tasks of the engine's executor (`engine/executor.py`), in this process since the model is
+here: each finished chunk is written to a work folder next to the output (`.NAME.work`) and marked there, so an
+interrupted round resumes at the first unfinished chunk; the output folder appears only when complete (written
+under a temporary name, then renamed, `io.directory_in_place`) and the work folder is then removed. A corpus whose
+training part shares a series (hash of values) with its frozen evaluation split is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -48,6 +50,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +65,7 @@ from ...records import (
 )
 from .. import steps as S
 from ..descriptions import SeriesDescription
+from ..executor import Job
 from .annotate import (
     MODEL_TASKS,
     SPAN_KIND,
@@ -264,8 +268,6 @@ def refine_corpus(
     Raises ValueError on a missing model, a corpus without a training or evaluation split or a stats.json, a
     contaminated corpus, or an existing non-empty `out` (without `overwrite`).
     """
-    from tqdm.auto import tqdm
-
     from ..build import config_from_dict
 
     config = config or RefineConfig()
@@ -290,155 +292,18 @@ def refine_corpus(
     if isinstance(annotator, ModelAnnotator):
         annotator.tasks = list(gated.tasks)  # ModelAnnotate uses only these; the model need not write the others
 
-    # Pass 1: chunks of the training split, resumable.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.work"
-    fingerprint = _fingerprint(corpus, str(model), gated, k)
-    settings = work / "settings.json"
-    if work.exists() and (not settings.is_file() or json.loads(settings.read_text()).get("fingerprint") != fingerprint):
-        logger.info("discarding %s: it was left by another corpus, model or setting", work)
-        shutil.rmtree(work)
-    (work / "chunks").mkdir(parents=True, exist_ok=True)
-    write_text_in_place(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": str(model)}))
-    train_files = _files(corpus, "train")
-    total = sum(_parquet_rows(p) for p in train_files)
-    budget = config.limit
-    chunk_paths = []
-    bar = tqdm(total=total, desc=f"refine round {k} -> {k + 1}", unit="series", disable=not progress)
-    chunk, index, n_refined, n_truth = [], 0, 0, 0
-    for record in _iter_rows(train_files, batch=config.chunk_size):
-        truth = has_truth(record)
-        refine = not truth and (budget is None or n_refined < budget)
-        n_refined += refine
-        n_truth += truth
-        chunk.append((refine, record))
-        if len(chunk) == config.chunk_size:
-            chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, gated, k))
-            bar.update(len(chunk))
-            chunk, index = [], index + 1
-    if chunk:
-        chunk_paths.append(_pass_one(work, index, chunk, build_config, annotator, gated, k))
-        bar.update(len(chunk))
-    bar.close()
-
-    # Pass 2: the guard over the whole split, captions, writing.
-    after: dict[str, dict] = {}
-    for row in _iter_rows([p for p, _ in chunk_paths], columns=["id", "meta", "spans", "segments", "change_points"]):
-        stash = json.loads(row["meta"] or "{}").get(STASH)
-        if stash is not None:
-            after[row["id"]] = dict(_annotations(row), length=stash["length"])
-    before: dict[str, dict] = {}
-    for row in _iter_rows(train_files, columns=["id", "spans", "segments", "change_points"]):
-        if row["id"] in after:
-            before[row["id"]] = dict(_annotations(row), length=after[row["id"]]["length"])
-    counts_before, counts_merged = class_counts(before.values()), class_counts(after.values())
-    # The guard protects round 0's classes: measured against round 0, a class that one round inflated and the next
-    # brought back is not lost, and a slow drift over rounds is; the drop against round k alone is reported.
-    zero, first = round_zero(corpus), before
-    if zero is not None and zero.resolve() != corpus.resolve():
-        first = {}
-        for row in _iter_rows(_files(zero, "train"), columns=["id", "spans", "segments", "change_points"]):
-            if row["id"] in after:
-                first[row["id"]] = dict(_annotations(row), length=after[row["id"]]["length"])
-    elif zero is None:
-        logger.warning("round 0 of %s not found (moved?): the guard compares with round %d only", corpus, k)
-    counts_first = class_counts(first.values())
-    flagged = guard_flags(counts_first, counts_merged, config.guard_share)
-    names = {f["class"] for f in flagged}
-    fell = [f for f in guard_flags(counts_before, counts_merged, config.guard_share) if f["class"] not in names]
-    guard = RareClassGuard(first, [f["class"] for f in flagged], margin=build_config.merge.get("margin", 0.01))
+    first = _run_pass_one(corpus, out, str(model), build_config, annotator, gated, k, progress)
+    guarded = _guard_round(corpus, k, config, build_config, first)
     _, caption_steps = refine_steps(build_config, annotator, config, k)
-
     with directory_in_place(out) as tmp:
-        (tmp / "data").mkdir()
-        n_out = sum(_parquet_rows(p) for p, _ in chunk_paths)
-        n_files = max(1, n_out // FILE_RECORDS)
-        bounds = [n_out * i // n_files for i in range(n_files + 1)]
-        written, final, part = 0, {}, []
-        file_index = 0
-        for record in _iter_rows([p for p, _ in chunk_paths]):
-            stash = _unstash(record)
-            if stash is not None:
-                if stash["description"] is not None:
-                    record[S.DESCRIPTION] = SeriesDescription.from_dict(stash["description"])
-                record = _run([guard, *caption_steps], record)
-                if record is None:
-                    raise RuntimeError("a step of pass 2 dropped a record; they only edit annotations")
-                final[record["id"]] = _annotations(record)
-            part.append({k2: v for k2, v in record.items() if not k2.startswith("_")})
-            written += 1
-            if written == bounds[file_index + 1]:
-                _write_part(tmp / "data" / f"train-{file_index:05d}-of-{n_files:05d}.parquet", part)
-                part, file_index = [], file_index + 1
-        if part or file_index < n_files:
-            _write_part(tmp / "data" / f"train-{file_index:05d}-of-{n_files:05d}.parquet", part)
-        digests = {}
-        for path in _files(corpus, "eval"):
-            shutil.copyfile(path, tmp / "data" / path.name)
-            digests[path.name] = _sha256(path)
-            if _sha256(tmp / "data" / path.name) != digests[path.name]:
-                raise RuntimeError(f"the copy of {path} differs from it")
+        written = _write_pass_two(tmp, corpus, first, guarded, caption_steps)
         check_contamination(tmp)
-
-        counts_after = class_counts(final.values())
-        step_stats = _aggregate(json.loads(s.read_text())["steps"] for _, s in chunk_paths)
-        step_stats.update(_aggregate([[guard.summary()] + [s.summary() for s in caption_steps]]))
-        audit = {
-            "round": k + 1,
-            "from_round": k,
-            "corpus": str(corpus),
-            "out": str(out),
-            "model": str(model),
-            "model_source": model_source(k),
-            "settings": dataclasses.asdict(config),
-            "records": {
-                "train": n_out,
-                "refined": len(final),
-                "with_truth": n_truth,
-                "dropped": total - n_out,
-                "checked_against_eval": checked,
-            },
-            "counts": {
-                **({"round 0": dict(counts_first.most_common())} if k > 0 else {}),
-                f"round {k}": dict(counts_before.most_common()),
-                f"round {k + 1} before the guard": dict(counts_merged.most_common()),
-                f"round {k + 1}": dict(counts_after.most_common()),
-            },
-            "sources": {
-                f"round {k}": dict(source_counts(before.values()).most_common()),
-                f"round {k + 1}": dict(source_counts(final.values()).most_common()),
-            },
-            "provenance": {
-                f"round {k}": dict(provenance_counts(before.values())),
-                f"round {k + 1}": dict(provenance_counts(final.values())),
-            },
-            "shrank": guard_flags(counts_before, counts_after, 0.0),
-            "vanished": sorted(c for c in counts_before if counts_after.get(c, 0) == 0),
-            "new": sorted(c for c in counts_after if counts_before.get(c, 0) == 0),
-            "guard": {
-                "share": config.guard_share,
-                "against": "round 0" if zero is not None else f"round {k}",
-                "flagged": flagged,
-                f"fell against round {k} only": [f["class"] for f in fell],
-                "restored": dict(guard.stats["removed"]),
-            },
-            "agreement": agreement(before, final),
-            "eval": eval_report,
-            "gate": gate,
-            "dev": dev_summary(dev_scores),
-            "eval_sha256": digests,
-            "seconds": time.perf_counter() - started,
-        }
-        audit["history"] = [*count_history(corpus, k, counts_before), {"round": k + 1, "counts": dict(counts_after)}]
-        new_stats = _round_stats(stats, tmp, audit, step_stats)
-        from ..build import dataset_card
-
-        write_text_in_place(tmp / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
-        write_text_in_place(tmp / "README.md", dataset_card(build_config, new_stats) + card_rounds(new_stats))
-        write_text_in_place(tmp / "audit.json", json.dumps(audit, indent=2, default=_json_default))
-        write_text_in_place(tmp / "audit.md", audit_markdown(audit))
-        plot_counts(audit["history"], tmp / "audit.png", title=f"{build_config.name}: annotations per class by round")
-    shutil.rmtree(work, ignore_errors=True)
+        round_ = _Round(corpus, out, str(model), k, config, first, guarded, written, checked)
+        audit = _round_audit(round_, eval_report, gate, dev_scores, time.perf_counter() - started)
+        step_stats = _aggregate(json.loads(s.read_text())["steps"] for _, s in first.chunks)
+        step_stats.update(_aggregate([[guarded.guard.summary()] + [s.summary() for s in caption_steps]]))
+        _write_reports(tmp, stats, build_config, audit, step_stats)
+    shutil.rmtree(first.work, ignore_errors=True)
     return audit
 
 
@@ -463,12 +328,114 @@ def _write_part(path: Path, records: list[dict]) -> None:
             datasets.enable_progress_bars()
 
 
-def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_config, annotator, config, k):
-    """Pass 1 on one chunk (skipped when a previous run finished it); returns its data and stats paths."""
+# --------------------------------------------------------------------------------------------------------------
+# Pass 1: chunks of the training split, as tasks of the engine's executor (resumable)
+
+
+@dataclass
+class _PassOne:
+    """What pass 1 wrote: the work folder, each chunk's data and stats files, and the records it saw."""
+
+    work: Path
+    chunks: list[tuple[Path, Path]]
+    total: int
+    with_truth: int
+
+
+def _chunk_files(work: Path, index: int) -> tuple[Path, Path]:
     path = work / "chunks" / f"chunk-{index:05d}.parquet"
-    stats_path = path.with_suffix(".stats.json")
-    if stats_path.exists() and path.exists():
-        return path, stats_path
+    return path, path.with_suffix(".stats.json")
+
+
+def _run_pass_one(
+    corpus: Path, out: Path, model: str, build_config, annotator, config: RefineConfig, k: int, progress: bool
+) -> _PassOne:
+    """Pass 1 over the training split in chunks of `config.chunk_size` records, one task of the engine's executor
+    each, in this process (the model is here); the work folder `.NAME.work` beside `out` keeps the finished chunks
+    and their completion markers, and is discarded when another corpus, model or setting left it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.work"
+    fingerprint = _fingerprint(corpus, model, config, k)
+    settings = work / "settings.json"
+    if work.exists() and (not settings.is_file() or json.loads(settings.read_text()).get("fingerprint") != fingerprint):
+        logger.info("discarding %s: it was left by another corpus, model or setting", work)
+        shutil.rmtree(work)
+    (work / "chunks").mkdir(parents=True, exist_ok=True)
+    write_text_in_place(settings, json.dumps({"fingerprint": fingerprint, "corpus": str(corpus), "model": model}))
+    train_files = _files(corpus, "train")
+    flags, with_truth = _refine_flags(train_files, config.limit)
+    size = config.chunk_size
+    sizes = [len(flags[i : i + size]) for i in range(0, len(flags), size)]
+    step = _PassOneTask(work, _RowReader(train_files, size), flags, size, (build_config, annotator, config, k))
+    job = Job(step, tasks=len(sizes), folder=work / "tasks")
+    job.run(1, progress=progress, desc=f"refine round {k} -> {k + 1}", unit="series", sizes=sizes)
+    return _PassOne(work, [_chunk_files(work, i) for i in range(len(sizes))], len(flags), with_truth)
+
+
+def _refine_flags(files: Sequence[Path], limit: int | None) -> tuple[list[bool], int]:
+    """Whether pass 1 refines each record (a record without exact truth, within the first `limit` of them), and how
+    many records have exact truth."""
+    flags, with_truth, refined = [], 0, 0
+    for row in _iter_rows(files, columns=["source"]):
+        truth = has_truth(row)
+        refine = not truth and (limit is None or refined < limit)
+        refined += refine
+        with_truth += truth
+        flags.append(refine)
+    return flags, with_truth
+
+
+class _RowReader:
+    """Rows `start .. stop` of Parquet files, as dicts, read in batches of `batch`; a read that starts where the last
+    one stopped goes on reading (pass 1 reads its chunks in order), any other opens the files again."""
+
+    def __init__(self, files: Sequence[Path], batch: int):
+        self.files, self.batch = list(files), batch
+        self._rows: Iterator[dict] | None = None
+        self._at = 0
+
+    def read(self, start: int, stop: int) -> list[dict]:
+        if self._rows is None or self._at != start:
+            self._rows = self._rows_from(start)
+        rows = list(itertools.islice(self._rows, stop - start))
+        self._at = stop
+        return rows
+
+    def _rows_from(self, start: int) -> Iterator[dict]:
+        import pyarrow.parquet as pq
+
+        for path in self.files:
+            if start >= _parquet_rows(path):
+                start -= _parquet_rows(path)
+                continue
+            for part in pq.ParquetFile(path).iter_batches(batch_size=self.batch):
+                if start < part.num_rows:
+                    yield from part.slice(start).to_pylist()
+                start = max(0, start - part.num_rows)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_rows": None, "_at": 0}  # a reader in another process starts afresh
+
+
+class _PassOneTask:
+    """Task `index` of pass 1: chunk `index` of the training split through `_pass_one`, unless its files are there
+    (also when a round older than the executor's markers finished it)."""
+
+    def __init__(self, work: Path, rows: _RowReader, flags: list[bool], size: int, recipe: tuple):
+        self.work, self.rows, self.flags, self.size, self.recipe = work, rows, flags, size, recipe
+
+    def __call__(self, index: int) -> None:
+        path, stats_path = _chunk_files(self.work, index)
+        if stats_path.exists() and path.exists():
+            return
+        start, stop = index * self.size, min((index + 1) * self.size, len(self.flags))
+        chunk = list(zip(self.flags[start:stop], self.rows.read(start, stop), strict=True))
+        _pass_one(path, stats_path, chunk, *self.recipe)
+
+
+def _pass_one(path: Path, stats_path: Path, chunk: list[tuple[bool, dict]], build_config, annotator, config, k):
+    """Pass 1 on one chunk (records flagged True are refined, the others copied): its records into `path`, the
+    steps' stats into `stats_path`."""
     steps, _ = refine_steps(build_config, annotator, config, k)
     todo = []
     for i, (refine, record) in enumerate(chunk):
@@ -482,7 +449,191 @@ def _pass_one(work: Path, index: int, chunk: list[tuple[bool, dict]], build_conf
     kept = [done[i] if refine else record for i, (refine, record) in enumerate(chunk) if not refine or i in done]
     _write_part(path, kept)
     write_text_in_place(stats_path, json.dumps({"records": len(kept), "steps": [s.summary() for s in steps]}))
-    return path, stats_path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Pass 2: the guard over the whole split, captions, writing
+
+
+@dataclass
+class _Guarded:
+    """The rare-class guard of a round and the class counts it was set from."""
+
+    guard: RareClassGuard
+    before: dict[str, dict]  # round k's annotations of the refined records
+    after: dict[str, dict]  # theirs after pass 1
+    counts_first: Counter
+    counts_before: Counter
+    counts_merged: Counter
+    flagged: list[dict]
+    fell: list[dict]
+    zero: Path | None
+
+
+def _guard_round(corpus: Path, k: int, config: RefineConfig, build_config, first: _PassOne) -> _Guarded:
+    """The guard of round k+1, from the annotations of round k, of pass 1 and of round 0."""
+    after: dict[str, dict] = {}
+    for row in _iter_rows([p for p, _ in first.chunks], columns=["id", "meta", *_ANNOTATION_COLUMNS]):
+        stash = json.loads(row["meta"] or "{}").get(STASH)
+        if stash is not None:
+            after[row["id"]] = dict(_annotations(row), length=stash["length"])
+    before = _annotations_of(_files(corpus, "train"), after)
+    counts_before, counts_merged = class_counts(before.values()), class_counts(after.values())
+    # The guard protects round 0's classes: measured against round 0, a class that one round inflated and the next
+    # brought back is not lost, and a slow drift over rounds is; the drop against round k alone is reported.
+    zero, first_round = round_zero(corpus), before
+    if zero is not None and zero.resolve() != corpus.resolve():
+        first_round = _annotations_of(_files(zero, "train"), after)
+    elif zero is None:
+        logger.warning("round 0 of %s not found (moved?): the guard compares with round %d only", corpus, k)
+    counts_first = class_counts(first_round.values())
+    flagged = guard_flags(counts_first, counts_merged, config.guard_share)
+    names = {f["class"] for f in flagged}
+    fell = [f for f in guard_flags(counts_before, counts_merged, config.guard_share) if f["class"] not in names]
+    guard = RareClassGuard(first_round, [f["class"] for f in flagged], margin=build_config.merge.get("margin", 0.01))
+    return _Guarded(guard, before, after, counts_first, counts_before, counts_merged, flagged, fell, zero)
+
+
+_ANNOTATION_COLUMNS = ("spans", "segments", "change_points")
+
+
+def _annotations_of(files: Sequence[Path], after: dict[str, dict]) -> dict[str, dict]:
+    """The annotations in `files` of the records of `after`, with their length."""
+    found = {}
+    for row in _iter_rows(files, columns=["id", *_ANNOTATION_COLUMNS]):
+        if row["id"] in after:
+            found[row["id"]] = dict(_annotations(row), length=after[row["id"]]["length"])
+    return found
+
+
+@dataclass
+class _Written:
+    """What pass 2 wrote: the training records, the final annotations of the refined ones, the frozen files'
+    digests."""
+
+    records: int
+    final: dict[str, dict]
+    digests: dict[str, str]
+
+
+def _write_pass_two(folder: Path, corpus: Path, first: _PassOne, guarded: _Guarded, caption_steps) -> _Written:
+    """The guard and the captions on the refined records, the training split into `folder/data` in files of
+    `FILE_RECORDS`, and the frozen split copied byte for byte (checked)."""
+    (folder / "data").mkdir()
+    n_out = sum(_parquet_rows(p) for p, _ in first.chunks)
+    n_files = max(1, n_out // FILE_RECORDS)
+    bounds = [n_out * i // n_files for i in range(n_files + 1)]
+    written, final, part = 0, {}, []
+    file_index = 0
+    for record in _iter_rows([p for p, _ in first.chunks]):
+        stash = _unstash(record)
+        if stash is not None:
+            if stash["description"] is not None:
+                record[S.DESCRIPTION] = SeriesDescription.from_dict(stash["description"])
+            record = _run([guarded.guard, *caption_steps], record)
+            if record is None:
+                raise RuntimeError("a step of pass 2 dropped a record; they only edit annotations")
+            final[record["id"]] = _annotations(record)
+        part.append({k2: v for k2, v in record.items() if not k2.startswith("_")})
+        written += 1
+        if written == bounds[file_index + 1]:
+            _write_part(folder / "data" / f"train-{file_index:05d}-of-{n_files:05d}.parquet", part)
+            part, file_index = [], file_index + 1
+    if part or file_index < n_files:
+        _write_part(folder / "data" / f"train-{file_index:05d}-of-{n_files:05d}.parquet", part)
+    digests = {}
+    for path in _files(corpus, "eval"):
+        shutil.copyfile(path, folder / "data" / path.name)
+        digests[path.name] = _sha256(path)
+        if _sha256(folder / "data" / path.name) != digests[path.name]:
+            raise RuntimeError(f"the copy of {path} differs from it")
+    return _Written(n_out, final, digests)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The round's audit, stats and card
+
+
+@dataclass
+class _Round:
+    corpus: Path
+    out: Path
+    model: str
+    k: int
+    config: RefineConfig
+    first: _PassOne
+    guarded: _Guarded
+    written: _Written
+    checked: dict
+
+
+def _round_audit(round_: _Round, eval_report, gate: dict, dev_scores, seconds: float) -> dict:
+    """The audit of round k+1 (`audit.json`): records, class counts before and after, sources, provenance, the
+    guard, agreement, the frozen-split scores and the skill gate."""
+    k, config, guarded, final = round_.k, round_.config, round_.guarded, round_.written.final
+    before, counts_before = guarded.before, guarded.counts_before
+    counts_after = class_counts(final.values())
+    audit = {
+        "round": k + 1,
+        "from_round": k,
+        "corpus": str(round_.corpus),
+        "out": str(round_.out),
+        "model": round_.model,
+        "model_source": model_source(k),
+        "settings": dataclasses.asdict(config),
+        "records": {
+            "train": round_.written.records,
+            "refined": len(final),
+            "with_truth": round_.first.with_truth,
+            "dropped": round_.first.total - round_.written.records,
+            "checked_against_eval": round_.checked,
+        },
+        "counts": {
+            **({"round 0": dict(guarded.counts_first.most_common())} if k > 0 else {}),
+            f"round {k}": dict(counts_before.most_common()),
+            f"round {k + 1} before the guard": dict(guarded.counts_merged.most_common()),
+            f"round {k + 1}": dict(counts_after.most_common()),
+        },
+        "sources": {
+            f"round {k}": dict(source_counts(before.values()).most_common()),
+            f"round {k + 1}": dict(source_counts(final.values()).most_common()),
+        },
+        "provenance": {
+            f"round {k}": dict(provenance_counts(before.values())),
+            f"round {k + 1}": dict(provenance_counts(final.values())),
+        },
+        "shrank": guard_flags(counts_before, counts_after, 0.0),
+        "vanished": sorted(c for c in counts_before if counts_after.get(c, 0) == 0),
+        "new": sorted(c for c in counts_after if counts_before.get(c, 0) == 0),
+        "guard": {
+            "share": config.guard_share,
+            "against": "round 0" if guarded.zero is not None else f"round {k}",
+            "flagged": guarded.flagged,
+            f"fell against round {k} only": [f["class"] for f in guarded.fell],
+            "restored": dict(guarded.guard.stats["removed"]),
+        },
+        "agreement": agreement(before, final),
+        "eval": eval_report,
+        "gate": gate,
+        "dev": dev_summary(dev_scores),
+        "eval_sha256": round_.written.digests,
+        "seconds": seconds,
+    }
+    history = count_history(round_.corpus, k, counts_before)
+    audit["history"] = [*history, {"round": k + 1, "counts": dict(counts_after)}]
+    return audit
+
+
+def _write_reports(folder: Path, stats: dict, build_config, audit: dict, step_stats: dict) -> None:
+    """stats.json, the card, the audit (JSON, Markdown, plot) of round k+1 into `folder`."""
+    from ..build import dataset_card
+
+    new_stats = _round_stats(stats, folder, audit, step_stats)
+    write_text_in_place(folder / "stats.json", json.dumps(new_stats, indent=2, default=_json_default))
+    write_text_in_place(folder / "README.md", dataset_card(build_config, new_stats) + card_rounds(new_stats))
+    write_text_in_place(folder / "audit.json", json.dumps(audit, indent=2, default=_json_default))
+    write_text_in_place(folder / "audit.md", audit_markdown(audit))
+    plot_counts(audit["history"], folder / "audit.png", title=f"{build_config.name}: annotations per class by round")
 
 
 def _evaluate(annotator, corpus: Path, config: RefineConfig) -> dict | None:
