@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ts_florence.engine.build import BuildConfig, EvalConfig, SourcesConfig, build_corpus, collect_real
+from ts_florence.io import write_text_in_place
 
 
 def bench_config(series: int, shards: int) -> BuildConfig:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         (root / "warm" / "work").mkdir(parents=True)
         collect_real(config, root / "warm" / "work")
-        (root / "warm" / "work" / "real.ready").write_text("ok")
+        write_text_in_place(root / "warm" / "work" / "real.ready", "ok")
         print(f"reading the real sources: {time.perf_counter() - start:.0f} s (not counted below)")
         print(
             f"{'processes':>9s} {'series':>7s} {'wall s':>7s} {'series/s':>9s} {'in specialists':>15s} {'outside':>8s}"

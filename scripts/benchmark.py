@@ -119,6 +119,7 @@ from ts_florence.evaluation.datasets import (
     load_tssb,
     ucr_overlap,
 )
+from ts_florence.io import write_text_in_place
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -488,10 +489,10 @@ def _main(args: argparse.Namespace) -> int:
     print(f"\nwall time {report['wall_seconds'] / 60:.1f} min", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1, default=float) + "\n")
+        write_text_in_place(args.json, json.dumps(report, indent=1, default=float) + "\n")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report_markdown(report))
+        write_text_in_place(args.markdown, report_markdown(report))
     return 0
 
 

@@ -203,7 +203,9 @@ def cmd_engine_audit(args: argparse.Namespace) -> int:
     report = audit_corpus(args.corpus, limit=args.limit, num_proc=args.num_proc)
     print(format_table(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        from .io import write_text_in_place
+
+        write_text_in_place(args.json, json.dumps(report, indent=2))
     return 0
 
 

@@ -111,14 +111,31 @@ def write_text_in_place(path: str | os.PathLike, text: str) -> None:
 
 
 @contextmanager
-def directory_in_place(out: Path) -> Iterator[Path]:
+def directory_in_place(out: Path, *, staging: str | None = None, owner: bool = True) -> Iterator[Path]:
     """Yields an empty folder beside `out` to write into; when the block ends without error the folder replaces
-    `out` whole, and on an error it is removed, so `out` is never half-written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    `out` whole, and on an error it is removed, so `out` is never half-written.
+
+    For writers in several processes (a checkpoint of a distributed training, where every process saves its part):
+    `staging` names the folder beside `out` so that each of them finds it, and only the process with `owner` empties
+    and makes it on entering and moves it into place (or removes it) on leaving; the others only write into it.
+    The caller makes them wait for the owner in between (a barrier after entering and one before leaving)."""
+    out = Path(out)
+    if staging is None:
+        if not owner:
+            raise ValueError("a folder written by several processes needs a `staging` name they share")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    else:
+        tmp = out.parent / staging
+        if owner:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+    if not owner:
+        yield tmp
+        return
     try:
         yield tmp
         if out.exists():

@@ -4,7 +4,6 @@ run config, results and model card draft."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -22,24 +21,24 @@ def checkpoints(output_dir: Path) -> list[Path]:
 def save_checkpoint(
     accelerator, output_dir: Path, step: int, keep: int, model=None, processor=None, seconds: float = 0.0
 ) -> None:
-    """accelerate state of `step` into `checkpoints/step-N`, written under a temporary name and renamed when
-    complete; only the last `keep` checkpoints stay. With `model` and `processor`, their config and files are
-    saved beside the weights, so that `from_pretrained(checkpoint)` loads the model of that step. `seconds`, the
-    training time up to `step` over all launches, is kept in `trainer_state.json` for a resumed run's total."""
+    """accelerate state of `step` into `checkpoints/step-N`, written by every process into a staging folder
+    (`.tmp-step-N`) that the main process moves into place when complete (`io.directory_in_place`); only the last
+    `keep` checkpoints stay. With `model` and `processor`, their config and files are saved beside the weights, so
+    that `from_pretrained(checkpoint)` loads the model of that step. `seconds`, the training time up to `step` over
+    all launches, is kept in `trainer_state.json` for a resumed run's total."""
+    from ..io import directory_in_place
+
     final = output_dir / "checkpoints" / f"step-{step}"
-    tmp = output_dir / "checkpoints" / f".tmp-step-{step}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if model is not None and processor is not None:
-            write_model_files(accelerator.unwrap_model(model), processor, tmp)
-        (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "train_seconds": seconds}))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
+    main = accelerator.is_main_process
+    with directory_in_place(final, staging=f".tmp-step-{step}", owner=main) as tmp:
+        accelerator.wait_for_everyone()  # the main process has made the folder
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if main:
+            if model is not None and processor is not None:
+                write_model_files(accelerator.unwrap_model(model), processor, tmp)
+            (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "train_seconds": seconds}))
+    if main:
         for old in checkpoints(output_dir)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
