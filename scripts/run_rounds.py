@@ -85,6 +85,16 @@ TEXT_TASKS = ("<CAPTION>", "<CAPTION_TO_PHRASE_GROUNDING>")
 logger = logging.getLogger("run_rounds")
 
 
+def shown(path: str | Path) -> str:
+    """A path as the reports show it: relative to the repository when inside it (they are shared, the machine's
+    layout is not)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}", flush=True)
 
@@ -321,7 +331,7 @@ def run_table(args: argparse.Namespace) -> dict:
     if missing:
         raise Incomplete(f"the table waits for {', '.join(missing)} (the measurements so far are kept)")
     table = {
-        "corpus": str(corpus),
+        "corpus": shown(corpus),
         "columns": [c[0] for c in COLUMNS],
         "subsample": (report.get("datasets") or {}).get("frozen", {}).get("series"),
         "rows": rows,
@@ -509,8 +519,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary_markdown(args: argparse.Namespace) -> str:
-    lines = ["# Refinement rounds", "", f"Round 0: `{args.corpus}`; model 0: `{model_dir(args, 0)}`; work folder "]
-    lines[-1] += f"`{args.work}`; models of rounds >= 1 start from: {args.init_from}."
+    lines = [
+        "# Refinement rounds",
+        "",
+        f"Round 0: `{shown(args.corpus)}`; model 0: `{shown(model_dir(args, 0))}`; work ",
+    ]
+    lines[-1] += f"folder `{args.work}`; models of rounds >= 1 start from: {args.init_from}."
     lines += [
         "",
         "| round | refined | model outputs used (skill gate) | flagged by the guard (against round 0) | fell against "
