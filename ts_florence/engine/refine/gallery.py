@@ -20,6 +20,7 @@ of the class (grey, below), the round's (blue, above) and the truth (green, behi
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -211,7 +212,7 @@ def disagreement_gallery(
     if refined is not None and (Path(refined) / "audit.json").is_file():
         gate = json.loads((Path(refined) / "audit.json").read_text()).get("gate") or {}
         tasks = tuple(task for task in config.tasks if (gate.get(task) or {"used": True})["used"])
-    config = RefineConfig(**{**config.__dict__, "tasks": tasks})
+    config = dataclasses.replace(config, tasks=tasks)
     if annotator is None:
         annotator = ModelAnnotator(model, tasks, max_new_tokens=config.max_new_tokens, window=config.window)
     margin = build_config.merge.get("margin", 0.01)
