@@ -172,3 +172,67 @@ def test_merge_windows_tiles_segments_by_ownership():
     merged = merge_windows("<REGIME_SEGMENTATION>", per_window, starts=[0, 50], window=100, length=150)
     assert merged["spans"] == [[0, 60], [60, 100], [100, 150]]
     assert merged["labels"] == ["calm", "volatile", "calm"]
+
+
+@pytest.fixture(scope="module")
+def cell_head_pipe(burst_model, tmp_path_factory):
+    """An untrained model with a cell head, beside the burst model's processor."""
+    import torch
+
+    from tiny import tiny_config
+    from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
+
+    torch.manual_seed(0)
+    config = tiny_config(width=32, num_patches=16)
+    config.cell_head_weight, config.location_pointer = 1.0, True
+    folder = tmp_path_factory.mktemp("cell_head_model")
+    TSFlorenceForConditionalGeneration(config).save_pretrained(folder)
+    TSFlorenceProcessor.from_pretrained(burst_model.folder).save_pretrained(folder)
+    return pipeline("time-series-prompting", model=str(folder))
+
+
+def test_point_scores_are_the_cell_heads_probabilities_at_each_sample(cell_head_pipe):
+    import torch
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(150, 2))
+    found = cell_head_pipe(values, task="<EVENT_DETECTION>", return_point_scores=True, max_new_tokens=8)
+    scores = np.asarray(found["<EVENT_DETECTION>"]["point_scores"])
+    assert scores.shape == (150,) and ((scores >= 0) & (scores <= 1)).all()
+
+    # The same probabilities read straight from the model: cell j of each channel covers cell_bounds' samples.
+    model, processor = cell_head_pipe.model, cell_head_pipe.processor
+    inputs = processor(series=values, text="<EVENT_DETECTION>")
+    series = {name: value for name, value in inputs.items() if name.startswith("series_")}
+    with torch.no_grad():
+        encoded = model.encode(inputs["input_ids"], inputs["attention_mask"], **series)
+        logits, _ = model.read_cells(encoded.last_hidden_state, inputs["input_ids"], inputs["series_mask"])
+    extractor = processor.feature_extractor
+    cells = extractor.patches_per_channel(2) * extractor.patch_length
+    probabilities = torch.sigmoid(logits[0, ..., 1]).reshape(-1)[: 2 * cells].reshape(2, cells).numpy().max(0)
+    starts, ends = extractor.cell_bounds(150, 2)
+    expected = np.array([probabilities[(starts <= i) & (i < ends)].max() for i in range(150)])
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+
+
+def test_point_scores_of_windows_cover_the_whole_series(cell_head_pipe):
+    values = np.sin(np.arange(700) / 5.0)
+    found = cell_head_pipe(values, task="<ANOMALY_DETECTION>", window=256, return_point_scores=True, max_new_tokens=8)
+    scores = np.asarray(found["<ANOMALY_DETECTION>"]["point_scores"])
+    assert scores.shape == (700,) and np.isfinite(scores).all()
+    plain = cell_head_pipe(values, task="<ANOMALY_DETECTION>", window=256, max_new_tokens=8)
+    assert "point_scores" not in plain["<ANOMALY_DETECTION>"]
+
+
+def test_point_scores_are_refused_for_tasks_without_a_cell_target(cell_head_pipe, pipe):
+    with pytest.raises(ValueError, match="return_point_scores applies to"):
+        cell_head_pipe(np.zeros(64), task="<CAPTION>", return_point_scores=True)
+    with pytest.raises(ValueError, match="needs a model with a cell head"):
+        pipe(np.zeros(64), task="<ANOMALY_DETECTION>", return_point_scores=True)
+
+
+def test_merge_point_scores_takes_the_largest_score_of_overlapping_windows():
+    from ts_florence.windowing import merge_point_scores
+
+    merged = merge_point_scores([np.array([0.1, 0.5, 0.2]), np.array([0.4, 0.1, 0.9])], [0, 2], 5)
+    assert merged == [0.1, 0.5, 0.4, 0.1, 0.9]

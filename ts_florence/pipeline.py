@@ -6,13 +6,18 @@ import logging
 from typing import Any
 
 import numpy as np
+import torch
 from transformers import Pipeline
 
+from .modeling_ts_florence import CELL_LABELS
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
-from .windowing import merge_windows, window_starts
+from .windowing import merge_point_scores, merge_windows, window_starts
 
 logger = logging.getLogger(__name__)
+
+CELL_TARGETS = {"<ANOMALY_DETECTION>": CELL_LABELS.index("anomaly"), "<EVENT_DETECTION>": CELL_LABELS.index("event")}
+"""The cell head's output (`modeling_ts_florence.CELL_LABELS`) that gives each task's `point_scores`."""
 
 
 def positive_int(value: Any, name: str) -> int:
@@ -52,6 +57,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
             the candidates), as in transformers' zero-shot classification.
         refine_boundaries: move each boundary onto the raw samples within one cell plus one bin
             (`ts_florence.boundaries`; default True); False gives the model's answer at its own resolution.
+        return_point_scores: for `<ANOMALY_DETECTION>` and `<EVENT_DETECTION>`, also return `"point_scores"`, one
+            score in [0, 1] per sample of the series (the model's cell head: the probability that the sample lies
+            inside an anomaly, or an event, the largest over channels; over windows, the largest of the windows
+            that hold the sample), to threshold or rank yourself, e.g. for AUC-PR or VUS-PR.
     """
 
     _load_processor = True
@@ -71,6 +80,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         num_beams=None,
         candidate_labels=None,
         refine_boundaries=None,
+        return_point_scores=None,
         **kwargs,
     ):
         preprocess = {}
@@ -87,7 +97,11 @@ class TimeSeriesPromptingPipeline(Pipeline):
             preprocess["window"] = window
         if window_overlap is not None:
             preprocess["window_overlap"] = window_overlap
-        forward = {"generate_kwargs": dict(generate_kwargs or {}), "candidate_labels": candidate_labels}
+        forward = {
+            "generate_kwargs": dict(generate_kwargs or {}),
+            "candidate_labels": candidate_labels,
+            "return_point_scores": bool(return_point_scores),
+        }
         if max_new_tokens is not None:
             forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
         if num_beams is not None:
@@ -154,7 +168,9 @@ class TimeSeriesPromptingPipeline(Pipeline):
             "meta": {"items": items, "windows": [w[:3] for w in windows], "prompts": prompts, "window": window},
         }
 
-    def _forward(self, model_inputs: dict, generate_kwargs: dict | None = None, candidate_labels=None) -> dict:
+    def _forward(
+        self, model_inputs: dict, generate_kwargs: dict | None = None, candidate_labels=None, return_point_scores=False
+    ) -> dict:
         generate_kwargs = dict(generate_kwargs or {})
         model = self.model
         features = model.get_series_features(**model_inputs["features"])  # [windows x tokens x d_model]
@@ -178,7 +194,27 @@ class TimeSeriesPromptingPipeline(Pipeline):
             output_scores=True,
             **generate_kwargs,
         )
-        return {"decoded": decode_generation(model, self.processor, out), "meta": model_inputs["meta"]}
+        decoded = {"decoded": decode_generation(model, self.processor, out), "meta": model_inputs["meta"]}
+        if return_point_scores:
+            decoded["cell_probabilities"] = self._cell_probabilities(
+                model_inputs["encoding"], series_features, series_mask, model_inputs["meta"]["prompts"]
+            )
+        return decoded
+
+    def _cell_probabilities(self, encoding, series_features, series_mask, prompts) -> list:
+        """Per (window, prompt) row, the cell head's probabilities `[tokens x patch_length]` of the prompt's target
+        (`CELL_TARGETS`), or None for a task the cell head does not predict."""
+        model = self.model
+        if getattr(model, "cell_head", None) is None:
+            raise ValueError("return_point_scores needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
+        unknown = [token for token, _ in prompts if token not in CELL_TARGETS]
+        if unknown:
+            raise ValueError(f"return_point_scores applies to {sorted(CELL_TARGETS)}, not to {unknown}")
+        encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
+        logits, _ = model.read_cells(encoded.last_hidden_state, encoding["input_ids"], series_mask)
+        targets = [CELL_TARGETS[token] for _ in range(len(logits) // len(prompts)) for token, _ in prompts]
+        rows = torch.arange(len(logits))
+        return torch.sigmoid(logits[rows, ..., torch.tensor(targets)].float()).numpy()
 
     def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):
         """`[rows x candidates]`: the log-likelihood of each candidate as the answer of each (series, prompt) row,
@@ -198,6 +234,17 @@ class TimeSeriesPromptingPipeline(Pipeline):
         ).logits
         picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (picked * (labels != -100)).sum(-1).view(rows, k)
+
+    def _point_scores(self, model_outputs: dict, row: int) -> np.ndarray:
+        """Per-sample scores of one (window, prompt) row, in window indices."""
+        meta = model_outputs["meta"]
+        series_index, start, length = meta["windows"][row // len(meta["prompts"])]
+        channels = meta["items"][series_index].values.shape[0]
+        extractor = self.processor.feature_extractor
+        cells = extractor.patches_per_channel(channels) * extractor.patch_length
+        # Tokens are channel-major: the first `channels * patches` rows are this series' cells, padding after.
+        probabilities = model_outputs["cell_probabilities"][row].reshape(-1)[: channels * cells]
+        return extractor.sample_scores(probabilities.reshape(channels, cells), length)
 
     def postprocess(self, model_outputs: dict, refine_boundaries: bool = True) -> list[dict]:
         meta = model_outputs["meta"]
@@ -230,18 +277,24 @@ class TimeSeriesPromptingPipeline(Pipeline):
                     series=window if refine_boundaries else None,
                 )[token]
             )
+            if "cell_probabilities" in model_outputs:
+                parsed[-1]["point_scores"] = self._point_scores(model_outputs, row)
         results = []
         for s, item in enumerate(items):
             rows = [w for w, (series_index, _, _) in enumerate(windows) if series_index == s]
             result = {}
             for p, (token, _) in enumerate(prompts):
                 per_window = [parsed[w * len(prompts) + p] for w in rows]
+                point_scores = [found.pop("point_scores", None) for found in per_window]
+                starts = [windows[w][1] for w in rows]
                 if len(rows) == 1:
                     merged = per_window[0]
                 else:
-                    starts = [windows[w][1] for w in rows]
                     merged = merge_windows(token, per_window, starts, meta["window"], item.length)
-                result[token] = add_timestamps(merged, item.timestamps)
+                merged = add_timestamps(merged, item.timestamps)
+                if point_scores[0] is not None:
+                    merged["point_scores"] = merge_point_scores(point_scores, starts, item.length)
+                result[token] = merged
             results.append(result)
         return results
 

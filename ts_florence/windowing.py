@@ -117,4 +117,13 @@ def merge_windows(
     return {key: [it.get(key) for it in items] for key in keys if key != "timestamps"}
 
 
-__all__ = ["span_iou", "nms_1d", "window_starts", "merge_windows"]
+def merge_point_scores(scores: Sequence[np.ndarray], starts: Sequence[int], length: int) -> list[float]:
+    """Per-sample scores of a series of `length` samples from those of its windows (window `k` covers samples
+    `starts[k]` on): each sample takes the largest score of the windows that hold it."""
+    out = np.full(length, -np.inf)
+    for score, start in zip(scores, starts, strict=True):
+        out[start : start + len(score)] = np.maximum(out[start : start + len(score)], score)
+    return out.tolist()
+
+
+__all__ = ["span_iou", "nms_1d", "window_starts", "merge_windows", "merge_point_scores"]
