@@ -178,8 +178,8 @@ def test_merge_windows_tiles_segments_by_ownership():
 def cell_head_pipe(burst_model, tmp_path_factory):
     """An untrained model with a cell head, beside the burst model's processor."""
     import torch
-
     from tiny import tiny_config
+
     from ts_florence import TSFlorenceForConditionalGeneration, TSFlorenceProcessor
 
     torch.manual_seed(0)
