@@ -177,7 +177,7 @@ def _row(data: DataSet, method: Method, task: str, prompt: str | None, cases: li
     }
 
 
-def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, window: int | None) -> list[dict]:
+def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, window: int | str | None) -> list[dict]:
     rows = []
     generate = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams}
     for prompt, task in data.model_prompts.items():
@@ -238,7 +238,7 @@ def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed
 
 
 def run_dataset(
-    data: DataSet, methods: list[Method], pipe, args: argparse.Namespace, window: int | None, warmed: set[str]
+    data: DataSet, methods: list[Method], pipe, args: argparse.Namespace, window: int | str | None, warmed: set[str]
 ) -> list[dict[str, Any]]:
     """One row per (method, task) of `data`, or per prompt for the model: `{"method", "label", "kind", "task",
     "prompt", "scores", "series_per_second", "n_series", "failures"}`."""
@@ -296,15 +296,20 @@ def report_markdown(report: dict[str, Any]) -> str:
 # Main
 
 
-def _model_window(choice: str, config) -> int | None:
-    if choice == "whole":
+def _model_window(choice: str, config) -> int | str | None:
+    """The `window` the pipeline is given: None (the model's own window of each task), "whole", or samples."""
+    if choice == "pipeline":
         return None
+    if choice == "whole":
+        return "whole"
     if choice == "auto":
         return int(getattr(config.sources, "max_length", None) or DEFAULT_WINDOW)
     try:
         window = int(choice)
     except ValueError:
-        raise BenchmarkError(f"--model-window must be 'auto', 'whole' or a number of samples, got {choice!r}") from None
+        raise BenchmarkError(
+            f"--model-window must be 'pipeline', 'auto', 'whole' or a number of samples, got {choice!r}"
+        ) from None
     if window < 16:
         raise BenchmarkError(f"--model-window must be at least 16 samples, got {window}")
     return window
@@ -331,7 +336,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--methods", nargs="+", default=None, help="only these methods (names in the docstring)")
     parser.add_argument(
-        "--model-window", default="auto", help="'auto' (the corpus's max_length, 4096), 'whole', or samples per window"
+        "--model-window",
+        default="pipeline",
+        help="'pipeline' (the model's own window of each task, as the pipeline reads by default), 'auto' (the "
+        "corpus's max_length, 4096), 'whole', or samples per window",
     )
     parser.add_argument("--window-overlap", type=float, default=0.25)
     parser.add_argument("--batch-size", type=int, default=16, help="series per model call")
@@ -407,12 +415,16 @@ def _main(args: argparse.Namespace) -> int:
     pipe = load_model(args.model, args.device, args.dtype) if any(m.kind == "model" for m in methods) else None
     if pipe is not None:
         cells = pipe.processor.feature_extractor.num_patches * pipe.processor.feature_extractor.patch_length
-        reads = (
-            f"model reads every series whole, reduced to {cells} cells"
-            if window is None
-            else f"model reads series up to {window} samples whole (reduced to {cells} cells), longer ones in "
-            f"windows of {window} samples overlapping by {args.window_overlap:.0%}, merged by the pipeline"
-        )
+        if window is None:
+            own = getattr(pipe.model.generation_config, "windows", None) or {}
+            reads = f"model reads each task in its own window (generation_config.windows: {own or 'none, whole'})"
+        elif window == "whole":
+            reads = f"model reads every series whole, reduced to {cells} cells"
+        else:
+            reads = (
+                f"model reads series up to {window} samples whole (reduced to {cells} cells), longer ones in "
+                f"windows of {window} samples overlapping by {args.window_overlap:.0%}, merged by the pipeline"
+            )
     else:
         reads = "no model"
     print(f"benchmark of {args.model} ({args.dtype}): {reads}; engine config from {config_source}", flush=True)

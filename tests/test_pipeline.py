@@ -236,3 +236,19 @@ def test_merge_point_scores_takes_the_largest_score_of_overlapping_windows():
 
     merged = merge_point_scores([np.array([0.1, 0.5, 0.2]), np.array([0.4, 0.1, 0.9])], [0, 2], 5)
     assert merged == [0.1, 0.5, 0.4, 0.1, 0.9]
+
+
+def test_each_task_reads_in_the_models_own_window_unless_told(burst_model):
+    """`generation_config.windows` is the default window of each task; `window=` overrides it, "whole" reads
+    the series whole, and a call with several tasks reads each in its own window."""
+    windowed = pipeline("time-series-prompting", model=str(burst_model.folder))
+    windowed.model.generation_config.windows = {"<ANOMALY_DETECTION>": 128}
+    long = np.concatenate(burst_model.series[:3])
+    by_default = windowed(long, task="<ANOMALY_DETECTION>")
+    assert by_default == windowed(long, task="<ANOMALY_DETECTION>", window=128)
+    whole = windowed(long, task="<ANOMALY_DETECTION>", window="whole")
+    plain = pipeline("time-series-prompting", model=str(burst_model.folder))
+    assert whole == plain(long, task="<ANOMALY_DETECTION>")
+    both = windowed(long, task=["<ANOMALY_DETECTION>", "<CAPTION>"])
+    assert both["<ANOMALY_DETECTION>"] == by_default["<ANOMALY_DETECTION>"]
+    assert both["<CAPTION>"] == plain(long, task="<CAPTION>")["<CAPTION>"]

@@ -220,7 +220,7 @@ def run_model(
     pipe,
     cases: list[Case],
     prompt: str,
-    window: int | None,
+    window: int | str | None,
     overlap: float,
     batch_size: int,
     generate: dict,

@@ -48,7 +48,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
         task: a task token or a list of them; a token may carry its input (`"<OPEN_VOCABULARY_DETECTION>dip"`).
         text: the input of a task that takes one (phrase, label, or `<loc_s><loc_e>`), for every task given.
         timestamps: one per sample (or a list per series); results then carry them too.
-        window: run windows of this many samples (overlap `window_overlap`, a fraction) and merge results.
+        window: run windows of this many samples (overlap `window_overlap`, a fraction) and merge results;
+            `"whole"` reads every series whole (reduced to the model's cell grid). By default each task reads with
+            the model's own window for it (`generation_config.windows`, task -> samples, chosen on dev data;
+            whole where the model names none), so several tasks of one call may read in different windows.
         batch_size: series per forward pass.
         generate_kwargs: passed to `model.generate` (e.g. `num_beams`, `max_new_tokens`).
         candidate_labels: for text tasks (such as `<CLASSIFICATION>`), answer with the most likely of these
@@ -116,6 +119,31 @@ class TimeSeriesPromptingPipeline(Pipeline):
         positive_int(batch_size, "batch_size")
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
         items, batched = as_series_list(series, timestamps)
+        outputs: list[dict] = [{} for _ in items]
+        for params in self._by_window(preprocess_params):
+            for output, found in zip(outputs, self._run(items, batch_size, params, forward_params,
+                                                        postprocess_params), strict=True):  # fmt: skip
+                output.update(found)
+        return outputs if batched else outputs[0]
+
+    def _by_window(self, preprocess_params: dict) -> list[dict]:
+        """The preprocessing parameters of each group of the prompts that read in one window: the window given
+        (`"whole"`: none), else each task's own (`generation_config.windows`)."""
+        window = preprocess_params.get("window")
+        if window == "whole":
+            return [{**preprocess_params, "window": None}]
+        if window is not None:
+            positive_int(window, "window")
+            return [preprocess_params]
+        own = getattr(self.model.generation_config, "windows", None) or {}
+        groups: dict[int | None, list[str]] = {}
+        for token, text_input in task_prompts(
+            preprocess_params.get("task", "<CAPTION>"), preprocess_params.get("text")
+        ):
+            groups.setdefault(own.get(token), []).append(token + (text_input or ""))
+        return [{**preprocess_params, "task": tasks, "text": None, "window": w} for w, tasks in groups.items()]
+
+    def _run(self, items, batch_size: int, preprocess_params: dict, forward_params: dict, postprocess_params: dict):
         # Series of one channel count share a batch where they can: a batch is padded to its longest series in tokens
         # (a univariate series has num_patches tokens, a multivariate one up to max_series_tokens), and the text
         # encoder's cost follows the padded length. Results come back in the order given.
@@ -127,7 +155,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             results = self.postprocess(self.forward(model_inputs, **forward_params), **postprocess_params)
             for i, result in zip(chosen, results, strict=True):
                 outputs[i] = result
-        return outputs if batched else outputs[0]
+        return outputs
 
     def preprocess(
         self,

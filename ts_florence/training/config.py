@@ -116,7 +116,7 @@ class RunArgs:
     output_dir: str = "runs/tiny"
     seed: int = 0
     mixed_precision: str = "no"
-    """"no", "bf16" or "fp16": used where the hardware has it."""
+    """"no", "bf16" or "fp16": bf16 runs everywhere (torch.autocast, on a CPU too), fp16 on CUDA only."""
     log_every: int = 20
     eval_every: int = 500
     save_every: int = 500
