@@ -14,7 +14,6 @@ metric, and with `--write` saves `end_thresholds` (`{task: threshold}`, only whe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -83,13 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{task:28s} {metric:9s} {row[0]:7.3f} " + " ".join(f"{v:6.3f}" for v in row[1:]))
     print(f"chosen end thresholds: {chosen or 'none (greedy is best everywhere)'}")
     if args.write:
-        path = Path(args.model) / "generation_config.json"
-        config = json.loads(path.read_text())
-        config["end_thresholds"] = chosen or None
-        from ts_florence.io import write_text_in_place
+        from ts_florence.io import update_generation_config
 
-        write_text_in_place(path, json.dumps(config, indent=2) + "\n")
-        print(f"written to {path}")
+        print(f"written to {update_generation_config(args.model, end_thresholds=chosen or None)}")
     return 0
 
 

@@ -14,13 +14,12 @@ best window of each task in `DIR/generation_config.json` (written in place). Tas
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from ts_florence.benchmark import load_model, run_model, score
 from ts_florence.evaluation.datasets import ANOMALY, POINTS, load_nab, load_tssb
-from ts_florence.io import write_text_in_place
+from ts_florence.io import update_generation_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,11 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             chosen[task] = int(best)
     print(f"\ngeneration_config.windows = {chosen}")
     if args.write:
-        path = args.model / "generation_config.json"
-        config = json.loads(path.read_text())
-        config["windows"] = chosen or None
-        write_text_in_place(path, json.dumps(config, indent=2) + "\n")
-        print(f"written to {path}")
+        print(f"written to {update_generation_config(args.model, windows=chosen or None)}")
     return 0
 
 

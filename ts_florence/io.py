@@ -110,6 +110,16 @@ def write_text_in_place(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def update_generation_config(model_dir: str | os.PathLike, **settings: Any) -> Path:
+    """Sets `settings` (e.g. `windows={...}`, `end_thresholds={...}`; None removes a choice) in the
+    `generation_config.json` of a saved model, written in place; returns the file's path."""
+    path = Path(model_dir) / "generation_config.json"
+    config = json.loads(path.read_text())
+    config.update(settings)
+    write_text_in_place(path, json.dumps(config, indent=2) + "\n")
+    return path
+
+
 @contextmanager
 def directory_in_place(out: Path, *, staging: str | None = None, owner: bool = True) -> Iterator[Path]:
     """Yields an empty folder beside `out` to write into; when the block ends without error the folder replaces
