@@ -5,8 +5,9 @@ beside their known anomalies, and how well: F1@0.5 (one-to-one matching at IoU >
     python scripts/score_examples.py                      # the bundled model
     python scripts/score_examples.py --model DIR --json examples.json
 
-By default each series is read as the pipeline reads it (each task in the model's own window,
-`generation_config.windows`); with `--window N`, series longer than N samples are read in windows of N.
+Series longer than `--window` samples are read in windows of that length; by default the longest series of the
+engine's default build recipe (`sources.max_length`, as `scripts/benchmark.py --model-window auto`), the length a
+model trained on its corpus reads best.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TASK = "<ANOMALY_DETECTION>"
 
 
-def run_examples(pipe, folder: Path, window: int | None = None) -> list[dict]:
+def run_examples(pipe, folder: Path, window: int) -> list[dict]:
     """One row per example of `folder/truth.json`: its truth and what the pipeline found."""
     from ts_florence.io import read_series
 
     rows = []
     for name, truth in json.loads((folder / "truth.json").read_text()).items():
         series = read_series(folder / name)
-        kwargs = {"window": window} if window is not None and len(series.values) > window else {}
+        kwargs = {"window": window} if len(series.values) > window else {}
         found = pipe(series.values, timestamps=series.timestamps, task=truth["task"], **kwargs)[truth["task"]]
         rows.append({"name": name, "channels": series.channel_names, "truth": truth["anomalies"], "found": found})
     return rows
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a saved model folder (default: the bundled model)")
     parser.add_argument("--examples", default=str(ROOT / "examples"), help="folder with truth.json and the series")
-    parser.add_argument("--window", type=int, help="samples per window (default: the pipeline's, per task)")
+    parser.add_argument("--window", type=int, help="samples per window (default: the build recipe's max_length)")
     parser.add_argument("--json", help="also write the rows and scores here")
     args = parser.parse_args(argv)
     from ts_florence.bundled import default_model_path
@@ -89,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or default_model_path()
     if model is None:
         parser.error("no model bundled with this installation: give --model")
+    if args.window is None:
+        from ts_florence.engine.build import load_config
+
+        args.window = int(load_config(None).sources.max_length)
     rows = run_examples(load_pipeline(model), Path(args.examples), args.window)
     totals = scores(rows)
     shown = Path(model).resolve()
