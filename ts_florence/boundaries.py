@@ -8,7 +8,7 @@ windows. A boundary the model places on the right cell comes back, through its b
 away from the true sample; `refinement_radius` is that distance.
 
 Boundaries move to where the raw samples put them as the data engine defines the exact span of each label
-(`engine/injection.py`, `_apply`; its specialists agree), never beyond `radius` samples outside the predicted span
+(`engine/injection.py`, `apply_event`; its specialists agree), never beyond `radius` samples outside the predicted span
 (a spike's span may shrink to its one sample) and points by at most `radius`:
 
 - spike, dip, outlier (narrow extremes): the extreme sample within the span widened by `radius` (the maximum,

@@ -159,7 +159,7 @@ def _headroom(label: str, inside: np.ndarray, around: _Surroundings) -> float:
 
 def _draw_magnitude(rng: np.random.Generator, label: str, scale: float, headroom: float) -> float | None:
     """Signed size of an event from the local `scale` (and, for spikes and dips, the `headroom` to the local
-    extreme); what it measures is in `_apply`."""
+    extreme); what it measures is in `apply_event`."""
     match label:
         case "spike":
             return headroom + rng.uniform(1.0, 3.0) * scale
@@ -178,7 +178,7 @@ def _draw_magnitude(rng: np.random.Generator, label: str, scale: float, headroom
     return None  # flat line, missing stretch, gap: no size
 
 
-def _apply(rng: np.random.Generator, row: np.ndarray, event: Event) -> None:
+def apply_event(rng: np.random.Generator, row: np.ndarray, event: Event) -> None:
     """Writes `event` into the 1-D `row` in place. Magnitude: peak height for spike/dip/peak/trough, offset for a
     level shift, level reached at the end of the ramp for a trend change (it stays after), std of the added noise
     for a variance burst, amplitude for an oscillation burst."""
@@ -239,7 +239,7 @@ def place_event(
         magnitude = _draw_magnitude(rng, label, around.scale, _headroom(label, values[start:end], around))
         event = Event(label, EVENT_KINDS[label], start, end, None if univariate else channel, magnitude)
         for row in rows:
-            _apply(rng, work[row], event)
+            apply_event(rng, work[row], event)
         free[start:end] = False
         return event
     return None
