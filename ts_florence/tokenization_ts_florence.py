@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from .vocabulary import ANOMALY_LABELS
 from .tasks import CHANNEL_TOKENS, LOC_TOKENS, SERIES_TOKEN, TASKS
+from .vocabulary import ANOMALY_LABELS
 
 logger = logging.getLogger(__name__)
 
