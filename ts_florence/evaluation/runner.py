@@ -148,14 +148,7 @@ def evaluate_model(
     tasks located in time.
     Raises ValueError on an unknown task, no records, or no example of any task.
     """
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    for token in tasks or ():
-        get_task(token)
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 example per task, got {limit}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tasks = _checked_arguments(tasks, limit, batch_size)
     records = list(records)
     if not records:
         raise ValueError("no records to evaluate")
@@ -179,38 +172,13 @@ def evaluate_model(
     model.eval()
     try:
         for token in chosen:
-            todo = _subsample(examples[token], limit)
-            fitting = [ex for ex in todo if _fits(model, processor, ex)]
-            if len(fitting) < len(todo):
-                report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
-                logger.warning(
-                    "%s: %d examples left out, their prompt is longer than the model takes",
-                    token,
-                    len(todo) - len(fitting),
-                )
-            todo = fitting
+            todo = _fitting(model, processor, token, _subsample(examples[token], limit), report)
             report["examples"][token] = len(todo)
             if not todo:
                 report["scores"][token] = {}
                 continue
-            preds = []
             start = time.perf_counter()
-            batches = range(0, len(todo), batch_size)
-            for i in tqdm(batches, desc=token, unit="batch", disable=not progress, leave=False):
-                batch = todo[i : i + batch_size]
-                for ex, (text, char_scores) in zip(
-                    batch, _generate(model, processor, batch, generate_kwargs), strict=True
-                ):
-                    # Boundaries refined on the raw samples, as the pipeline does (ts_florence.boundaries).
-                    parsed = processor.post_process_generation(
-                        text,
-                        token,
-                        ex.length,
-                        text_input=ex.text_input,
-                        char_scores=char_scores,
-                        series=SeriesInput(values=np.asarray(ex.values, dtype=np.float64).T),
-                    )
-                    preds.append(parsed[token])
+            preds = _predict(model, processor, token, todo, batch_size, generate_kwargs, progress)
             report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
             report["scores"][token] = score_task(token, todo, preds)
             reference = [reference_prediction(token, ex.length) for ex in todo]
@@ -220,6 +188,61 @@ def evaluate_model(
     finally:
         model.train(was_training)
     return report
+
+
+def _checked_arguments(tasks: Sequence[str] | str | None, limit: int | None, batch_size: int) -> list[str] | None:
+    """The tasks as a list (None: every task), after the checks of `evaluate_model`'s arguments."""
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    for token in tasks or ():
+        get_task(token)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 example per task, got {limit}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return None if tasks is None else list(tasks)
+
+
+def _fitting(model, processor, token: str, todo: list[Example], report: dict[str, Any]) -> list[Example]:
+    """The examples of `todo` whose prompt the model takes (`_fits`); how many were left out goes into
+    `report["skipped_too_long"]`."""
+    fitting = [ex for ex in todo if _fits(model, processor, ex)]
+    if len(fitting) < len(todo):
+        report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
+        logger.warning(
+            "%s: %d examples left out, their prompt is longer than the model takes",
+            token,
+            len(todo) - len(fitting),
+        )
+    return fitting
+
+
+def _predict(
+    model,
+    processor,
+    token: str,
+    todo: Sequence[Example],
+    batch_size: int,
+    generate_kwargs: Mapping[str, Any],
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """The model's result of task `token` on each example of `todo`, generated in batches and post-processed."""
+    preds = []
+    batches = range(0, len(todo), batch_size)
+    for i in tqdm(batches, desc=token, unit="batch", disable=not progress, leave=False):
+        batch = todo[i : i + batch_size]
+        for ex, (text, char_scores) in zip(batch, _generate(model, processor, batch, generate_kwargs), strict=True):
+            # Boundaries refined on the raw samples, as the pipeline does (ts_florence.boundaries).
+            parsed = processor.post_process_generation(
+                text,
+                token,
+                ex.length,
+                text_input=ex.text_input,
+                char_scores=char_scores,
+                series=SeriesInput(values=np.asarray(ex.values, dtype=np.float64).T),
+            )
+            preds.append(parsed[token])
+    return preds
 
 
 def load_records(data: str | Path, split: str = "eval") -> datasets.Dataset:
