@@ -1,4 +1,5 @@
-"""Metrics of ts-florence: pure functions of results and ground truth, NumPy and the standard library only.
+"""Metrics of ts-florence: pure functions of results and ground truth, on NumPy, SciPy's assignment and the
+standard library; the IoU of spans is `ts_florence.windowing.span_iou` (re-exported here).
 
 Units. Spans are half-open `[start, end)` and points are sample indices of the series, as in the result dicts
 of `ts_florence.tasks` (`{"spans", "labels", "channels", "scores"}` for detection, `{"spans", "labels"}` for
@@ -26,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from ..windowing import span_iou
 
 Span = Sequence[float]
 Spans = Sequence[Span]
@@ -103,17 +106,6 @@ def _check_iou(iou: float) -> float:
 def _same_size(preds: Sequence[Any], trues: Sequence[Any], what: str = "series") -> None:
     if len(preds) != len(trues):
         raise ValueError(f"{len(preds)} predicted {what} for {len(trues)} true ones")
-
-
-def span_iou(a: Spans, b: Spans) -> np.ndarray:
-    """Intersection over union of every span of `a` with every span of `b`, `[len(a) x len(b)]`.
-
-    Spans are half-open `[start, end)` in samples, so `[0, 5)` and `[5, 10)` share no sample: IoU 0.
-    """
-    x, y = _as_spans(a, "a"), _as_spans(b, "b")
-    inter = np.clip(np.minimum(x[:, None, 1], y[None, :, 1]) - np.maximum(x[:, None, 0], y[None, :, 0]), 0, None)
-    union = (x[:, 1] - x[:, 0])[:, None] + (y[:, 1] - y[:, 0])[None, :] - inter
-    return inter / union
 
 
 # ---------------------------------------------------------------------------------------------------------
