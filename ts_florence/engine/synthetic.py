@@ -395,14 +395,6 @@ def _timestamps(rng: np.random.Generator, calendar: str, n: int) -> list[str]:
 # Description
 
 
-def _strengths(components: np.ndarray, noises: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """Wang, Smith & Hyndman (2006) strength of a component, per channel of `[channels x time]` arrays:
-    max(0, 1 - var(noise) / var(component + noise)), 0 where the sum does not vary. `noise_var` is var(noise)."""
-    total = np.var(components + noises, axis=1)
-    ratio = np.divide(noise_var, total, out=np.ones_like(total), where=total > 0)
-    return np.maximum(0.0, 1.0 - ratio)
-
-
 def _describe_channels(
     parts: _Components, values: np.ndarray, scales: np.ndarray, names: Sequence[str]
 ) -> list[descriptions.ChannelDescription]:
@@ -410,9 +402,9 @@ def _describe_channels(
     events), in series units; mean, extremes and missing values from the final float32 `values`."""
     noise_var = np.var(parts.noises, axis=1)
     noise_stds = np.sqrt(noise_var) * scales
-    trend_strengths = _strengths(parts.trends, parts.noises, noise_var)
+    trend_strengths = descriptions.component_strength(parts.trends, parts.noises)
     seasonal_strengths = (
-        _strengths(parts.seasonals, parts.noises, noise_var) if parts.periods else np.zeros(len(values))
+        descriptions.component_strength(parts.seasonals, parts.noises) if parts.periods else np.zeros(len(values))
     )
     trend_changes = (parts.trends[:, -1] - parts.trends[:, 0]) * scales
     channels = []

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from ...vocabulary import SAMPLING_SECONDS, noise_level, trend_direction
-from ..descriptions import ChannelDescription, robust_range
+from ..descriptions import ChannelDescription, component_strength, robust_range
 
 MAD_TO_STD = 1.4826  # MAD of a Gaussian times this is its standard deviation
 _DIFF_MEDIAN_TO_STD = 1.0484  # median |difference| of Gaussian noise is 0.6745 * sqrt(2) std
@@ -285,12 +285,6 @@ def _analyse(x: np.ndarray, config: AnalysisConfig) -> ChannelAnalysis:
     return ChannelAnalysis(
         observed, filled, seasonal, trend, resid, tuple(periods), strength, noise, step_noise, value_range
     )
-
-
-def component_strength(component: np.ndarray, resid: np.ndarray) -> float:
-    """Strength of a component (Wang, Smith & Hyndman 2006): max(0, 1 - var(R) / var(C + R)), in [0, 1]."""
-    total = float(np.var(component + resid))
-    return max(0.0, 1.0 - float(np.var(resid)) / total) if total > 0 else 0.0
 
 
 def moving_average(y: np.ndarray, window: int) -> np.ndarray:
