@@ -14,7 +14,9 @@ import numpy as np
 from .tasks import get_task
 
 
-def span_iou(a: Sequence[float] | Sequence[Sequence[float]], b: Sequence[float] | Sequence[Sequence[float]]):
+def span_iou(
+    a: Sequence[float] | Sequence[Sequence[float]], b: Sequence[float] | Sequence[Sequence[float]]
+) -> float | np.ndarray:
     """Intersection over union of half-open spans `[start, end)` in samples, the one home of the formula (NMS, the
     engine's merge, the metrics): of two spans, a float; of two sequences of spans, every span of `a` against every
     span of `b`, an array `[len(a) x len(b)]` (a single span beside a sequence counts as a sequence of one).
