@@ -24,19 +24,14 @@ from ts_florence.engine.specialists import (  # noqa: E402
     format_number,
     sampling_from_timestamps,
 )
+from ts_florence.windowing import span_iou  # noqa: E402
 
 N = 512
 FAST = [name for name in SPECIALISTS if name != "matrix_profile"]
 
 
-def iou(a: tuple[int, int], b: tuple[int, int]) -> float:
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union else 0.0
-
-
 def best_iou(spans: list[dict], truth: tuple[int, int], label: str) -> float:
-    return max((iou((s["start"], s["end"]), truth) for s in spans if s["label"] == label), default=0.0)
+    return max((span_iou((s["start"], s["end"]), truth) for s in spans if s["label"] == label), default=0.0)
 
 
 def noise(seed: int, n: int = N, scale: float = 1.0) -> np.ndarray:
@@ -130,7 +125,7 @@ def test_event_detector_finds_a_temporary_level_shift_as_an_anomaly():
     x = noise(12)
     x[200:240] += 6.0
     spans = [s for s in EventDetector()(x)["spans"] if s["label"] == "level shift"]
-    assert any(s["kind"] == "anomaly" and iou((s["start"], s["end"]), (200, 240)) >= 0.5 for s in spans)
+    assert any(s["kind"] == "anomaly" and span_iou((s["start"], s["end"]), (200, 240)) >= 0.5 for s in spans)
 
 
 def test_event_detector_spans_are_never_empty_on_bursts_of_spikes():
@@ -268,7 +263,7 @@ def test_matrix_profile_finds_a_distorted_cycle_and_is_robust():
     x[240:264] = -0.3 * x[240:264]  # one cycle turned upside down and flattened
     detector = MatrixProfileDetector()
     spans = detector(x)["spans"]
-    assert max(iou((s["start"], s["end"]), (240, 264)) for s in spans) >= 0.5
+    assert max(span_iou((s["start"], s["end"]), (240, 264)) for s in spans) >= 0.5
     assert len(detector(noise(22))["spans"]) <= 1
     for values in odd_inputs().values():
         detector(values)

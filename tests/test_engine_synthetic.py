@@ -537,6 +537,18 @@ def test_inject_events_is_deterministic_and_names_its_provenance(real_record):
     assert inject_events(real_record, 5)["values"] != first["values"]
 
 
+def test_inject_events_names_the_sampling_as_the_describer_does(real_record):
+    from ts_florence.engine.specialists import RegimeDescriber
+
+    assert meta_of(inject_events(real_record, 2))["description"]["sampling"] == "hourly"
+    # readings about every half hour, none exactly 30 minutes apart (a parking sensor): one rule, one name
+    steps = np.random.default_rng(0).integers(1700, 2100, size=len(real_record["values"][0]))
+    stamps = np.datetime64("2016-10-13T09:57:08") + np.cumsum(steps).astype("timedelta64[s]")
+    irregular = {**real_record, "timestamps": np.datetime_as_string(stamps, unit="s").tolist()}
+    measured = RegimeDescriber().describe(schema.values_array(irregular), irregular["timestamps"])
+    assert meta_of(inject_events(irregular, 2))["description"]["sampling"] == measured.sampling == "half-hourly"
+
+
 def test_inject_events_keeps_label_timestamps_and_names_and_drops_annotations(real_record):
     injected = inject_events(real_record, 2)
     assert injected["label"] == "industrial"

@@ -227,6 +227,18 @@ def test_examples_whose_prompt_is_longer_than_the_model_takes_are_left_out_and_c
     assert report["examples"]["<CAPTION_TO_PHRASE_GROUNDING>"] == 1  # record a's short phrase is still scored
 
 
+def test_a_task_is_scored_through_its_spec_by_the_scorer_it_names():
+    from ts_florence.evaluation.scorers import SCORERS
+
+    examples = runner.build_examples(_records(), list(TASKS))
+    for token, spec in TASKS.items():
+        truths = [ex.truth for ex in examples[token]]
+        scores = spec.score(examples[token], truths)
+        assert scores == SCORERS[spec.scorer](examples[token], truths), token
+        # the target itself scores 1 on every metric a target can be scored on
+        assert all(value == 1.0 for name, value in scores.items() if value is not None), token
+
+
 def test_every_task_names_a_scorer_of_the_one_registry_and_a_metric_it_gives_to_gate_on():
     from ts_florence.evaluation.scorers import METRICS, SCORERS
 

@@ -3,6 +3,16 @@
 import pytest
 
 
+def test_the_tokenizer_corpus_holds_the_regime_labels_of_the_vocabulary():
+    from ts_florence import generated_text_corpus
+    from ts_florence.vocabulary import REGIME_LABELS
+
+    texts = generated_text_corpus(50)
+    labels = [label for labels in REGIME_LABELS.values() for label in labels]
+    assert all(label in texts for label in labels)  # each a text of its own
+    assert any(f"from a {label} regime" in text for text in texts for label in labels)
+
+
 def test_tiny_model_learns_spans_and_captions_of_its_series(burst_model):
     assert burst_model.ious and min(burst_model.ious) >= 0.5, (burst_model.steps, burst_model.ious)
     assert burst_model.texts == burst_model.captions, (burst_model.steps, burst_model.texts)

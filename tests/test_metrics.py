@@ -56,6 +56,17 @@ def test_touching_spans_do_not_overlap():
     assert event_f1([[0, 5]], [[5, 10]])["detected"] == 0
 
 
+def test_span_iou_is_one_function_for_two_spans_and_for_every_pair_of_two_lists():
+    from ts_florence import windowing
+
+    assert span_iou is windowing.span_iou  # the metrics, NMS and the engine's merge share it
+    assert span_iou((0, 10), (5, 15)) == pytest.approx(1 / 3)
+    assert isinstance(span_iou((0, 10), (5, 15)), float)
+    assert span_iou([[0, 10], [20, 30]], [[5, 15]]).ravel().tolist() == pytest.approx([1 / 3, 0.0])
+    assert span_iou([], [[0, 5]]).shape == (0, 1)
+    assert span_iou((3, 3), (3, 3)) == 0.0  # an empty union
+
+
 def test_one_prediction_covering_two_true_spans_matches_one():
     # [0, 10) has IoU 5/10 = 0.5 with both [0, 5) and [5, 10); one to one: tp 1, fp 0, fn 1
     # P = 1/1, R = 1/2, F1 = 2 * 1 * 0.5 / 1.5 = 2/3

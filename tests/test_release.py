@@ -117,6 +117,16 @@ def test_the_model_cards_metrics_are_the_benchmarks():
     ).read_text()
 
 
+def test_the_dataset_card_is_the_one_the_build_writes_from_its_stats():
+    from ts_florence.engine.build import config_from_dict, dataset_card
+
+    path = CARDS / "ts-florence-corpus" / "stats.json"
+    stats = json.loads(path.read_text())
+    card = (CARDS / "ts-florence-corpus" / "README.md").read_text()
+    assert card == dataset_card(config_from_dict(stats["config"], str(path)), stats)
+    assert "task_categories:\n- other\n" in card  # no forecasts in the corpus
+
+
 def test_the_dataset_cards_counts_are_the_corpus_stats():
     stats = json.loads((CARDS / "ts-florence-corpus" / "stats.json").read_text())
     card = (CARDS / "ts-florence-corpus" / "README.md").read_text()

@@ -20,6 +20,11 @@ def test_import_loads_none_of_the_heavy_libraries():
     assert loaded.strip() == "[]"
 
 
+def test_the_tasks_name_their_scorers_without_importing_the_evaluation_layer():
+    code = "import sys, ts_florence.tasks; print(sorted(m for m in sys.modules if m.startswith('ts_florence.e')))"
+    assert run_python(code).strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "argv",
     [

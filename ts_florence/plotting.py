@@ -21,6 +21,7 @@ import pandas as pd
 from .io import file_in_place
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -83,12 +84,9 @@ def plot_result(
             the wrong length, or `path` has an extension matplotlib cannot write.
     """
     try:
-        from matplotlib import colormaps
+        import matplotlib  # noqa: F401  (first: a submodule imported before is found even when matplotlib is not)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
         from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-        from matplotlib.patches import Patch
     except ImportError as err:
         raise ImportError("plotting needs matplotlib: pip install matplotlib") from err
 
@@ -110,6 +108,19 @@ def plot_result(
     FigureCanvasAgg(figure)
     if compact:
         figure.get_layout_engine().set(h_pad=0.01, hspace=0.0)
+    axes = _draw_series(figure, data, x, edges, names, compact)
+    handles, texts = _draw_results(axes, items, x, edges, text_size=6 if compact else 8)
+    _label_figure(figure, axes, items, handles, texts, title, with_time=timestamps is not None)
+    if path is not None:
+        _save_atomically(figure, Path(path), save_format)
+    return figure
+
+
+def _draw_series(
+    figure: Figure, data: np.ndarray, x: np.ndarray, edges: np.ndarray, names: list[str], compact: bool
+) -> list[Axes]:
+    """One row of axes per channel, sharing the x axis, each with its channel drawn and named."""
+    n_time, n_channels = data.shape
     axes = list(figure.subplots(n_channels, 1, sharex=True, squeeze=False)[:, 0])
     for ax, name, column in zip(axes, names, data.T, strict=True):
         # One sample makes a line of no length: draw it as a dot, in the width of its sample.
@@ -123,15 +134,26 @@ def plot_result(
             ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
         else:
             ax.set_ylabel(name, fontsize=9)
-    text_size = 6 if compact else 8
+    return axes
 
+
+def _draw_results(
+    axes: list[Axes], items: list[tuple[str, Mapping]], x: np.ndarray, edges: np.ndarray, text_size: int
+) -> tuple[list[Artist], list[str]]:
+    """Draws the spans, segments and points of every task's result; returns the legend's handles (a colour per
+    span label, the change-point line) and the texts of the results, each after its task's name."""
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    n_time, n_channels = len(x), len(axes)
     span_lists = [(task, _spans(item, task, n_time, n_channels)) for task, item in items]
     span_labels = list(
         dict.fromkeys(s.label for task, spans in span_lists if task != _SEGMENTATION_TASK for s in spans)
     )
     palette = colormaps["tab10" if len(span_labels) <= 10 else "tab20"].colors
     colours = {label: palette[i % len(palette)] for i, label in enumerate(span_labels)}
-    handles = [Patch(facecolor=colours[label], alpha=0.4, label=_shorten(label)) for label in span_labels]
+    handles: list[Artist] = [Patch(facecolor=colours[label], alpha=0.4, label=_shorten(label)) for label in span_labels]
 
     texts = []
     has_points = False
@@ -145,6 +167,21 @@ def plot_result(
             texts.append(f"{_task_name(task)}: {item['text']}")
     if has_points:
         handles.append(Line2D([], [], color=_SERIES_COLOUR, linestyle="--", label=_CHANGE_POINT_LABEL))
+    return handles, texts
+
+
+def _label_figure(
+    figure: Figure,
+    axes: list[Axes],
+    items: list[tuple[str, Mapping]],
+    handles: list[Artist],
+    texts: list[str],
+    title: str | None,
+    with_time: bool,
+) -> None:
+    """The legend, the title (default: the task names), the results' texts above the first row and the x axis:
+    sample index, or dates when the series has timestamps."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
     if handles:
         figure.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
@@ -154,17 +191,13 @@ def plot_result(
     if texts:
         wrapped = "\n".join(textwrap.fill(text, _WRAP_CHARS) for text in texts)
         axes[0].set_title(wrapped, loc="left", fontsize=9)
-    if timestamps is None:
+    if not with_time:
         axes[-1].set_xlabel("sample index")
     else:
         locator = AutoDateLocator()
         axes[-1].xaxis.set_major_locator(locator)
         axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator))
         axes[-1].set_xlabel("time")
-
-    if path is not None:
-        _save_atomically(figure, Path(path), save_format)
-    return figure
 
 
 def check_plot_path(path: str | os.PathLike) -> str:

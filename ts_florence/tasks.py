@@ -1,7 +1,8 @@
 """The tasks of ts-florence and the grammar of their outputs.
 
 A task is data: one frozen `TaskSpec` per task token in `TASKS`, holding its prompt, how a corpus record
-becomes training pairs, how a result becomes target text and how generated text becomes a result again.
+becomes training pairs, how a result becomes target text, how generated text becomes a result again and how
+results are scored.
 
 Units. Results and records are in *sample indices* of the series as the user gave it; spans are half-open
 `[start, end)`. Text is in *bins*: sample `i` of a series of length `n` lies in bin `floor(i * 1000 / n)`,
@@ -22,6 +23,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import import_module
 from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 
 import numpy as np
@@ -32,6 +34,8 @@ SERIES_TOKEN = "<series>"
 LOC_TOKENS: list[str] = [f"<loc_{i}>" for i in range(NUM_LOC_BINS)]
 CHANNEL_TOKENS: list[str] = [f"<ch_{k}>" for k in range(MAX_CHANNELS)]
 CONTROL_TOKENS = ("<s>", "</s>", "<pad>", "<unk>")
+SCORERS_MODULE = "ts_florence.evaluation.scorers"
+"""Where `TaskSpec.score` finds the scorers (`SCORERS`), named, not imported: that module stands above this one."""
 
 InputKind = Literal["text", "span"]
 OutputKind = Literal["text", "labelled_spans", "spans", "segments", "points"]
@@ -385,8 +389,8 @@ class TaskSpec:
     output_kind: OutputKind
     """The grammar of the output, one of `"text"`, `"labelled_spans"`, `"spans"`, `"segments"`, `"points"`."""
     scorer: str
-    """Name of the scorer of this task in the one registry, `ts_florence.evaluation.scorers.SCORERS` (which metrics
-    its results get)."""
+    """Name of the scorer of this task (which metrics its results get) in the one registry of scorers, `SCORERS` of
+    `ts_florence.evaluation.scorers`; `score` runs it."""
     description: str
     """One line for documentation and CLI help."""
     extract: Extractor = field(repr=False, compare=False)
@@ -461,6 +465,17 @@ class TaskSpec:
         """
         n = _check_length(length)
         return _PARSERS[self.output_kind](self, text, n, text_input, _char_probs(char_scores, text))
+
+    def score(self, examples: Sequence[Any], results: Sequence[Result]) -> dict[str, float | None]:
+        """`{metric: value or None}` of predicted `results` (as `parse` gives them) of this task's evaluation
+        `examples` (`ts_florence.evaluation.examples.Example`, one result each), by the task's scorer; None where a
+        metric does not apply.
+
+        The scorers stand above this module (they read the metrics, which need SciPy), so it names their module
+        (`SCORERS_MODULE`) instead of importing it and finds the registry there when a task is first scored:
+        importing `ts_florence.tasks` loads nothing of `ts_florence.evaluation`.
+        """
+        return import_module(SCORERS_MODULE).SCORERS[self.scorer](examples, results)
 
     def examples(self, record: Mapping[str, Any]) -> list[Pair]:
         """Distinct training pairs `(text_input, target_text)` of one corpus record, [] without annotation.

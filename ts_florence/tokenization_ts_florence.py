@@ -20,7 +20,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from .tasks import CHANNEL_TOKENS, LOC_TOKENS, SERIES_TOKEN, TASKS
-from .vocabulary import ANOMALY_LABELS
+from .vocabulary import ANOMALY_LABELS, REGIME_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ _TRENDS = ["rises", "falls", "stays flat", "climbs steadily", "declines slowly",
 _SEASONS = ["a daily cycle", "a weekly cycle", "a yearly cycle", "no clear seasonality", "a period of {p} samples"]
 _NOISE = ["low noise", "moderate noise", "high noise", "heavy-tailed noise"]
 _PLACES = ["at the start", "near the middle", "towards the end", "in the first quarter", "in the last third"]
-_REGIMES = ["calm", "volatile", "rising", "falling", "stable", "seasonal", "noisy", "high level", "low level"]
+_REGIMES = [label for labels in REGIME_LABELS.values() for label in labels]  # the segment labels, every axis
 
 
 def generated_text_corpus(num_texts: int = 4000, seed: int = 0) -> list[str]:

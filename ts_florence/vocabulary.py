@@ -59,7 +59,8 @@ SAMPLING_SECONDS: dict[str, float] = {
     "quarterly": 7889238.0,
     "yearly": 31556952.0,
 }
-"""Sampling names and their step in seconds (the specialists give a median step within 10% of one its name)."""
+"""Sampling names and their step in seconds, the one name of a sampling: the generator draws series at some of them
+and `engine.descriptions.sampling_from_timestamps` names a median timestamp step within 10% of one by it."""
 
 # ------------------------------------------------------------------------------------------------------- thresholds
 NOISE_LEVELS: tuple[tuple[float, str], ...] = ((0.05, "low"), (0.15, "moderate"), (math.inf, "high"))

@@ -14,11 +14,26 @@ import numpy as np
 from .tasks import get_task
 
 
-def span_iou(a: Sequence[int], b: Sequence[int]) -> float:
-    """Intersection over union of two half-open spans `[start, end)` in samples."""
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union > 0 else 0.0
+def span_iou(
+    a: Sequence[float] | Sequence[Sequence[float]], b: Sequence[float] | Sequence[Sequence[float]]
+) -> float | np.ndarray:
+    """Intersection over union of half-open spans `[start, end)` in samples, the one home of the formula (NMS, the
+    engine's merge, the metrics): of two spans, a float; of two sequences of spans, every span of `a` against every
+    span of `b`, an array `[len(a) x len(b)]` (a single span beside a sequence counts as a sequence of one).
+
+    `[0, 5)` and `[5, 10)` share no sample: IoU 0. The IoU is 0 where the union is empty; spans are not checked
+    (the metrics refuse a span with end <= start before they get here).
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    for spans, given in ((x, a), (y, b)):
+        if spans.size and (spans.ndim not in (1, 2) or spans.shape[-1] != 2):
+            raise ValueError(f"spans must be a [start, end) pair or a sequence of them, got {given!r}")
+    one = x.ndim == 1 and y.ndim == 1 and x.size == y.size == 2
+    x, y = x.reshape(-1, 2), y.reshape(-1, 2)
+    inter = np.clip(np.minimum(x[:, None, 1], y[None, :, 1]) - np.maximum(x[:, None, 0], y[None, :, 0]), 0, None)
+    union = (x[:, 1] - x[:, 0])[:, None] + (y[:, 1] - y[:, 0])[None, :] - inter
+    iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return float(iou[0, 0]) if one else iou
 
 
 def nms_1d(spans: Sequence[Sequence[int]], scores: Sequence[float | None], iou_threshold: float = 0.5) -> list[int]:

@@ -496,8 +496,10 @@ def dataset_card(config: BuildConfig, stats: dict) -> str:
             "    path: data/train-*.parquet",
             "  - split: eval",
             "    path: data/eval-*.parquet",
+            # The corpus holds no forecasts: series with captions, spans, segments, change points and classes.
+            # The Hub's task categories have no time-series task but forecasting, so the honest one is "other".
             "task_categories:",
-            "- time-series-forecasting",
+            "- other",
             "tags:",
             "- time-series",
             "- ts-florence",

@@ -1,6 +1,7 @@
 """What a caption may say about a series: the measured (or, for synthetic series, exact) facts the specialists
 and the generator describe and the caption writer words, and the measurements the generator and the specialists
-share to state them (`robust_range`, the scale of the vocabulary's thresholds; `measured_channel`)."""
+share to state them (`robust_range`, the scale of the vocabulary's thresholds; `component_strength`, of trends and
+seasonality; `sampling_from_timestamps`; `measured_channel`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from ..vocabulary import SAMPLING_SECONDS
 
 
 @dataclass
@@ -107,6 +110,35 @@ def robust_range(values: np.ndarray) -> float:
         return 0.0
     low, high = quantiles(finite, (0.05, 0.95))
     return high - low
+
+
+def component_strength(component: np.ndarray, resid: np.ndarray) -> float | np.ndarray:
+    """Strength of a component C against the remainder R (Wang, Smith & Hyndman 2006), the one formula of trend and
+    seasonal strength (the generator's exact ones, the specialists' measured ones): max(0, 1 - var(R) / var(C + R))
+    in [0, 1], 0 where C + R does not vary. Of 1-D arrays a float; of `[channels x time]` arrays one per row."""
+    total = np.asarray(np.var(component + resid, axis=-1))
+    ratio = np.divide(np.var(resid, axis=-1), total, out=np.ones_like(total), where=total > 0)
+    strength = np.maximum(0.0, 1.0 - ratio)
+    return float(strength) if strength.ndim == 0 else strength
+
+
+def sampling_from_timestamps(timestamps: Sequence[Any] | None) -> str | None:
+    """The `SAMPLING_SECONDS` name whose step is within 10% of the median timestamp step, else None: the one rule
+    that names a sampling, for the describer's measured descriptions and the injector's exact ones."""
+    if timestamps is None or len(timestamps) < 2:
+        return None
+    import pandas as pd
+
+    times = pd.to_datetime(pd.Series(list(timestamps)), errors="coerce", utc=True)
+    steps = times.diff().dt.total_seconds().to_numpy(dtype=np.float64)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    if steps.size == 0:
+        return None
+    step = float(np.median(steps))
+    for name, seconds in SAMPLING_SECONDS.items():
+        if abs(step - seconds) <= 0.1 * seconds:
+            return name
+    return None
 
 
 def measured_channel(name: str, values: np.ndarray) -> ChannelDescription:

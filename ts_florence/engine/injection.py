@@ -21,7 +21,7 @@ import numpy as np
 from ts_florence import records
 from ts_florence.engine import descriptions
 from ts_florence.engine.descriptions import measured_channel, quantiles
-from ts_florence.vocabulary import ANOMALY_LABELS, GAP_MIN_FRACTION, MISSING_MAX_FRACTION, SAMPLING_SECONDS
+from ts_florence.vocabulary import ANOMALY_LABELS, GAP_MIN_FRACTION, MISSING_MAX_FRACTION
 
 INJECTED_SOURCE = "injected"
 """`source` of the annotations of semi-synthetic records."""
@@ -35,10 +35,6 @@ EVENT_KINDS: dict[str, str] = {
 """Labels that `inject_events` places, with their kind."""
 PLACEMENT_ATTEMPTS = 25
 """Random draws tried before a placement (of a span, a period) is given up."""
-
-_STEP_NAMES = {int(seconds): name for name, seconds in SAMPLING_SECONDS.items() if seconds <= 604800}
-"""Sampling names of regular steps, in seconds (secondly to weekly); months, quarters and years are recognised by
-their length."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,25 +273,6 @@ def event_span(event: Event, source: str) -> dict[str, Any]:
     )
 
 
-def _sampling(timestamps: Sequence[str] | None) -> str | None:
-    """The sampling name of regular ISO timestamps ("hourly", "every 5 minutes", ...); None when unknown."""
-    if not timestamps or len(timestamps) < 2:
-        return None
-    try:
-        seconds = np.diff(np.asarray(timestamps, dtype="datetime64[s]").astype(np.int64))
-    except (ValueError, TypeError):
-        return None
-    step = int(np.median(seconds))
-    days = step / 86400
-    if 28 <= days <= 31:
-        return "monthly"
-    if 89 <= days <= 92:
-        return "quarterly"
-    if 365 <= days <= 366:
-        return "yearly"
-    return _STEP_NAMES.get(step)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Semi-synthetic
 
@@ -351,7 +328,7 @@ def inject_events(
         length=n,
         channels=[measured_channel(names[c], values[c].astype(np.float64)) for c in range(n_channels)],
         events=[event_description(e, 1.0) for e in events],
-        sampling=_sampling(record.get("timestamps")),
+        sampling=descriptions.sampling_from_timestamps(record.get("timestamps")),
         label=record.get("label"),
     )
     try:

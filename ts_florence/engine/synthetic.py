@@ -72,6 +72,7 @@ from ts_florence.vocabulary import (
     MIN_SEGMENT_LENGTH,
     MISSING_MAX_FRACTION,
     REGIME_LABELS,
+    SAMPLING_SECONDS,
     noise_level,
     trend_direction,
     whole_series_label,
@@ -101,22 +102,18 @@ _PLACED_LABELS = tuple(label for label in EVENT_KINDS if label not in ("missing 
 # NaN stretches come from `missing_probability` instead, so that their rate is a setting of its own.
 
 
-@dataclass(frozen=True)
-class _Calendar:
-    step: np.timedelta64  # one sample
-    periods: tuple[int, ...]  # seasonal periods natural at this sampling, in samples
-
-
-_CALENDARS: dict[str, _Calendar] = {
-    "minutely": _Calendar(np.timedelta64(1, "m"), (60, 1440)),
-    "quarter-hourly": _Calendar(np.timedelta64(15, "m"), (96, 672)),
-    "hourly": _Calendar(np.timedelta64(1, "h"), (24, 168)),
-    "daily": _Calendar(np.timedelta64(1, "D"), (7, 365)),
-    "weekly": _Calendar(np.timedelta64(7, "D"), (52,)),
-    "monthly": _Calendar(np.timedelta64(1, "M"), (12,)),
+_SAMPLING_PERIODS: dict[str, tuple[int, ...]] = {
+    "minutely": (60, 1440),
+    "quarter-hourly": (96, 672),
+    "hourly": (24, 168),
+    "daily": (7, 365),
+    "weekly": (52,),
+    "monthly": (12,),
 }
-_CALENDAR_NAMES = tuple(_CALENDARS)
-_NATURAL_PERIODS = frozenset(p for calendar in _CALENDARS.values() for p in calendar.periods)
+"""The samplings a synthetic series is drawn at (names and steps: `SAMPLING_SECONDS`; months are calendar months)
+and the seasonal periods natural at each, in samples."""
+_SAMPLING_NAMES = tuple(_SAMPLING_PERIODS)
+_NATURAL_PERIODS = frozenset(p for periods in _SAMPLING_PERIODS.values() for p in periods)
 _CHANNEL_NAMES = (
     "temperature",
     "humidity",
@@ -232,11 +229,11 @@ def _draw_regime(rng: np.random.Generator, n: int, config: SyntheticConfig) -> _
     return _Regime(axis, bounds, labels, rng.uniform(1.2, 2.5, size=count).tolist())
 
 
-def _draw_periods(rng: np.random.Generator, calendar: str, longest: float, count: int) -> list[int]:
-    """Up to `count` seasonal periods of at most `longest` samples, strongest first: mostly the calendar's
+def _draw_periods(rng: np.random.Generator, sampling: str, longest: float, count: int) -> list[int]:
+    """Up to `count` seasonal periods of at most `longest` samples, strongest first: mostly the sampling's
     natural periods, then random ones of 8 samples or more (slower than any oscillation burst), each at least 1.5
-    times away from the others and none natural to a calendar (so that a natural main period names its sampling)."""
-    natural = [p for p in _CALENDARS[calendar].periods if p <= longest]
+    times away from the others and none natural to a sampling (so that a natural main period names its sampling)."""
+    natural = [p for p in _SAMPLING_PERIODS[sampling] if p <= longest]
     periods = [int(p) for p in rng.permutation(natural)[:count]] if rng.random() < 0.8 else []
     for _ in range(PLACEMENT_ATTEMPTS):
         if len(periods) >= count or longest < 8:
@@ -292,7 +289,7 @@ def _trend_shape(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
 
 
 def _draw_components(
-    rng: np.random.Generator, n: int, n_channels: int, regime: _Regime, calendar: str, config: SyntheticConfig
+    rng: np.random.Generator, n: int, n_channels: int, regime: _Regime, sampling: str, config: SyntheticConfig
 ) -> _Components:
     """Trend and seasonality of a shared factor, given to every channel with its loading, plus noise of each
     channel's own kind mixed with a shared noise factor, so that channels correlate beyond the shared shape."""
@@ -304,7 +301,7 @@ def _draw_components(
     periods: list[int] = []
     if regime.axis == "seasonal" or rng.random() < config.seasonality_probability:
         count = 1 + int(rng.random() < 0.3) + int(rng.random() < 0.15)
-        periods = _draw_periods(rng, calendar, longest_period, count)
+        periods = _draw_periods(rng, sampling, longest_period, count)
     # Each period at most 0.75 times as strong as the previous one, so that "strongest first" is unambiguous.
     amplitudes = np.cumprod([1.0, *rng.uniform(0.35, 0.75, size=max(0, len(periods) - 1))])[: len(periods)]
     seasonal = np.zeros(n)
@@ -338,7 +335,7 @@ def _draw_components(
         noise_params.append({"kind": kind, "std_base": noise_std, "shared_share": share, **params})
 
     params = {
-        "calendar": calendar,
+        "sampling": sampling,
         "periods": periods,
         "seasonal_amplitudes_base": amplitudes.tolist(),
         "trend": {"kind": trend_kind, "change_base": float(trend_change)},
@@ -380,27 +377,19 @@ def _segment_values(regime: _Regime, per_segment: Sequence[float]) -> np.ndarray
     return np.repeat(np.asarray(per_segment, dtype=np.float64), np.diff(regime.bounds))
 
 
-def _timestamps(rng: np.random.Generator, calendar: str, n: int) -> list[str]:
-    """ISO 8601 timestamps at the calendar's sampling, ending between 2000 and 2025 at midnight."""
+def _timestamps(rng: np.random.Generator, sampling: str, n: int) -> list[str]:
+    """ISO 8601 timestamps at `sampling`, ending between 2000 and 2025 at midnight."""
     end = np.datetime64("2000-01-01") + np.timedelta64(int(rng.integers(0, 25 * 365)), "D")
-    if calendar == "monthly":
+    if sampling == "monthly":
         stamps = (end.astype("datetime64[M]") - (n - 1) + np.arange(n)).astype("datetime64[s]")
     else:
-        step = _CALENDARS[calendar].step.astype("timedelta64[s]")
+        step = np.timedelta64(int(SAMPLING_SECONDS[sampling]), "s")
         stamps = end.astype("datetime64[s]") - (n - 1) * step + np.arange(n) * step
     return np.datetime_as_string(stamps, unit="s").tolist()
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Description
-
-
-def _strengths(components: np.ndarray, noises: np.ndarray, noise_var: np.ndarray) -> np.ndarray:
-    """Wang, Smith & Hyndman (2006) strength of a component, per channel of `[channels x time]` arrays:
-    max(0, 1 - var(noise) / var(component + noise)), 0 where the sum does not vary. `noise_var` is var(noise)."""
-    total = np.var(components + noises, axis=1)
-    ratio = np.divide(noise_var, total, out=np.ones_like(total), where=total > 0)
-    return np.maximum(0.0, 1.0 - ratio)
 
 
 def _describe_channels(
@@ -410,9 +399,9 @@ def _describe_channels(
     events), in series units; mean, extremes and missing values from the final float32 `values`."""
     noise_var = np.var(parts.noises, axis=1)
     noise_stds = np.sqrt(noise_var) * scales
-    trend_strengths = _strengths(parts.trends, parts.noises, noise_var)
+    trend_strengths = descriptions.component_strength(parts.trends, parts.noises)
     seasonal_strengths = (
-        _strengths(parts.seasonals, parts.noises, noise_var) if parts.periods else np.zeros(len(values))
+        descriptions.component_strength(parts.seasonals, parts.noises) if parts.periods else np.zeros(len(values))
     )
     trend_changes = (parts.trends[:, -1] - parts.trends[:, 0]) * scales
     channels = []
@@ -448,8 +437,8 @@ def generate_record(
     n = _draw_length(rng, config)
     n_channels = int(rng.integers(2, config.max_channels + 1)) if rng.random() < config.multivariate_probability else 1
     regime = _draw_regime(rng, n, config)
-    calendar = _CALENDAR_NAMES[int(rng.integers(len(_CALENDAR_NAMES)))]
-    parts = _draw_components(rng, n, n_channels, regime, calendar, config)
+    sampling = _SAMPLING_NAMES[int(rng.integers(len(_SAMPLING_NAMES)))]
+    parts = _draw_components(rng, n, n_channels, regime, sampling, config)
     _apply_regime(regime, parts)
     clean = parts.trends + parts.seasonals + parts.noises
 
@@ -487,7 +476,7 @@ def generate_record(
         names = [str(name) for name in rng.choice(_CHANNEL_NAMES, size=n_channels, replace=False)]
     else:
         names = [f"ch{c}" for c in range(n_channels)]
-    timestamps = _timestamps(rng, calendar, n) if rng.random() < config.timestamp_probability else None
+    timestamps = _timestamps(rng, sampling, n) if rng.random() < config.timestamp_probability else None
 
     channels = _describe_channels(parts, values, scales, names)
     if regime.axis is None:
@@ -499,7 +488,7 @@ def generate_record(
         channels=channels,
         events=[event_description(e, scales[0 if e.channel is None else e.channel]) for e in events],
         segments=segments,
-        sampling=calendar if timestamps is not None else None,
+        sampling=sampling if timestamps is not None else None,
     )
     meta = {
         "generator": "ts_florence.engine.synthetic.generate_record",

@@ -1,4 +1,5 @@
-"""Metrics of ts-florence: pure functions of results and ground truth, NumPy and the standard library only.
+"""Metrics of ts-florence: pure functions of results and ground truth, on NumPy, SciPy's assignment and the
+standard library; the IoU of spans is `ts_florence.windowing.span_iou` (re-exported here).
 
 Units. Spans are half-open `[start, end)` and points are sample indices of the series, as in the result dicts
 of `ts_florence.tasks` (`{"spans", "labels", "channels", "scores"}` for detection, `{"spans", "labels"}` for
@@ -26,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from ..windowing import span_iou
 
 Span = Sequence[float]
 Spans = Sequence[Span]
@@ -103,17 +106,6 @@ def _check_iou(iou: float) -> float:
 def _same_size(preds: Sequence[Any], trues: Sequence[Any], what: str = "series") -> None:
     if len(preds) != len(trues):
         raise ValueError(f"{len(preds)} predicted {what} for {len(trues)} true ones")
-
-
-def span_iou(a: Spans, b: Spans) -> np.ndarray:
-    """Intersection over union of every span of `a` with every span of `b`, `[len(a) x len(b)]`.
-
-    Spans are half-open `[start, end)` in samples, so `[0, 5)` and `[5, 10)` share no sample: IoU 0.
-    """
-    x, y = _as_spans(a, "a"), _as_spans(b, "b")
-    inter = np.clip(np.minimum(x[:, None, 1], y[None, :, 1]) - np.maximum(x[:, None, 0], y[None, :, 0]), 0, None)
-    union = (x[:, 1] - x[:, 0])[:, None] + (y[:, 1] - y[:, 0])[None, :] - inter
-    return inter / union
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -819,36 +811,67 @@ def caption_attribute_accuracy(caption: str, truth: Mapping[str, Any]) -> dict[s
     "periods": [...] (None for "no seasonality"), "counts": [(noun, n), ...], "places": [...]}`.
     """
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", caption.lower())
-    scores: dict[str, bool | None] = {"trend": None, "period": None, "event_count": None, "places": None}
     stated: dict[str, list[Any]] = {"trend": _stated_trends(text), "periods": [], "counts": [], "places": []}
     contradictions: list[str] = []
-
+    trend = None
     if stated["trend"] and truth.get("trend") is not None:
-        scores["trend"] = all(t == str(truth["trend"]).lower() for t in stated["trend"])
+        trend = all(t == str(truth["trend"]).lower() for t in stated["trend"])
+    nouns = _EventNouns(truth)
+    scores: dict[str, bool | None] = {
+        "trend": trend,
+        "period": _period_verdict(text, truth, stated, contradictions),
+        "event_count": _count_verdict(text, truth, nouns, stated, contradictions),
+        "places": _place_verdict(text, truth, nouns, stated, contradictions),
+    }
+    scored = [v for v in scores.values() if v is not None]
+    return {
+        **scores,
+        "accuracy": sum(scored) / len(scored) if scored else None,
+        "contradictions": list(dict.fromkeys(contradictions)),
+        "stated": stated,
+    }
 
+
+# The verdicts of `caption_attribute_accuracy` on one attribute each: True / False / None (not stated or not
+# checkable); each adds what it read to `stated` and the fragments the truth contradicts to `contradictions`.
+
+
+class _EventNouns:
+    """The nouns that name events in a caption (generic ones, the known event kinds and the truth's labels),
+    longest first, and the regular expression of any of them, singular or plural."""
+
+    def __init__(self, truth: Mapping[str, Any]) -> None:
+        labels = {label for *_, label in _truth_events(truth) if label}
+        self.nouns = sorted({*_GENERIC_EVENTS, *_KNOWN_EVENTS, *labels}, key=len, reverse=True)
+        self.pattern = "|".join(map(_plural, self.nouns))
+
+
+def _period_verdict(text: str, truth: Mapping[str, Any], stated: dict, contradictions: list[str]) -> bool | None:
     periods = _stated_periods(text, truth)
     stated["periods"] = [p for _, p in periods]
-    if periods and truth.get("periods") is not None:
-        true_periods = [float(q) for q in truth["periods"]]
-        checks = []
-        for fragment, period in periods:
-            if period is None:
-                checks.append(not true_periods)
-            else:
-                checks.append(any(abs(period - q) <= PERIOD_TOLERANCE * q for q in true_periods))
-                if not checks[-1]:
-                    contradictions.append(fragment)
-        scores["period"] = all(checks)
+    if not periods or truth.get("periods") is None:
+        return None
+    true_periods = [float(q) for q in truth["periods"]]
+    checks = []
+    for fragment, period in periods:
+        if period is None:
+            checks.append(not true_periods)
+        else:
+            checks.append(any(abs(period - q) <= PERIOD_TOLERANCE * q for q in true_periods))
+            if not checks[-1]:
+                contradictions.append(fragment)
+    return all(checks)
 
-    labels = {label for *_, label in _truth_events(truth) if label}
-    nouns = sorted({*_GENERIC_EVENTS, *_KNOWN_EVENTS, *labels}, key=len, reverse=True)
-    noun_re = "|".join(map(_plural, nouns))
-    count_re = re.compile(rf"\b{_COUNT}\s+(?:(?!{_COUNT_STOP})[a-z-]+\s+){{0,2}}?(?P<noun>{noun_re})\b")
+
+def _count_verdict(
+    text: str, truth: Mapping[str, Any], nouns: _EventNouns, stated: dict, contradictions: list[str]
+) -> bool | None:
+    count_re = re.compile(rf"\b{_COUNT}\s+(?:(?!{_COUNT_STOP})[a-z-]+\s+){{0,2}}?(?P<noun>{nouns.pattern})\b")
     checks = []
     for m in count_re.finditer(text):
         if _NOT_A_COUNT.search(text[: m.start()]):
             continue
-        noun = next(n for n in nouns if re.fullmatch(_plural(n), m["noun"]))
+        noun = next(n for n in nouns.nouns if re.fullmatch(_plural(n), m["noun"]))
         value = int(m["count"]) if m["count"].isdigit() else _NUMBER_WORDS[m["count"]]
         stated["counts"].append((noun, value))
         expected = _true_count(noun, truth)
@@ -856,12 +879,16 @@ def caption_attribute_accuracy(caption: str, truth: Mapping[str, Any]) -> dict[s
             checks.append(value == expected)
             if value != expected:
                 contradictions.append(m[0])
-    scores["event_count"] = all(checks) if checks else None
+    return all(checks) if checks else None
 
+
+def _place_verdict(
+    text: str, truth: Mapping[str, Any], nouns: _EventNouns, stated: dict, contradictions: list[str]
+) -> bool | None:
     events = _truth_events(truth)
     n = truth.get("length")
     checkable = truth.get("events") is not None and n is not None
-    names_event = re.compile(rf"\b(?:{noun_re})\b")
+    names_event = re.compile(rf"\b(?:{nouns.pattern})\b")
     checks = []
     for sentence in filter(names_event.search, _sentences(text)):
         samples = [(int(m["a"]), int(m["b"])) for m in _BETWEEN_RE.finditer(sentence)]
@@ -882,15 +909,7 @@ def caption_attribute_accuracy(caption: str, truth: Mapping[str, Any]) -> dict[s
             if checkable:
                 lo, hi = _region(m, n)
                 checks.append(any(s < hi and lo < e for s, e, _ in events))
-    scores["places"] = all(checks) if checks else None
-
-    scored = [v for v in scores.values() if v is not None]
-    return {
-        **scores,
-        "accuracy": sum(scored) / len(scored) if scored else None,
-        "contradictions": list(dict.fromkeys(contradictions)),
-        "stated": stated,
-    }
+    return all(checks) if checks else None
 
 
 __all__ = [

@@ -5,23 +5,20 @@
     report = evaluate_path("runs/tiny", "corpus/round-1", split="eval", limit=500)
     print(report_markdown(report))
 
-The evaluation examples of a task are the training pairs its `TaskSpec.examples(record)` gives, so the model is
-asked exactly what training taught it. The truth is the target text parsed back with the task's own `parse`:
-truth and prediction go through the same grammar and the same quantization (sample indices, half-open spans),
-and a score of 1 means the model wrote the target. Spans are compared on their bounds; channels are ignored.
+The evaluation examples of a task are the training pairs its `TaskSpec.examples(record)` gives, their truth the
+target parsed back (`ts_florence.evaluation.examples`), so a score of 1 means the model wrote the target. Spans are
+compared on their bounds; channels are ignored.
 
-Metrics: `report["scores"][task]` holds what the task's scorer gives (`TaskSpec.scorer`, one registry in
-`ts_florence.evaluation.scorers`, whose docstring lists the metrics of each); a metric that does not apply is left
-out.
+Metrics: `report["scores"][task]` holds what the task's scorer gives (`TaskSpec.score`, by the name
+`TaskSpec.scorer` in the one registry of `ts_florence.evaluation.scorers`, whose docstring lists the metrics of
+each); a metric that does not apply is left out.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..processing_ts_florence import SeriesInput, decode_generation
-from ..records import values_array
 from ..tasks import TASKS, get_task
-from .scorers import CHANGE_POINT_MARGIN, IOUS, METRICS, SCORERS
+from .examples import Example, build_examples
+from .scorers import CHANGE_POINT_MARGIN, IOUS, METRICS
 
 if TYPE_CHECKING:
     import datasets
@@ -43,72 +40,8 @@ SUBSAMPLE_SEED = 0
 """Seed of the subsample of examples that `limit` keeps, so that reruns score the same examples."""
 
 
-@dataclass(frozen=True)
-class Example:
-    """One evaluation example: a task prompt on one series, and what the model should write."""
-
-    task: str
-    text_input: str | None
-    target: str
-    """The target text, in the task's grammar."""
-    truth: dict[str, Any]
-    """`target` parsed back by the task: spans and points in sample indices."""
-    values: np.ndarray
-    """The series, `[time x channels]`."""
-    caption_truth: dict[str, Any] | None = None
-    """What `caption_attribute_accuracy` checks a caption against, for caption tasks of records with an exact
-    description."""
-
-    @property
-    def length(self) -> int:
-        return self.values.shape[0]
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Examples
-
-
-def _caption_truth(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Trend and periods of the first channel, events, length and sampling of `meta["description"]`."""
-    meta = record.get("meta") or {}
-    if isinstance(meta, str):
-        try:
-            meta = json.loads(meta)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"record {record.get('id')!r}: meta is not JSON ({err})") from None
-    description = meta.get("description")
-    if not description:
-        return None
-    truth: dict[str, Any] = {
-        "length": description.get("length"),
-        "sampling": description.get("sampling"),
-        "events": [(e["start"], e["end"], e.get("label")) for e in description.get("events") or []],
-    }
-    channels = description.get("channels") or []
-    if channels:
-        truth["trend"] = channels[0].get("trend")
-        truth["periods"] = channels[0].get("periods")
-    return truth
-
-
-def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, list[Example]]:
-    """The examples of each task in `tasks` from corpus records, in record order."""
-    specs = [get_task(token) for token in tasks]
-    examples: dict[str, list[Example]] = {spec.token: [] for spec in specs}
-    for record in records:
-        values = None
-        for spec in specs:
-            pairs = spec.examples(record)
-            if not pairs:
-                continue
-            if values is None:
-                values = values_array(record).T  # [time x channels], as the processor takes it
-            n = values.shape[0]
-            caption_truth = _caption_truth(record) if spec.scorer == "captions" else None
-            for text_input, target in pairs:
-                truth = spec.parse(target, n, text_input=text_input)
-                examples[spec.token].append(Example(spec.token, text_input, target, truth, values, caption_truth))
-    return examples
 
 
 def _fits(model, processor, example: Example) -> bool:
@@ -165,7 +98,7 @@ def score_task(task: str, examples: Sequence[Example], preds: Sequence[dict[str,
     not apply (no attribute truth, no matched span, unscored predictions) are left out."""
     if len(examples) != len(preds):
         raise ValueError(f"{len(preds)} predictions for {len(examples)} examples")
-    scores = SCORERS[get_task(task).scorer](examples, preds)
+    scores = get_task(task).score(examples, preds)
     return {name: float(value) for name, value in scores.items() if value is not None}
 
 
@@ -215,14 +148,7 @@ def evaluate_model(
     tasks located in time.
     Raises ValueError on an unknown task, no records, or no example of any task.
     """
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    for token in tasks or ():
-        get_task(token)
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1 example per task, got {limit}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    tasks = _checked_arguments(tasks, limit, batch_size)
     records = list(records)
     if not records:
         raise ValueError("no records to evaluate")
@@ -246,38 +172,13 @@ def evaluate_model(
     model.eval()
     try:
         for token in chosen:
-            todo = _subsample(examples[token], limit)
-            fitting = [ex for ex in todo if _fits(model, processor, ex)]
-            if len(fitting) < len(todo):
-                report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
-                logger.warning(
-                    "%s: %d examples left out, their prompt is longer than the model takes",
-                    token,
-                    len(todo) - len(fitting),
-                )
-            todo = fitting
+            todo = _fitting(model, processor, token, _subsample(examples[token], limit), report)
             report["examples"][token] = len(todo)
             if not todo:
                 report["scores"][token] = {}
                 continue
-            preds = []
             start = time.perf_counter()
-            batches = range(0, len(todo), batch_size)
-            for i in tqdm(batches, desc=token, unit="batch", disable=not progress, leave=False):
-                batch = todo[i : i + batch_size]
-                for ex, (text, char_scores) in zip(
-                    batch, _generate(model, processor, batch, generate_kwargs), strict=True
-                ):
-                    # Boundaries refined on the raw samples, as the pipeline does (ts_florence.boundaries).
-                    parsed = processor.post_process_generation(
-                        text,
-                        token,
-                        ex.length,
-                        text_input=ex.text_input,
-                        char_scores=char_scores,
-                        series=SeriesInput(values=np.asarray(ex.values, dtype=np.float64).T),
-                    )
-                    preds.append(parsed[token])
+            preds = _predict(model, processor, token, todo, batch_size, generate_kwargs, progress)
             report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
             report["scores"][token] = score_task(token, todo, preds)
             reference = [reference_prediction(token, ex.length) for ex in todo]
@@ -287,6 +188,61 @@ def evaluate_model(
     finally:
         model.train(was_training)
     return report
+
+
+def _checked_arguments(tasks: Sequence[str] | str | None, limit: int | None, batch_size: int) -> list[str] | None:
+    """The tasks as a list (None: every task), after the checks of `evaluate_model`'s arguments."""
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    for token in tasks or ():
+        get_task(token)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 example per task, got {limit}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return None if tasks is None else list(tasks)
+
+
+def _fitting(model, processor, token: str, todo: list[Example], report: dict[str, Any]) -> list[Example]:
+    """The examples of `todo` whose prompt the model takes (`_fits`); how many were left out goes into
+    `report["skipped_too_long"]`."""
+    fitting = [ex for ex in todo if _fits(model, processor, ex)]
+    if len(fitting) < len(todo):
+        report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
+        logger.warning(
+            "%s: %d examples left out, their prompt is longer than the model takes",
+            token,
+            len(todo) - len(fitting),
+        )
+    return fitting
+
+
+def _predict(
+    model,
+    processor,
+    token: str,
+    todo: Sequence[Example],
+    batch_size: int,
+    generate_kwargs: Mapping[str, Any],
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """The model's result of task `token` on each example of `todo`, generated in batches and post-processed."""
+    preds = []
+    batches = range(0, len(todo), batch_size)
+    for i in tqdm(batches, desc=token, unit="batch", disable=not progress, leave=False):
+        batch = todo[i : i + batch_size]
+        for ex, (text, char_scores) in zip(batch, _generate(model, processor, batch, generate_kwargs), strict=True):
+            # Boundaries refined on the raw samples, as the pipeline does (ts_florence.boundaries).
+            parsed = processor.post_process_generation(
+                text,
+                token,
+                ex.length,
+                text_input=ex.text_input,
+                char_scores=char_scores,
+                series=SeriesInput(values=np.asarray(ex.values, dtype=np.float64).T),
+            )
+            preds.append(parsed[token])
+    return preds
 
 
 def load_records(data: str | Path, split: str = "eval") -> datasets.Dataset:

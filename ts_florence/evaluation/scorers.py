@@ -1,22 +1,23 @@
-"""The scorers of the tasks, one registry: `SCORERS[TaskSpec.scorer]` maps the examples of a task and the predicted
-results (as `TaskSpec.parse` gives) to `{metric: value or None}` (None: the metric does not apply). The metric
-functions themselves are in `metrics`; what each metric of a report means is `METRICS`.
+"""The scorers of the tasks, one registry: `SCORERS[name]` maps the examples of a task and the predicted results (as
+`TaskSpec.parse` gives) to `{metric: value or None}` (None: the metric does not apply). A task reaches its scorer
+through its `TaskSpec`: `TaskSpec.scorer` is the name, `TaskSpec.score` runs it (which tasks a scorer scores is
+said there, in `ts_florence.tasks`, once). The metric functions themselves are in `metrics`; what each metric of a
+report means is `METRICS`.
 
 Metrics by scorer (every value in [0, 1]):
 
-- `anomalies` (`<ANOMALY_DETECTION>`): span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must
-  match), event-wise F1 and affiliation F1 (types ignored).
-- `typed_spans` (`<EVENT_DETECTION>`): span F1 at the three IoUs and mAP, event types must match.
-- `dense_spans` (`<DENSE_SPAN_CAPTION>`): span F1 and mAP ignoring the descriptions, and the mean ROUGE-L of the
-  descriptions of the spans matched at IoU 0.5.
-- `spans` (`<SPAN_PROPOSAL>`, `<OPEN_VOCABULARY_DETECTION>`): span F1 at the three IoUs and mAP.
-- `segmentation` (`<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`): covering and change-point F1 with a margin
-  of 1% of the length, means over series (TSSB); regimes are read as the change points where they start.
+- `anomalies`: span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must match), event-wise F1 and
+  affiliation F1 (types ignored).
+- `typed_spans`: span F1 at the three IoUs and mAP, types must match.
+- `dense_spans`: span F1 and mAP ignoring the descriptions, and the mean ROUGE-L of the descriptions of the spans
+  matched at IoU 0.5.
+- `spans`: span F1 at the three IoUs and mAP.
+- `segmentation`: covering and change-point F1 with a margin of 1% of the length, means over series (TSSB);
+  regimes are read as the change points where they start.
 - `captions`: mean ROUGE-L, and caption attribute accuracy against the record's exact description
   (`meta["description"]`, a `SeriesDescription` dict) when records have one.
-- `grounding` (`<CAPTION_TO_PHRASE_GROUNDING>`): recall at IoU 0.5 of the true (phrase, span) pairs.
-- `labels` (`<CLASSIFICATION>`, `<SPAN_TO_CATEGORY>`): accuracy and macro F1. `rouge_l` (`<SPAN_TO_DESCRIPTION>`):
-  mean ROUGE-L.
+- `grounding`: recall at IoU 0.5 of the true (phrase, span) pairs.
+- `labels`: accuracy and macro F1. `rouge_l`: mean ROUGE-L.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from .metrics import (
 )
 
 if TYPE_CHECKING:
-    from .runner import Example
+    from .examples import Example
 
 IOUS = (0.3, 0.5, 0.7)
 """IoU thresholds of span F1."""
@@ -177,5 +178,5 @@ SCORERS: dict[str, Scorer] = {
     "grounding": _grounding_scores,
     "rouge_l": _rouge_scores,
 }
-"""Every scorer, by the name a `TaskSpec.scorer` gives: a new task names one of these in `ts_florence.tasks`; a new
-metric family is one more function and entry here."""
+"""Every scorer, by the name a `TaskSpec.scorer` gives (`TaskSpec.score` runs it): a new task names one of these in
+`ts_florence.tasks`; a new metric family is one more function and entry here."""

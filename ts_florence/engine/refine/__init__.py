@@ -4,7 +4,7 @@ more specialist, and round k+1 is written with an audit (docs/architecture.md, F
 The package by job: `annotate` (the model as an annotator, its merge candidates, the recipe of pass 1), `guard`
 (the skill gate, class counts, the rare-class guard, agreement), `report` (the audit in Markdown and as a plot,
 the card's section on rounds), `gallery` (where the model disagrees with the specialists, against exact truth),
-`config` (`RefineConfig`); this module runs a round (`refine_corpus`).
+`config` (`RefineConfig`, `MODEL_TASKS`); this module runs a round (`refine_corpus`).
 
 The recipe of one round (`refine_corpus`):
 
@@ -67,7 +67,6 @@ from .. import steps as S
 from ..descriptions import SeriesDescription
 from ..executor import Job
 from .annotate import (
-    MODEL_TASKS,
     SPAN_KIND,
     SPAN_LABELS,
     ModelAnnotate,
@@ -79,7 +78,7 @@ from .annotate import (
     model_source,
     refine_steps,
 )
-from .config import RefineConfig
+from .config import MODEL_TASKS, RefineConfig
 from .guard import (
     CHANGE_POINT_CLASS,
     RareClassGuard,

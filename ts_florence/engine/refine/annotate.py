@@ -8,7 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -22,15 +22,10 @@ from ...records import (
 )
 from ...tasks import TASKS
 from .. import steps as S
-
-if TYPE_CHECKING:
-    from .config import RefineConfig
+from .config import MODEL_TASKS, RefineConfig
 
 logger = logging.getLogger(__name__)
 
-MODEL_TASKS = tuple(token for token, spec in TASKS.items() if spec.gate_metric is not None)
-"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards): those
-whose `TaskSpec` names a `gate_metric`."""
 SPAN_KIND = {token: TASKS[token].span_kind for token in MODEL_TASKS if TASKS[token].span_kind is not None}
 SPAN_LABELS = {"anomaly": frozenset(ANOMALY_LABELS), "event": frozenset(EVENT_LABELS)}
 

@@ -1,10 +1,14 @@
-"""The settings of one refinement round."""
+"""The settings of one refinement round, and the tasks a model may annotate the corpus with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .annotate import MODEL_TASKS
+from ...tasks import TASKS
+
+MODEL_TASKS = tuple(token for token, spec in TASKS.items() if spec.gate_metric is not None)
+"""The tasks whose outputs are corpus annotations (captions and groundings are written from them afterwards): those
+whose `TaskSpec` names a `gate_metric`."""
 
 
 @dataclass

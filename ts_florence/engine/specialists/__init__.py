@@ -49,6 +49,7 @@ that measured and exact annotations agree:
 from __future__ import annotations
 
 from ...vocabulary import CHANGE_LABELS, SAMPLING_SECONDS
+from ..descriptions import sampling_from_timestamps
 from ..phrases import describe_event, format_number
 from .analysis import (
     AnalysisConfig,
@@ -63,7 +64,6 @@ from .analysis import (
     merge_runs,
     robust_std,
     runs,
-    sampling_from_timestamps,
 )
 from .base import Specialist
 from .change_points import ChangePointDetector

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage, signal
 
-from ...vocabulary import SAMPLING_SECONDS, noise_level, trend_direction
-from ..descriptions import ChannelDescription, robust_range
+from ...vocabulary import noise_level, trend_direction
+from ..descriptions import ChannelDescription, component_strength, robust_range
 
 MAD_TO_STD = 1.4826  # MAD of a Gaussian times this is its standard deviation
 _DIFF_MEDIAN_TO_STD = 1.0484  # median |difference| of Gaussian noise is 0.6745 * sqrt(2) std
@@ -93,24 +93,6 @@ def difference_noise_std(x: np.ndarray) -> float:
 def logistic(x: float) -> float:
     """Confidence in [0, 1] from an excess over a threshold (0.5 at the threshold)."""
     return float(1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x)))))
-
-
-def sampling_from_timestamps(timestamps: Sequence[Any] | None) -> str | None:
-    """The `SAMPLING_SECONDS` name whose step is within 10% of the median timestamp step, else None."""
-    if timestamps is None or len(timestamps) < 2:
-        return None
-    import pandas as pd
-
-    times = pd.to_datetime(pd.Series(list(timestamps)), errors="coerce", utc=True)
-    steps = times.diff().dt.total_seconds().to_numpy(dtype=np.float64)
-    steps = steps[np.isfinite(steps) & (steps > 0)]
-    if steps.size == 0:
-        return None
-    step = float(np.median(steps))
-    for name, seconds in SAMPLING_SECONDS.items():
-        if abs(step - seconds) <= 0.1 * seconds:
-            return name
-    return None
 
 
 def event_magnitude(x: np.ndarray, start: int, end: int, label: str) -> float | None:
@@ -285,12 +267,6 @@ def _analyse(x: np.ndarray, config: AnalysisConfig) -> ChannelAnalysis:
     return ChannelAnalysis(
         observed, filled, seasonal, trend, resid, tuple(periods), strength, noise, step_noise, value_range
     )
-
-
-def component_strength(component: np.ndarray, resid: np.ndarray) -> float:
-    """Strength of a component (Wang, Smith & Hyndman 2006): max(0, 1 - var(R) / var(C + R)), in [0, 1]."""
-    total = float(np.var(component + resid))
-    return max(0.0, 1.0 - float(np.var(resid)) / total) if total > 0 else 0.0
 
 
 def moving_average(y: np.ndarray, window: int) -> np.ndarray:

@@ -13,12 +13,12 @@ from scipy import ndimage
 
 from ...records import change_point, segment
 from ...vocabulary import MIN_SEGMENT_FRACTION, MIN_SEGMENT_LENGTH, REGIME_LABELS, whole_series_label
+from ..descriptions import component_strength
 from .analysis import (
     AnalysisConfig,
     ChannelAnalysis,
     analyse_all,
     block_reduce,
-    component_strength,
     describe_channel,
     difference_noise_std,
     event_magnitude,

@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..descriptions import SeriesDescription
-from .analysis import AnalysisConfig, analyse_all, describe_channel, sampling_from_timestamps
+from ..descriptions import SeriesDescription, sampling_from_timestamps
+from .analysis import AnalysisConfig, analyse_all, describe_channel
 from .base import Specialist
 
 
