@@ -40,9 +40,10 @@ def nms_1d(spans: Sequence[Sequence[int]], scores: Sequence[float | None], iou_t
     """Indices of the spans kept by greedy non-maximum suppression, best score first: a span is dropped
     when it overlaps a kept one with IoU above `iou_threshold`. A score of None counts as 0."""
     order = sorted(range(len(spans)), key=lambda i: -(scores[i] if scores[i] is not None else 0.0))
+    overlaps = span_iou(spans, spans) if len(spans) else None  # every pair once, not one call per pair
     kept: list[int] = []
     for i in order:
-        if all(span_iou(spans[i], spans[k]) <= iou_threshold for k in kept):
+        if not kept or overlaps[i, kept].max() <= iou_threshold:
             kept.append(i)
     return kept
 
