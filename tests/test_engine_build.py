@@ -1,5 +1,6 @@
 """The engine's build: schema on disk, rank sharding, resume after a crash, and bad input."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -23,7 +24,15 @@ def small_config(**overrides) -> BuildConfig:
     config = BuildConfig(
         name="test-corpus",
         shards=4,
-        sources=SourcesConfig(synthetic=40, semi_synthetic=12, real=["fake"], max_length=512, heldout_fraction=0.2),
+        sources=SourcesConfig(
+            synthetic=40,
+            semi_synthetic=12,
+            defects=8,
+            defect_shards=2,
+            real=["fake"],
+            max_length=512,
+            heldout_fraction=0.2,
+        ),
         eval=EvalConfig(synthetic=16, semi_synthetic=6, seed=123_456_789),
         specialists=[{"name": n} for n in ("regime_describer", "stl_zscore", "change_points", "events")],
     )
@@ -94,7 +103,7 @@ def test_two_ranks_together_cover_every_series_once(tmp_path):
     config = small_config()
     build_corpus(config, tmp_path / "c", rank=0, world_size=2, progress=False, finalize=False)
     done = sorted(p.name for p in (tmp_path / "c" / "work" / "shards").glob("*.stats.json"))
-    assert done == ["shard-00000.stats.json", "shard-00002.stats.json"]
+    assert done == ["shard-00000.stats.json", "shard-00002.stats.json", "shard-00004.stats.json"]  # 4 + 2 defect
     build_corpus(config, tmp_path / "c", rank=1, world_size=2, progress=False)  # rank 1 never finishes the corpus
     assert not (tmp_path / "c" / "data").exists()
     build_corpus(config, tmp_path / "c", rank=0, world_size=2, progress=False)  # finds its shards done, finishes
@@ -105,8 +114,11 @@ def test_two_ranks_together_cover_every_series_once(tmp_path):
     )
     ids = shards["id"]
     real = datasets.load_from_disk(str(tmp_path / "c" / "work" / "real"))
-    expected = len(real) + config.sources.synthetic + config.sources.semi_synthetic
+    expected = len(real) + config.sources.synthetic + config.sources.semi_synthetic + config.sources.defects
     assert len(ids) == len(set(ids)) == expected
+    metas = [json.loads(r["meta"]) for r in shards if "+inj" in r["id"]]
+    defects = [m for m in metas if m["seed"] >= 5_000_000]  # defect_records' seeds
+    assert len(defects) == config.sources.defects and all(m["kinds"] == list(B.DEFECT_MIX) for m in defects)
 
 
 def test_a_build_killed_half_way_resumes_and_gives_the_same_corpus(tmp_path, monkeypatch):
@@ -350,3 +362,10 @@ def test_engine_workers_end_when_their_parent_is_killed():
         for pid in children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_defects_recipe_is_the_default_plus_defect_shards():
+    default, defects = load_config(), load_config(B.DEFAULT_CONFIG_PATH.parent / "defects.yaml")
+    assert default.sources.defects == 0 and B.total_shards(default) == default.shards
+    assert (defects.sources.defects, B.total_shards(defects)) == (8000, default.shards + 8)
+    assert dataclasses.replace(defects, sources=default.sources) == default

@@ -630,6 +630,41 @@ def test_inject_events_rejects_unknown_kinds_and_short_series(real_record):
         inject_events(schema.new_record("short", "pkg", np.arange(20.0)), 0)
 
 
+def test_injected_defects_are_what_their_annotation_says(real_record):
+    """Permanent changes last to the end and are annotated at their onset; a pattern break replays the series
+    faster and meets it at both ends; each carries the vocabulary's label."""
+    from ts_florence.engine.injection import DEFECTS, onset_width
+
+    original = schema.values_array(real_record)
+    n = original.shape[1]
+    seen = set()
+    for defect, label in DEFECTS.items():
+        for seed in range(8):
+            injected = inject_events(real_record, seed, max_events=1, kinds=[defect])
+            ((span, event),) = events_with_spans(injected)
+            values = schema.values_array(injected)
+            row, start, end = span["channel"], span["start"], span["end"]
+            assert span["label"] == label and span["kind"] == "anomaly" and row in (0, 1)
+            others = [c for c in range(len(values)) if c != row]
+            assert np.array_equal(values[others], original[others], equal_nan=True)
+            change = values[row] - original[row]
+            assert np.allclose(values[row, :start], original[row, :start], rtol=1e-6, equal_nan=True)
+            if defect == "permanent level shift":
+                assert end - start == onset_width(n)
+                assert np.allclose(change[start:], event["magnitude"], rtol=1e-4)
+            elif defect == "permanent trend change":
+                assert end - start == onset_width(n)
+                ramp = change[start:]
+                assert abs(ramp[-1] - event["magnitude"]) < 1e-3 * abs(event["magnitude"])
+                assert np.all(np.diff(ramp) * np.sign(event["magnitude"]) > 0)
+            else:
+                assert np.allclose(values[row, end:], original[row, end:], rtol=1e-6, equal_nan=True)
+                inside = values[row, start:end]
+                assert np.abs(np.diff(inside)).mean() >= 1.5 * np.abs(np.diff(original[row, start:end])).mean()
+            seen.add(defect)
+    assert seen == set(DEFECTS)
+
+
 def test_inject_events_works_on_a_synthetic_record_of_one_channel():
     record = generate_record(11, config=SyntheticConfig(multivariate_probability=0.0))
     injected = inject_events(record, 0)

@@ -3,6 +3,7 @@
 The recipe (one shard):
 
     records = real windows[shard] + synthetic(seeds[shard]) + semi_synthetic(seeds[shard])
+    (the last `sources.defect_shards` shards: real windows with injected defects instead, `defect_records`)
     records = ValidSeriesFilter -> Annotate(specialist) for each specialist -> Merge -> filters
               -> WriteCaptions -> CaptionCheckFilter
     write work/shards/shard-K.parquet and its stats
@@ -70,6 +71,8 @@ def _default(*keys: str):
 class SourcesConfig:
     synthetic: int = _default("sources", "synthetic")  # synthetic series with exact ground truth
     semi_synthetic: int = _default("sources", "semi_synthetic")  # real windows with injected, exactly known events
+    defects: int = _default("sources", "defects")  # real windows with injected defects users' benchmarks count
+    defect_shards: int = _default("sources", "defect_shards")  # shards of their own, after the `shards` others
     real: list[str] | None = _default("sources", "real")  # source names of `engine.sources` (None: every one)
     max_real: int | None = _default("sources", "max_real")  # cap on real windows (None: all the sources give)
     max_windows_per_series: int | None = _default("sources", "max_windows_per_series")
@@ -298,12 +301,41 @@ def shard_records(config: BuildConfig, real, k: int) -> Iterator[dict]:
             yield from _injected(real[(i * 7919) % len(real)], seed=config.seed * 10_000_000 + i)
 
 
-def _injected(record: dict, seed: int) -> Iterator[dict]:
+DEFECT_MIX = (
+    *(2 * ("permanent level shift", "permanent trend change", "pattern break")),
+    "flat line",
+    "missing stretch",
+    "spike",
+    "dip",
+    "variance burst",
+)
+"""What `defect_records` injects (a kind drawn uniformly from the tuple, so the `injection.DEFECTS` that the other
+semi-synthetic records lack are drawn twice as often): the defects that users' benchmarks count (NAB, SKAB and the
+KPI sets count level shifts, stuck readings and pattern changes as anomalies)."""
+
+
+def total_shards(config: BuildConfig) -> int:
+    """Tasks of a build: the `shards` of the mixed recipe, then the defect shards. The corpus is made of exactly
+    these (a work folder may hold more, e.g. defect shards of an earlier build with defects)."""
+    return config.shards + (config.sources.defect_shards if config.sources.defects else 0)
+
+
+def defect_records(config: BuildConfig, real, j: int) -> Iterator[dict]:
+    """The input records of defect shard `j`: its share of `sources.defects` real windows, each with 1-2 defects of
+    `DEFECT_MIX` (seeds apart from the semi-synthetic ones and the frozen split's)."""
+    if not len(real):
+        return
+    for i in _share(config.sources.defects, config.sources.defect_shards, j):
+        record = real[(i * 104_729) % len(real)]
+        yield from _injected(record, seed=config.seed * 10_000_000 + 5_000_000 + i, kinds=DEFECT_MIX, max_events=2)
+
+
+def _injected(record: dict, seed: int, **options) -> Iterator[dict]:
     """A semi-synthetic record, or nothing (logged) when no event fits the real window (e.g. mostly NaN)."""
     from .synthetic import inject_events
 
     try:
-        yield inject_events(record, seed=seed)
+        yield inject_events(record, seed=seed, **options)
     except ValueError as err:
         logger.info("no event injected into %s: %s", record["id"], err)
 
@@ -323,7 +355,9 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     shard_dir.mkdir(parents=True, exist_ok=True)
     real = _load_saved(work / "real")
     pipeline = build_steps(config)
-    records: Iterator[dict] = shard_records(config, real, k)
+    records: Iterator[dict] = (
+        shard_records(config, real, k) if k < config.shards else defect_records(config, real, k - config.shards)
+    )
     for step in pipeline:
         records = step.run(records)
     start = time.perf_counter()
@@ -340,7 +374,7 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
 def shard_job(config: BuildConfig, work: Path) -> Job:
     """The build's shards as a job of the engine's executor: task `k` is `process_shard(config, work, k)`; its
     completion markers are in `work/tasks`."""
-    return Job(functools.partial(_run_shard, config, work), tasks=config.shards, folder=work / "tasks")
+    return Job(functools.partial(_run_shard, config, work), tasks=total_shards(config), folder=work / "tasks")
 
 
 def _run_shard(config: BuildConfig, work: Path, k: int) -> None:
@@ -371,7 +405,7 @@ def build_corpus(
         while not ready.exists():
             time.sleep(2)
     job = shard_job(config, work)
-    mine = range(rank, config.shards, world_size)
+    mine = range(rank, total_shards(config), world_size)
     logger.info("rank %d: %d shards, %d already finished", rank, len(mine), len(mine) - len(job.pending(mine)))
     job.run(num_proc, mine, progress=progress, desc=f"shards (rank {rank})", unit="shard")
     if rank != 0 or not finalize:
@@ -403,7 +437,7 @@ def finish(config: BuildConfig, out: Path) -> dict:
     import datasets
 
     work = out / "work"
-    shard_files = sorted(str(p) for p in (work / "shards").glob("shard-*.parquet"))
+    shard_files = [str(work / "shards" / f"shard-{k:05d}.parquet") for k in range(total_shards(config))]
     train = datasets.load_dataset("parquet", data_files=shard_files, split="train")
     heldout = _load_saved(work / "heldout")
     evaluation = _table(list(eval_records(config, heldout)))
@@ -448,7 +482,7 @@ def finish(config: BuildConfig, out: Path) -> dict:
 def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter) -> dict:
     per_step: dict[str, dict] = {}
     seconds = 0.0
-    for path in sorted((work / "shards").glob("shard-*.stats.json")):
+    for path in (work / "shards" / f"shard-{k:05d}.stats.json" for k in range(total_shards(config))):
         shard = json.loads(path.read_text())
         for step in shard["steps"]:
             agg = per_step.setdefault(

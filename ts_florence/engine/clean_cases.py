@@ -20,7 +20,8 @@ Spike, dip, level shift, trend change, flat line, variance burst and missing str
 own injector (`injection.apply_event`, the shapes the training corpus has), with these sizes and places.
 
 Truth of the permanent kinds: a level shift or trend change has no end, so its truth is the onset region
-`[t, t + onset_width(n))`, `onset_width(n) = max(2, ceil(n / 200))` samples from the first changed sample t; what NAB
+`[t, t + onset_width(n))`, `onset_width(n) = max(2, ceil(n / 200))` samples from the first changed sample t (the
+injector's rule for its permanent defects, `injection.DEFECTS`, that the training corpus holds); what NAB
 and SKAB count is that a detector flags the change near where it happens, not that it covers the rest of the series.
 
 Backgrounds (`BACKGROUNDS`): "sine 0.1" and "sine 0.3" (per channel a sine of amplitude 1, period 50, 40 or 60 for
@@ -46,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ts_florence.engine.injection import Event, apply_event
+from ts_florence.engine.injection import Event, apply_event, onset_width
 from ts_florence.evaluation.metrics import span_iou
 
 KINDS = (
@@ -69,11 +70,6 @@ CHANNELS = (1, 3)
 PERIODS = (50, 40, 60)
 """Period of the sine of channels 0, 1, 2."""
 IOU = 0.5
-
-
-def onset_width(n: int) -> int:
-    """Samples of the truth of a permanent change, from its first changed sample."""
-    return max(2, math.ceil(n / 200))
 
 
 def point_tolerance(n: int) -> int:

@@ -33,6 +33,22 @@ EVENT_KINDS: dict[str, str] = {
     "gap": "event",
 }
 """Labels that `inject_events` places, with their kind."""
+DEFECTS: dict[str, str] = {
+    "permanent level shift": "level shift",
+    "permanent trend change": "trend change",
+    "pattern break": "oscillation burst",
+}
+"""Defects that `inject_events` also places (`kinds`), with the vocabulary's label they are annotated with. What
+users' benchmarks (NAB, SKAB, KPI sets) count and the events of `EVENT_KINDS` lack:
+
+- permanent level shift: the channel moves by +-1..2 local scales from an onset to the end of the series.
+- permanent trend change: from an onset on, a ramp that has moved the level +-1..3 local scales by the end.
+- pattern break: a stretch (4-10% of the series) where the series plays three times faster (its own values from
+  three widths, every third), bent back so that it meets the series at both ends; placed only where that raises
+  the stretch's sample-to-sample variation by half (on a noise-like series a faster replay would not show).
+
+A permanent change has no end: its annotation is the onset region `[t, t + onset_width(n))` (what NAB and SKAB
+count is a flag near where the change happens), the event's `params` say `permanent`."""
 PLACEMENT_ATTEMPTS = 25
 """Random draws tried before a placement (of a span, a period) is given up."""
 
@@ -72,6 +88,11 @@ def _width_bounds(label: str, n: int) -> tuple[int, int]:
     }[label]
     low = max(low_samples, math.ceil(low_fraction * n))
     return low, max(low, math.floor(high_fraction * n))
+
+
+def onset_width(n: int) -> int:
+    """Samples of the annotation of a permanent change (`DEFECTS`), from its first changed sample."""
+    return max(2, math.ceil(n / 200))
 
 
 def span_margin(n: int) -> int:
@@ -216,17 +237,16 @@ def place_event(
     """Places one `label` event in `work` ([channels x time], modified in place) and marks its span taken in
     `free`. Sizes come from the surroundings in `clean` (the values before any event) with the channel's `floors`
     (series units). None when no suitable span was found."""
+    if label in DEFECTS:
+        return _place_defect(rng, work, clean, floors, label, free, univariate)
     n_channels = len(work)
     if label == "gap":
         channel, rows = None, list(range(n_channels))
-        usable = free & np.isfinite(clean).all(axis=0)
+        usable = _usable(free, np.isfinite(clean).all(axis=0))
     else:
         channel = int(rng.integers(n_channels))
         rows = [channel]
-        usable = free & np.isfinite(clean[channel])
-    # A NaN next to a span would hide its edge (and a flat line would hold a NaN).
-    usable[1:] &= usable[:-1].copy()
-    usable[:-1] &= usable[1:].copy()
+        usable = _usable(free, np.isfinite(clean[channel]))
     values = clean[rows[0]]
     for start, end in _candidate_slots(rng, usable, label):
         around = _surroundings(values, start, end, floors[rows[0]])
@@ -236,6 +256,62 @@ def place_event(
         event = Event(label, EVENT_KINDS[label], start, end, None if univariate else channel, magnitude)
         for row in rows:
             apply_event(rng, work[row], event)
+        free[start:end] = False
+        return event
+    return None
+
+
+def _usable(free: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Samples free and finite with finite neighbours: a NaN next to a span would hide its edge (and a flat line
+    would hold a NaN)."""
+    usable = free & finite
+    usable[1:] &= usable[:-1].copy()
+    usable[:-1] &= usable[1:].copy()
+    return usable
+
+
+def _place_defect(
+    rng: np.random.Generator,
+    work: np.ndarray,
+    clean: np.ndarray,
+    floors: np.ndarray,
+    defect: str,
+    free: np.ndarray,
+    univariate: bool,
+) -> Event | None:
+    """`place_event` for a defect of `DEFECTS`: the changed stretch written into one channel of `work`, the
+    returned event (and the span marked taken in `free`) being its annotation."""
+    n = work.shape[1]
+    channel = int(rng.integers(len(work)))
+    values = clean[channel]
+    usable = _usable(free, np.isfinite(values))
+    margin = span_margin(n)
+    label = DEFECTS[defect]
+    for _ in range(PLACEMENT_ATTEMPTS):
+        if defect == "pattern break":
+            low, high = _width_bounds(label, n)
+            width = int(rng.integers(low, high + 1))
+            start = int(rng.integers(margin, max(margin + 1, n - margin - 3 * width)))
+            end, reach = start + width, start + 3 * width
+            if reach >= n or not usable[start - margin : reach + 1].all():
+                continue
+            replay = values[start:reach:3][:width] - (values[reach] - values[end]) * np.arange(width) / width
+            if np.abs(np.diff(replay)).mean() < 1.5 * np.abs(np.diff(values[start:end])).mean():
+                continue
+            work[channel, start:end] = replay
+            event = Event(label, "anomaly", start, end, None if univariate else channel, None)
+        else:
+            start = int(rng.integers(max(margin, int(0.2 * n)), max(margin + 1, int(0.8 * n))))
+            end = start + onset_width(n)
+            if end + margin > n or not usable[start - margin : end + margin].all():
+                continue
+            around = _surroundings(values, start, end, floors[channel])
+            if around is None or around.scale <= 0:
+                continue
+            reach = (1.0, 2.0) if label == "level shift" else (1.0, 3.0)
+            size = (1.0 if rng.random() < 0.5 else -1.0) * rng.uniform(*reach) * around.scale
+            apply_event(rng, work[channel], Event(label, "anomaly", start, n, channel, size))
+            event = Event(label, "anomaly", start, end, None if univariate else channel, size, {"permanent": 1.0})
         free[start:end] = False
         return event
     return None
@@ -283,20 +359,21 @@ def inject_events(
     """A new record: the values of `record` with 1..`max_events` known events placed in them, a function of
     `seed`, the record's id and its values. `record` is not modified.
 
-    `kinds` are labels of `EVENT_KINDS` (default: the 8 of `ANOMALY_LABELS`). Sizes are relative to the
-    series' own variation around each event, and at least a tenth of its full range (`size_floors`), so they
-    show without being absurd; events avoid stretches where the series already makes an excursion of its own,
-    and NaN already there; a missing stretch or gap sets NaN. Events go on a random channel (a gap on every
-    channel).
+    `kinds` are labels of `EVENT_KINDS` or defects of `DEFECTS` (default: the 8 of `ANOMALY_LABELS`). Sizes are
+    relative to the series' own variation around each event, and at least a tenth of its full range
+    (`size_floors`), so they show without being absurd; events avoid stretches where the series already makes an
+    excursion of its own, and NaN already there; a missing stretch or gap sets NaN. Events go on a random channel
+    (a gap on every channel).
 
     The annotations are exactly the injected events (`source` "injected"): the input's own annotations and
     captions are dropped because nothing says they are complete, while label, timestamps and channel names stay.
     Raises ValueError for unknown kinds, `max_events < 1`, series shorter than 32 samples, or when no event fits.
     """
     labels = tuple(ANOMALY_LABELS if kinds is None else kinds)
-    unknown = sorted(set(labels) - set(EVENT_KINDS))
+    unknown = sorted(set(labels) - set(EVENT_KINDS) - set(DEFECTS))
     if not labels or unknown:
-        raise ValueError(f"kinds must be a non-empty selection of {list(EVENT_KINDS)}; unknown: {unknown}")
+        known = list(EVENT_KINDS) + list(DEFECTS)
+        raise ValueError(f"kinds must be a non-empty selection of {known}; unknown: {unknown}")
     if max_events < 1:
         raise ValueError(f"max_events must be >= 1, got {max_events}")
     original = records.values_array(record)  # a float64 copy, [channels x time]
