@@ -28,9 +28,9 @@ TASKS = {"<ANOMALY_DETECTION>": 0, "<EVENT_DETECTION>": 1}  # the cell head's ou
 def cell_spans(probabilities: np.ndarray, starts: np.ndarray, ends: np.ndarray, threshold: float) -> list[list[int]]:
     """Spans `[start, end)` in samples of the runs of cells whose probability reaches `threshold`; cell j covers
     samples `[starts[j], ends[j])`."""
-    on = np.concatenate([[False], probabilities >= threshold, [False]])
-    edges = np.flatnonzero(np.diff(on.astype(np.int8)))
-    return [[int(starts[a]), int(ends[b - 1])] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    from ts_florence.cell_decoding import runs_above
+
+    return [[int(starts[a]), int(ends[b - 1])] for a, b in runs_above(probabilities, threshold)]
 
 
 def cell_probabilities(model, processor, examples: list, task: str, batch_size: int = 32) -> list[np.ndarray]:

@@ -364,6 +364,30 @@ def test_engine_workers_end_when_their_parent_is_killed():
                 os.kill(pid, signal.SIGKILL)
 
 
+def test_shape_regime_shards_join_ucr_instances_after_the_defect_shards(tmp_path, monkeypatch):
+    import ts_florence.engine.sources as sources
+    from ts_florence.engine.sources import RawSeries
+
+    def read_raw(name):  # the fake source and a toy UCR dataset of two classes, 100 samples an instance
+        yield from _fake_real(name)
+        for i in range(12):
+            values = np.sin(np.arange(100) / (2 + 3 * (i % 2))) + 0.01 * i
+            yield RawSeries(name=f"ucr:Toy:TRAIN:{i}", values=values[None, :], provenance="toy", label=f"Toy:{i % 2}")
+
+    monkeypatch.setattr(sources, "read_raw", read_raw)
+    config = small_config()
+    config.sources = dataclasses.replace(config.sources, shape_regimes=6, shape_regime_shards=2)
+    assert B.shard_indices(config) == [0, 1, 2, 3, 4, 5, 6, 7]
+    off = dataclasses.replace(config, sources=dataclasses.replace(config.sources, defects=0))
+    assert B.shard_indices(off) == [0, 1, 2, 3, 6, 7]  # shape shards keep their numbers without defects
+    build_corpus(config, tmp_path / "c", progress=False)
+    train = _load(tmp_path / "c")["train"]
+    shapes = [r for r in train if r["id"].startswith("shapes:Toy:")]
+    assert len(shapes) == 6 and all(r["spans"] is None and r["change_points"] for r in shapes)
+    stats = json.loads((tmp_path / "c" / "stats.json").read_text())
+    assert stats["train"] == len(train)
+
+
 def test_the_defects_recipe_is_the_default_plus_defect_shards():
     default, defects = load_config(), load_config(B.DEFAULT_CONFIG_PATH.parent / "defects.yaml")
     assert default.sources.defects == 0 and B.total_shards(default) == default.shards

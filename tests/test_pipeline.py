@@ -252,3 +252,70 @@ def test_each_task_reads_in_the_models_own_window_unless_told(burst_model):
     both = windowed(long, task=["<ANOMALY_DETECTION>", "<CAPTION>"])
     assert both["<ANOMALY_DETECTION>"] == by_default["<ANOMALY_DETECTION>"]
     assert both["<CAPTION>"] == plain(long, task="<CAPTION>")["<CAPTION>"]
+
+
+def test_cell_decoding_adds_the_cell_heads_runs_the_answer_lacks_with_the_decoders_best_label(cell_head_pipe):
+    """`cell_threshold=t`: the generated answer, then the runs where the point scores reach t (closer than three
+    cells joined) that overlap none of its spans, each with the label whose `label<loc_a><loc_b>` the decoder finds
+    most likely as its answer's first item, scored by its mean probability."""
+    import torch
+
+    from ts_florence.cell_decoding import cell_spans, missing_spans
+    from ts_florence.tasks import span_to_text
+    from ts_florence.vocabulary import ANOMALY_LABELS
+
+    values = np.sin(np.arange(300) / 4.0)
+    values[140:150] += 5.0
+    task = "<ANOMALY_DETECTION>"
+    plain = cell_head_pipe(values, task=task, return_point_scores=True, refine_boundaries=False)[task]
+    scores = np.asarray(plain.pop("point_scores"))
+    threshold = float(np.quantile(scores, 0.8))  # an untrained head: some runs, not everything
+    found = cell_head_pipe(values, task=task, cell_threshold=threshold, refine_boundaries=False)[task]
+    n = len(plain["spans"])
+    assert {key: value[:n] for key, value in found.items()} == plain
+    extractor = cell_head_pipe.processor.feature_extractor
+    cells = extractor.patches_per_channel(1) * extractor.patch_length
+    added = missing_spans(cell_spans(scores[None], threshold, join_gap=-(-3 * 300 // cells)), plain["spans"])
+    assert added, "the test needs spans that the answer lacks"
+    # Bins of 0.3 samples: every span comes back exactly.
+    assert found["spans"][n:] == [[s.start, s.end] for s in added] and found["channels"][n:] == [None] * len(added)
+    np.testing.assert_allclose(found["scores"][n:], [s.score for s in added], atol=1e-4)
+
+    model, processor = cell_head_pipe.model, cell_head_pipe.processor
+    inputs = processor(series=values, text=task)
+    with torch.no_grad():
+        for span, label in zip(added, found["labels"][n:], strict=True):
+            losses = []
+            for candidate in ANOMALY_LABELS:
+                ids = processor.tokenizer(candidate + span_to_text(span.start, span.end, 300), add_special_tokens=False)
+                labels = torch.tensor([ids["input_ids"]])
+                logits = model(**inputs, labels=labels).logits.log_softmax(-1)
+                losses.append(-logits[0, torch.arange(labels.shape[1]), labels[0]].sum().item())
+            assert label == ANOMALY_LABELS[int(np.argmin(losses))]
+
+
+def test_cell_decoding_follows_the_models_thresholds_unless_told(cell_head_pipe):
+    task, values = "<ANOMALY_DETECTION>", np.sin(np.arange(200) / 3.0)
+    config = cell_head_pipe.model.generation_config
+    generated = cell_head_pipe(values, task=task, max_new_tokens=6)
+    try:
+        config.cell_thresholds = {task: 0.45}
+        assert cell_head_pipe(values, task=task) == cell_head_pipe(values, task=task, cell_threshold=0.45)
+        assert cell_head_pipe(values, task=task, cell_threshold=False, max_new_tokens=6) == generated
+        caption = cell_head_pipe(values, task=[task, "<CAPTION>"], max_new_tokens=6)["<CAPTION>"]
+        assert caption == cell_head_pipe(values, task="<CAPTION>", max_new_tokens=6)["<CAPTION>"]
+    finally:
+        del config.cell_thresholds
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"), [(1.5, ValueError, r"in \(0, 1\)"), ("high", TypeError, "number")]
+)
+def test_bad_cell_thresholds_are_refused(cell_head_pipe, value, error, match):
+    with pytest.raises(error, match=match):
+        cell_head_pipe(np.zeros(64), task="<ANOMALY_DETECTION>", cell_threshold=value)
+
+
+def test_cell_decoding_needs_a_cell_head(pipe):
+    with pytest.raises(ValueError, match="needs a model with a cell head"):
+        pipe(np.zeros(64), task="<ANOMALY_DETECTION>", cell_threshold=0.3)

@@ -226,14 +226,16 @@ def run_model(
     generate: dict,
     threads: int,
     progress: bool = True,
+    **options: Any,
 ) -> tuple[list[dict], float]:
-    """The model's result for `prompt` on every case (in order), and the seconds it took, on `threads` threads."""
+    """The model's result for `prompt` on every case (in order), and the seconds it took, on `threads` threads;
+    `options` go to the pipeline (e.g. `cell_threshold`)."""
     import torch
 
     torch.set_num_threads(threads)
     order = sorted(range(len(cases)), key=lambda i: (cases[i].values.shape[0], cases[i].length))
     results: dict[int, dict] = {}
-    kwargs: dict[str, Any] = {"task": prompt, "generate_kwargs": generate}
+    kwargs: dict[str, Any] = {"task": prompt, "generate_kwargs": generate, **options}
     if window is not None:
         kwargs.update(window=window, window_overlap=overlap)
     start = time.perf_counter()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import Pipeline
 
+from .cell_decoding import CELL_LABEL_CHOICES, cell_answer, cell_spans, missing_spans, span_prefix
 from .modeling_ts_florence import CELL_LABELS
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
@@ -60,6 +61,12 @@ class TimeSeriesPromptingPipeline(Pipeline):
             the candidates), as in transformers' zero-shot classification.
         refine_boundaries: move each boundary onto the raw samples within one cell plus one bin
             (`ts_florence.boundaries`; default True); False gives the model's answer at its own resolution.
+        cell_threshold: how `<ANOMALY_DETECTION>` and `<EVENT_DETECTION>` find their spans. By default the model's
+            own choice (`generation_config.cell_thresholds`, task -> threshold, chosen on dev data): a task named
+            there is *cell-decoded* (`ts_florence.cell_decoding`: the spans are the runs where the cell head's
+            probability reaches the threshold, each labelled by the decoder's likelihood, written as the task's
+            text); other tasks are generated. A number in (0, 1) cell-decodes both tasks at that threshold;
+            `False` generates them freely.
         return_point_scores: for `<ANOMALY_DETECTION>` and `<EVENT_DETECTION>`, also return `"point_scores"`, one
             score in [0, 1] per sample of the series (the model's cell head: the probability that the sample lies
             inside an anomaly, or an event, the largest over channels; over windows, the largest of the windows
@@ -84,6 +91,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         candidate_labels=None,
         refine_boundaries=None,
         return_point_scores=None,
+        cell_threshold=None,
         **kwargs,
     ):
         preprocess = {}
@@ -104,6 +112,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             "generate_kwargs": dict(generate_kwargs or {}),
             "candidate_labels": candidate_labels,
             "return_point_scores": bool(return_point_scores),
+            "cell_threshold": cell_threshold,
         }
         if max_new_tokens is not None:
             forward["generate_kwargs"]["max_new_tokens"] = max_new_tokens
@@ -197,7 +206,12 @@ class TimeSeriesPromptingPipeline(Pipeline):
         }
 
     def _forward(
-        self, model_inputs: dict, generate_kwargs: dict | None = None, candidate_labels=None, return_point_scores=False
+        self,
+        model_inputs: dict,
+        generate_kwargs: dict | None = None,
+        candidate_labels=None,
+        return_point_scores=False,
+        cell_threshold=None,
     ) -> dict:
         generate_kwargs = dict(generate_kwargs or {})
         model = self.model
@@ -213,6 +227,12 @@ class TimeSeriesPromptingPipeline(Pipeline):
                 model_inputs["encoding"], series_features, series_mask, candidate_labels, model_inputs["meta"]
             )
             return {"candidates": (candidate_labels, scores), "meta": model_inputs["meta"]}
+        prompts = model_inputs["meta"]["prompts"]
+        thresholds = self._cell_thresholds([token for token, _ in prompts], cell_threshold)
+        if return_point_scores:
+            unknown = [token for token, _ in prompts if token not in CELL_TARGETS]
+            if unknown:
+                raise ValueError(f"return_point_scores applies to {sorted(CELL_TARGETS)}, not to {unknown}")
         out = model.generate(
             **model_inputs["encoding"],
             series_features=series_features,
@@ -222,27 +242,104 @@ class TimeSeriesPromptingPipeline(Pipeline):
             output_scores=True,
             **generate_kwargs,
         )
-        decoded = {"decoded": decode_generation(model, self.processor, out), "meta": model_inputs["meta"]}
-        if return_point_scores:
-            decoded["cell_probabilities"] = self._cell_probabilities(
-                model_inputs["encoding"], series_features, series_mask, model_inputs["meta"]["prompts"]
-            )
-        return decoded
+        decoded = decode_generation(model, self.processor, out)
+        result = {"decoded": decoded, "meta": model_inputs["meta"]}
+        if return_point_scores or thresholds:
+            encoding = model_inputs["encoding"]
+            encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
+            result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, prompts)
+            if thresholds:
+                inputs = (encoding, encoded, series_mask, channel_ids)
+                self._cell_decode(result, inputs, thresholds)
+            if not return_point_scores:
+                del result["cell_probabilities"]
+        return result
 
-    def _cell_probabilities(self, encoding, series_features, series_mask, prompts) -> list:
+    def _cell_thresholds(self, tokens: list[str], cell_threshold) -> dict[str, float]:
+        """Task -> threshold of the tasks of `tokens` that are cell-decoded (see `__call__`'s `cell_threshold`)."""
+        if cell_threshold is False:
+            return {}
+        if cell_threshold is None:
+            own = getattr(self.model.generation_config, "cell_thresholds", None) or {}
+            return {token: float(own[token]) for token in tokens if token in own}
+        if isinstance(cell_threshold, bool) or not isinstance(cell_threshold, (int, float)):
+            raise TypeError(f"cell_threshold must be a number in (0, 1), None or False, got {cell_threshold!r}")
+        if not 0 < cell_threshold < 1:
+            raise ValueError(f"cell_threshold must be in (0, 1), got {cell_threshold}")
+        chosen = {token: float(cell_threshold) for token in tokens if token in CELL_LABEL_CHOICES}
+        if chosen and getattr(self.model, "cell_head", None) is None:
+            raise ValueError("cell_threshold needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
+        return chosen
+
+    def _cell_probabilities(self, encoding, encoded, series_mask, prompts) -> list:
         """Per (window, prompt) row, the cell head's probabilities `[tokens x patch_length]` of the prompt's target
-        (`CELL_TARGETS`), or None for a task the cell head does not predict."""
+        (`CELL_TARGETS`; the anomaly target for a task the cell head does not predict)."""
         model = self.model
         if getattr(model, "cell_head", None) is None:
             raise ValueError("return_point_scores needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
-        unknown = [token for token, _ in prompts if token not in CELL_TARGETS]
-        if unknown:
-            raise ValueError(f"return_point_scores applies to {sorted(CELL_TARGETS)}, not to {unknown}")
-        encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
         logits, _ = model.read_cells(encoded.last_hidden_state, encoding["input_ids"], series_mask)
-        targets = [CELL_TARGETS[token] for _ in range(len(logits) // len(prompts)) for token, _ in prompts]
+        targets = [CELL_TARGETS.get(token, 0) for _ in range(len(logits) // len(prompts)) for token, _ in prompts]
         rows = torch.arange(len(logits))
         return torch.sigmoid(logits[rows, ..., torch.tensor(targets)].float()).numpy()
+
+    def _cell_decode(self, result: dict, inputs: tuple, thresholds: dict[str, float]) -> None:
+        """Adds to the generated answer (text, character scores) of every row of a task in `thresholds` the cell
+        head's spans that the answer does not overlap, in `result["decoded"]` (`ts_florence.cell_decoding`)."""
+        meta, probabilities, decoded = result["meta"], result["cell_probabilities"], result["decoded"]
+        prompts, windows = meta["prompts"], meta["windows"]
+        extractor = self.processor.feature_extractor
+        found = {}  # row -> (spans the answer lacks, window length)
+        for row in range(len(probabilities)):
+            token = prompts[row % len(prompts)][0]
+            if token in thresholds:
+                length = windows[row // len(prompts)][2]
+                written = self.processor.post_process_generation(decoded[row][0], token, length)[token]["spans"]
+                scores = self._point_scores(result, row, per_channel=True)
+                cells = extractor.patches_per_channel(scores.shape[0]) * extractor.patch_length
+                # Runs closer than 3 cells are one span.
+                spans = cell_spans(scores, thresholds[token], join_gap=-(-3 * length // cells))
+                found[row] = (missing_spans(spans, written), length)
+        queries = [
+            (row, span_prefix(span, label, length))
+            for row, (spans, length) in found.items()
+            for span in spans
+            for label in CELL_LABEL_CHOICES[prompts[row % len(prompts)][0]]
+        ]
+        likelihoods = iter(self._prefix_log_likelihoods(inputs, queries).tolist())
+        for row, (spans, length) in found.items():
+            choices = CELL_LABEL_CHOICES[prompts[row % len(prompts)][0]]
+            labels = []
+            for _ in spans:
+                scored = [next(likelihoods) for _ in choices]
+                labels.append(choices[int(np.argmax(scored))])
+            text, char_scores = cell_answer(spans, labels, length)
+            decoded[row] = (decoded[row][0] + text, list(decoded[row][1]) + char_scores)
+
+    def _prefix_log_likelihoods(self, inputs: tuple, queries: list[tuple[int, str]], chunk: int = 256):
+        """The decoder's log-likelihood of each `(row, text)` of `queries` as the start of row's answer (summed over
+        the text's tokens, teacher-forced, with the location pointer)."""
+        if not queries:
+            return torch.zeros(0)
+        encoding, encoded, series_mask, channel_ids = inputs
+        found = []
+        for begin in range(0, len(queries), chunk):
+            part = queries[begin : begin + chunk]
+            index = torch.tensor([row for row, _ in part])
+            target = self.processor.tokenizer(
+                [text for _, text in part], padding=True, add_special_tokens=False, return_tensors="pt"
+            )
+            labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)
+            logits = self.model(
+                input_ids=encoding["input_ids"][index],
+                attention_mask=encoding["attention_mask"][index],
+                encoder_outputs=(encoded.last_hidden_state[index],),
+                series_mask=series_mask[index],
+                series_channel_ids=channel_ids[index],
+                labels=labels,
+            ).logits
+            picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            found.append((picked * (labels != -100)).sum(-1))
+        return torch.cat(found)
 
     def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):
         """`[rows x candidates]`: the log-likelihood of each candidate as the answer of each (series, prompt) row,
@@ -263,8 +360,9 @@ class TimeSeriesPromptingPipeline(Pipeline):
         picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         return (picked * (labels != -100)).sum(-1).view(rows, k)
 
-    def _point_scores(self, model_outputs: dict, row: int) -> np.ndarray:
-        """Per-sample scores of one (window, prompt) row, in window indices."""
+    def _point_scores(self, model_outputs: dict, row: int, per_channel: bool = False) -> np.ndarray:
+        """Per-sample scores of one (window, prompt) row, in window indices (`[channels x length]` with
+        `per_channel`)."""
         meta = model_outputs["meta"]
         series_index, start, length = meta["windows"][row // len(meta["prompts"])]
         channels = meta["items"][series_index].values.shape[0]
@@ -272,7 +370,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         cells = extractor.patches_per_channel(channels) * extractor.patch_length
         # Tokens are channel-major: the first `channels * patches` rows are this series' cells, padding after.
         probabilities = model_outputs["cell_probabilities"][row].reshape(-1)[: channels * cells]
-        return extractor.sample_scores(probabilities.reshape(channels, cells), length)
+        return extractor.sample_scores(probabilities.reshape(channels, cells), length, per_channel=per_channel)
 
     def postprocess(self, model_outputs: dict, refine_boundaries: bool = True) -> list[dict]:
         meta = model_outputs["meta"]

@@ -176,22 +176,25 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
         starts = (np.arange(cells) * length) // cells
         return starts, np.maximum(np.append(starts[1:], length), starts + 1)
 
-    def sample_scores(self, cell_scores: np.ndarray, length: int) -> np.ndarray:
+    def sample_scores(self, cell_scores: np.ndarray, length: int, per_channel: bool = False) -> np.ndarray:
         """Per-sample scores `[length]` from per-cell scores `[channels x cells]` of one series (e.g. the cell head's
         probabilities): each sample takes the largest score over the channels and over the cells that cover it
-        (`cell_bounds`; in a series shorter than the grid several cells cover one sample)."""
+        (`cell_bounds`; in a series shorter than the grid several cells cover one sample). With `per_channel`,
+        `[channels x length]`: the largest over the cells only."""
         cell_scores = np.asarray(cell_scores, dtype=np.float64)
         if cell_scores.ndim != 2:
             raise ValueError(f"cell scores must be [channels x cells], got shape {cell_scores.shape}")
-        per_cell = cell_scores.max(0)
         starts, ends = self.cell_bounds(length, cell_scores.shape[0])
-        if len(per_cell) != len(starts):
-            raise ValueError(f"cell scores have {len(per_cell)} cells, a series of {length} samples has {len(starts)}")
-        out = np.full(length, -np.inf)
+        if cell_scores.shape[1] != len(starts):
+            raise ValueError(
+                f"cell scores have {cell_scores.shape[1]} cells, a series of {length} samples has {len(starts)}"
+            )
+        rows = cell_scores if per_channel else cell_scores.max(0, keepdims=True)
+        out = np.full((len(rows), length), -np.inf)
         # Cells cover contiguous, increasing ranges: a running maximum over each cell's samples.
-        for score, start, end in zip(per_cell, starts, ends, strict=True):
-            out[start:end] = np.maximum(out[start:end], score)
-        return out
+        for j, (start, end) in enumerate(zip(starts, ends, strict=True)):
+            out[:, start:end] = np.maximum(out[:, start:end], rows[:, j : j + 1])
+        return out if per_channel else out[0]
 
     def cell_targets(
         self,

@@ -64,8 +64,8 @@ def _truth_summary(record: dict) -> dict:
     description = SeriesDescription.from_dict(meta["description"]) if "description" in meta else None
     truth = {
         "length": len(record["values"][0]),
-        "events": [(s["start"], s["end"], s["label"]) for s in record["spans"]],
-        "event_count": len(record["spans"]),
+        "events": [(s["start"], s["end"], s["label"]) for s in record["spans"] or []],
+        "event_count": len(record["spans"] or []),
     }
     if description is not None and description.channels:
         truth["trend"] = description.channels[0].trend
@@ -131,15 +131,16 @@ def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
     sources = list(rows[0]["preds"]) if rows else []
     for source in sources:
         scores: dict[str, float | None] = {}
+        span_rows = [r for r in rows if r["record"]["spans"] is not None]  # shape regimes have no span truth
         for kind in ("anomaly", "event"):
-            truths = [_spans(r["record"]["spans"], kind) for r in rows]
+            truths = [_spans(r["record"]["spans"], kind) for r in span_rows]
             if not any(truths):
                 continue
-            preds = [_spans(r["preds"][source].get("spans", []), kind) for r in rows]
+            preds = [_spans(r["preds"][source].get("spans", []), kind) for r in span_rows]
             if (
                 not any(preds)
                 and source != MERGED
-                and not any(a.get("kind") == kind for r in rows for a in r["preds"][source].get("spans", []))
+                and not any(a.get("kind") == kind for r in span_rows for a in r["preds"][source].get("spans", []))
             ):
                 scores[f"{kind} F1@0.5"] = None  # this source does not detect that kind
                 continue

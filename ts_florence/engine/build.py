@@ -3,7 +3,8 @@
 The recipe (one shard):
 
     records = real windows[shard] + synthetic(seeds[shard]) + semi_synthetic(seeds[shard])
-    (the last `sources.defect_shards` shards: real windows with injected defects instead, `defect_records`)
+    (then `sources.defect_shards` shards of real windows with injected defects, `defect_records`, and
+    `sources.shape_regime_shards` shards of UCR series joined into shape regimes, `shape_records`)
     records = ValidSeriesFilter -> Annotate(specialist) for each specialist -> Merge -> filters
               -> WriteCaptions -> CaptionCheckFilter
     write work/shards/shard-K.parquet and its stats
@@ -73,6 +74,8 @@ class SourcesConfig:
     semi_synthetic: int = _default("sources", "semi_synthetic")  # real windows with injected, exactly known events
     defects: int = _default("sources", "defects")  # real windows with injected defects users' benchmarks count
     defect_shards: int = _default("sources", "defect_shards")  # shards of their own, after the `shards` others
+    shape_regimes: int = _default("sources", "shape_regimes")  # UCR series joined into regimes of different shapes
+    shape_regime_shards: int = _default("sources", "shape_regime_shards")  # shards of their own, after the defects'
     real: list[str] | None = _default("sources", "real")  # source names of `engine.sources` (None: every one)
     max_real: int | None = _default("sources", "max_real")  # cap on real windows (None: all the sources give)
     max_windows_per_series: int | None = _default("sources", "max_windows_per_series")
@@ -314,10 +317,48 @@ semi-synthetic records lack are drawn twice as often): the defects that users' b
 KPI sets count level shifts, stuck readings and pattern changes as anomalies)."""
 
 
+def shard_indices(config: BuildConfig) -> list[int]:
+    """The shards a build is made of, by number: the `shards` of the mixed recipe, then (when enabled) the defect
+    shards from number `shards` on, then the shape-regime shards after the defect shards' numbers (which they keep
+    when defects are off), so that adding one kind leaves the shards of the others as built (a work folder may
+    hold more, e.g. shards of an earlier build with more kinds)."""
+    sources = config.sources
+    defects = config.shards + sources.defect_shards
+    return [
+        *range(config.shards),
+        *(range(config.shards, defects) if sources.defects else ()),
+        *(range(defects, defects + sources.shape_regime_shards) if sources.shape_regimes else ()),
+    ]
+
+
 def total_shards(config: BuildConfig) -> int:
-    """Tasks of a build: the `shards` of the mixed recipe, then the defect shards. The corpus is made of exactly
-    these (a work folder may hold more, e.g. defect shards of an earlier build with defects)."""
-    return config.shards + (config.sources.defect_shards if config.sources.defects else 0)
+    """How many shards a build is made of (`shard_indices`)."""
+    return len(shard_indices(config))
+
+
+def shape_records(config: BuildConfig, real, j: int) -> Iterator[dict]:
+    """The input records of shape-regime shard `j`: its share of `sources.shape_regimes` series joined from the
+    UCR instances among the real windows (`shape_regimes.shape_regime_record`; seeds apart from the others)."""
+    from .shape_regimes import shape_regime_records
+
+    if not len(real):
+        return
+    columns = real.select_columns(["id", "label"])
+    seeds = (
+        config.seed * 10_000_000 + 7_000_000 + i
+        for i in _share(config.sources.shape_regimes, config.sources.shape_regime_shards, j)
+    )
+    yield from shape_regime_records(columns["id"], columns["label"], lambda row: real[row]["values"][0], seeds)
+
+
+def _shard_inputs(config: BuildConfig, real, k: int) -> Iterator[dict]:
+    """The input records of shard number `k` (see `shard_indices`)."""
+    defects = config.shards + config.sources.defect_shards
+    if k < config.shards:
+        return shard_records(config, real, k)
+    if k < defects:
+        return defect_records(config, real, k - config.shards)
+    return shape_records(config, real, k - defects)
 
 
 def defect_records(config: BuildConfig, real, j: int) -> Iterator[dict]:
@@ -355,9 +396,7 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
     shard_dir.mkdir(parents=True, exist_ok=True)
     real = _load_saved(work / "real")
     pipeline = build_steps(config)
-    records: Iterator[dict] = (
-        shard_records(config, real, k) if k < config.shards else defect_records(config, real, k - config.shards)
-    )
+    records: Iterator[dict] = _shard_inputs(config, real, k)
     for step in pipeline:
         records = step.run(records)
     start = time.perf_counter()
@@ -374,7 +413,8 @@ def process_shard(config: BuildConfig, work: Path, k: int) -> dict:
 def shard_job(config: BuildConfig, work: Path) -> Job:
     """The build's shards as a job of the engine's executor: task `k` is `process_shard(config, work, k)`; its
     completion markers are in `work/tasks`."""
-    return Job(functools.partial(_run_shard, config, work), tasks=total_shards(config), folder=work / "tasks")
+    tasks = max(shard_indices(config)) + 1
+    return Job(functools.partial(_run_shard, config, work), tasks=tasks, folder=work / "tasks")
 
 
 def _run_shard(config: BuildConfig, work: Path, k: int) -> None:
@@ -405,12 +445,12 @@ def build_corpus(
         while not ready.exists():
             time.sleep(2)
     job = shard_job(config, work)
-    mine = range(rank, total_shards(config), world_size)
+    mine = shard_indices(config)[rank::world_size]
     logger.info("rank %d: %d shards, %d already finished", rank, len(mine), len(mine) - len(job.pending(mine)))
     job.run(num_proc, mine, progress=progress, desc=f"shards (rank {rank})", unit="shard")
     if rank != 0 or not finalize:
         return {}
-    job.wait()
+    job.wait(shard_indices(config))
     return finish(config, out)
 
 
@@ -437,7 +477,7 @@ def finish(config: BuildConfig, out: Path) -> dict:
     import datasets
 
     work = out / "work"
-    shard_files = [str(work / "shards" / f"shard-{k:05d}.parquet") for k in range(total_shards(config))]
+    shard_files = [str(work / "shards" / f"shard-{k:05d}.parquet") for k in shard_indices(config)]
     train = datasets.load_dataset("parquet", data_files=shard_files, split="train")
     heldout = _load_saved(work / "heldout")
     evaluation = _table(list(eval_records(config, heldout)))
@@ -482,7 +522,7 @@ def finish(config: BuildConfig, out: Path) -> dict:
 def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter) -> dict:
     per_step: dict[str, dict] = {}
     seconds = 0.0
-    for path in (work / "shards" / f"shard-{k:05d}.stats.json" for k in range(total_shards(config))):
+    for path in (work / "shards" / f"shard-{k:05d}.stats.json" for k in shard_indices(config)):
         shard = json.loads(path.read_text())
         for step in shard["steps"]:
             agg = per_step.setdefault(
@@ -496,10 +536,10 @@ def summarize(config: BuildConfig, work: Path, train, evaluation, drops: Counter
     sources = Counter(source_kind(s) for s in train["source"])
     counts = Counter()
     for key in ("spans", "segments", "change_points", "groundings"):
-        counts[key] = sum(len(x) for x in train[key])
+        counts[key] = sum(len(x or []) for x in train[key])
     counts["captions"] = sum(1 for c in train["captions"] if c["brief"])
     counts["labels"] = sum(1 for x in train["label"] if x)
-    labels = Counter(s["label"] for spans in train["spans"] for s in spans)
+    labels = Counter(s["label"] for spans in train["spans"] for s in spans or [])
     return {
         "name": config.name,
         "train": len(train),

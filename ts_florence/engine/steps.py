@@ -238,7 +238,9 @@ class AnnotationFilter(Step):
 
     def process(self, record: dict) -> dict | None:
         for key in self.keys:
-            kept = [a for a in record.get(key, []) if a.get("source") in TRUTH_SOURCES or self.keep(a, record)]
+            if record.get(key) is None:
+                continue  # not annotated at all (e.g. shape regimes' spans): nothing to filter, nothing to say
+            kept = [a for a in record[key] if a.get("source") in TRUTH_SOURCES or self.keep(a, record)]
             if len(kept) < len(record.get(key, [])):
                 self.removed(self.reason, len(record[key]) - len(kept))
             record[key] = kept
@@ -294,7 +296,9 @@ class NMSFilter(Step):
         self.iou = iou
 
     def process(self, record: dict) -> dict | None:
-        spans = record.get("spans", [])
+        spans = record.get("spans")
+        if not spans:
+            return record
         keep = [i for i, s in enumerate(spans) if s.get("source") in TRUTH_SOURCES]  # ground truth stays
         groups: dict[tuple, list[int]] = {}
         for i, s in enumerate(spans):
