@@ -25,9 +25,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-RECIPES = {"today": [], "bf16": ["run.mixed_precision=bf16"]}
-"""Named sets of `--set` overrides compared by `--recipes`: the recipe of training/configs/tiny.yaml as it is, and
-the same with bfloat16 autocast (on this CPU, AVX-512 BF16)."""
+RECIPES = {
+    "today": [],
+    "bf16": ["run.mixed_precision=bf16"],
+    "bf16+workers": ["run.mixed_precision=bf16", "data.num_workers=1"],
+}
+"""Named sets of `--set` overrides compared by `--recipes`: the recipe of training/configs/tiny.yaml as it is, the
+same with bfloat16 autocast (on this CPU, AVX-512 BF16), and with the batches prepared by a DataLoader worker while
+the model trains (`data.num_workers`)."""
 
 
 def _measure(args: argparse.Namespace, batch: int, settings: list[str]) -> dict[str, float] | int:

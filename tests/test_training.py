@@ -312,6 +312,21 @@ def test_sigkill_mid_run_then_relaunch_resumes_at_the_same_step_with_the_same_ne
         torch.testing.assert_close(tensor, theirs[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
+def test_a_dataloader_worker_prepares_the_same_batches_and_gives_the_same_run(trained, corpus, tmp_path):
+    out = tmp_path / "worker"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert T.main(_args(corpus, out) + QUICK + ["--set=data.num_workers=1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    reference, found = _train_steps(trained), _train_steps(out)
+    assert found.keys() == reference.keys()
+    for step, entry in found.items():
+        assert entry["batch"] == reference[step]["batch"]
+        assert entry["loss"] == pytest.approx(reference[step]["loss"], rel=1e-4)
+
+
 def test_two_cpu_processes_train_and_end_with_identical_weights(corpus, tmp_path):
     out = tmp_path / "ddp"
     command = [

@@ -86,6 +86,9 @@ class DataArgs:
     """Pairs of the evaluation split scored by loss at every evaluation, spread over tasks."""
     num_proc: int | None = None
     """Processes for indexing the training pairs."""
+    num_workers: int = 0
+    """DataLoader worker processes that prepare the next batches (features, targets, collation) while the model
+    trains on this one; 0 prepares them in the training process, between steps."""
     augment: AugmentArgs | None = None
     """Augment training series (not with `streaming`); none by default."""
 

@@ -79,6 +79,10 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError("no training data: set data.path (a corpus folder, records file or CSV/Parquet table)")
     if config.data.streaming and (config.data.augment is not None or config.data.group_by_task):
         raise ValueError("data.augment and data.group_by_task work on an indexed corpus or table, not with streaming")
+    if config.data.streaming and config.data.num_workers:
+        raise ValueError(
+            "data.num_workers works on an indexed corpus or table: each worker would read the whole stream"
+        )
     if config.optim.max_steps < 1 or config.optim.per_device_batch_size < 1:
         raise ValueError("optim.max_steps and optim.per_device_batch_size must be >= 1")
 
@@ -188,8 +192,15 @@ def setup(config: TrainConfig) -> TrainingRun:
     train_set.cells = cells
     max_source_length = model_config.text_config.max_position_embeddings
     collator = TSFlorenceCollator(processor, config.data.max_target_length, max_source_length, cell_targets=cells)
+    workers = config.data.num_workers
     train_loader = torch.utils.data.DataLoader(
-        train_set, batch_size=config.optim.per_device_batch_size, sampler=sampler, collate_fn=collator
+        train_set,
+        batch_size=config.optim.per_device_batch_size,
+        sampler=sampler,
+        collate_fn=collator,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
     )
     evaluation, eval_tasks, eval_records = eval_loader(config, accelerator, sorted(weights), collator)
 
