@@ -53,16 +53,16 @@ def test_a_model_with_a_cell_head_is_also_scored_cell_decoded(processor, tmp_pat
     torch.manual_seed(0)
     config = tiny_config()
     config.cell_head_weight, config.location_pointer = 1.0, True
-    model_dir = tmp_path / "model"
-    TSFlorenceForConditionalGeneration(config).save_pretrained(model_dir)
-    processor.save_pretrained(model_dir)
+    cell_model = tmp_path / "model"
+    TSFlorenceForConditionalGeneration(config).save_pretrained(cell_model)
+    processor.save_pretrained(cell_model)
     dev = _dev_data(tmp_path / "dev")
-    args = ["--model", str(model_dir), "--dev-data", str(dev), "--windows", "64", "--max-new-tokens", "8"]
+    args = ["--model", str(cell_model), "--dev-data", str(dev), "--windows", "64", "--max-new-tokens", "8"]
     assert W.main([*args, "--cell-thresholds", "0.3", "0.6", "--write"]) == 0
     printed = capsys.readouterr().out
     # Anomalies: 2 windows x (generate + 2 thresholds); change points: 2 windows, generated.
     assert printed.count("| cells >= 0.3 |") == 2 and printed.count("| generate |") == 4
-    chosen = GenerationConfig.from_pretrained(model_dir)
+    chosen = GenerationConfig.from_pretrained(cell_model)
     thresholds = getattr(chosen, "cell_thresholds", None) or {}
     assert set(thresholds) <= {"<ANOMALY_DETECTION>"} and all(t in (0.3, 0.6) for t in thresholds.values())
     assert f"generation_config.cell_thresholds = {thresholds}" in printed
