@@ -21,15 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from ts_florence.benchmark import load_model, run_model, score
+from ts_florence.benchmark import CURVE_TASKS, curve_markdown, load_model, run_model, score
 from ts_florence.bundled import default_model_path
-from ts_florence.evaluation.datasets import ANOMALY, POINTS, load_nab, load_tssb
+from ts_florence.evaluation.datasets import load_nab, load_tssb
 from ts_florence.io import write_text_in_place
 from ts_florence.training.checkpoints import checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
-CURVE_TASKS = {"nab": (ANOMALY, ("event_f1", "affiliation_f1")), "tssb": (POINTS, ("covering", "cp_f1"))}
-"""Data set -> (task asked, metrics kept)."""
 SETTINGS = ("windows", "cell_thresholds")
 """The decoding choices of `generation_config` that every checkpoint is read with."""
 
@@ -72,19 +70,6 @@ def evaluate(model: Path, settings: dict, args: argparse.Namespace) -> dict:
     return out
 
 
-def markdown(curve: dict) -> str:
-    """The curve as a table, one row per step."""
-    columns = [(key, m) for key in sorted(CURVE_TASKS) for m in CURVE_TASKS[key][1]]
-    lines = [
-        "| step | " + " | ".join(f"{key.upper()} {m}" for key, m in columns) + " |",
-        "|---:|" + "---:|" * len(columns),
-    ]
-    for point in curve["points"]:
-        cells = [f"{point[key][m]:.3f}" if key in point else "-" for key, m in columns]
-        lines.append(f"| {point['step']:,} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     found = checkpoints(args.run)
@@ -111,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_text_in_place(args.out, json.dumps(curve, indent=1) + "\n")
         print(f"step {step:,} ({model}): {scores} in {time.perf_counter() - start:.0f} s", flush=True)
-    print(f"\nread with {settings}\n\n{markdown(curve)}")
+    print(f"\nread with {settings}\n\n{curve_markdown(curve)}")
     return 0
 
 

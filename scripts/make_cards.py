@@ -215,6 +215,19 @@ def _rounded(value):
     return value
 
 
+def curve_lines(curve: dict) -> list[str]:
+    """The real-data benchmark over the training steps (`scripts/benchmark_curve.py`)."""
+    from ts_florence.benchmark import curve_markdown
+
+    return [
+        "",
+        "The real-data benchmark over training (`scripts/benchmark_curve.py`; every step read with the same "
+        f"decoding, {curve['settings']}; NAB and TSSB are the sets that decoding was chosen on):",
+        "",
+        curve_markdown(curve),
+    ]
+
+
 def training_lines(model_dir: Path, stats: dict) -> list[str]:
     lines = [
         f"- data: {CORPUS_NAME} (`{stats['name']}`), {stats['train']} training series "
@@ -244,6 +257,7 @@ def model_card(
     evaluation: dict | None = None,
     examples: dict | None = None,
     run_examples: bool = True,
+    curve: dict | None = None,
 ) -> str:
     from ts_florence.tasks import TASKS
 
@@ -284,7 +298,8 @@ def model_card(
     body += ["## Limits", ""] + limits(report) + [""]
     if examples:
         body += example_lines(examples)
-    body += ["## Training data and compute", ""] + training_lines(model_dir, stats) + [""]
+    body += ["## Training data and compute", ""] + training_lines(model_dir, stats)
+    body += (curve_lines(curve) if curve else []) + [""]
     body += [
         "## Fine-tuning",
         "",
@@ -306,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", required=True, help="the corpus's stats.json")
     parser.add_argument("--evaluate", help="`ts-florence evaluate` report.json of the text tasks, for the card")
     parser.add_argument("--examples", help="`scripts/score_examples.py --json` output, for the card")
+    parser.add_argument("--curve", help="`scripts/benchmark_curve.py --out` of the model's training run")
     parser.add_argument("--out", default=str(ROOT / "model_cards"))
     args = parser.parse_args(argv)
     from ts_florence.engine.build import config_from_dict, dataset_card
@@ -316,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     stats = json.loads(Path(args.stats).read_text())
     evaluation = json.loads(Path(args.evaluate).read_text()) if args.evaluate else None
     examples = json.loads(Path(args.examples).read_text()) if args.examples else None
-    card = model_card(model_dir, report, stats, evaluation, examples)
+    curve = json.loads(Path(args.curve).read_text()) if args.curve else None
+    card = model_card(model_dir, report, stats, evaluation, examples, curve=curve)
     for folder in (out / MODEL_NAME, out / CORPUS_NAME):
         folder.mkdir(parents=True, exist_ok=True)
     write_text_in_place(out / MODEL_NAME / "README.md", card)
     write_text_in_place(out / MODEL_NAME / "benchmark.json", json.dumps(report, indent=2) + "\n")
-    for name, document in (("evaluate.json", evaluation), ("examples.json", examples)):
+    for name, document in (("evaluate.json", evaluation), ("examples.json", examples), ("curve.json", curve)):
         if document is not None:
             write_text_in_place(out / MODEL_NAME / name, json.dumps(document, indent=2) + "\n")
     write_text_in_place(model_dir / "README.md", card)

@@ -44,3 +44,15 @@ def test_each_step_is_scored_once_with_the_reference_settings(model_dir, tmp_pat
 
     with pytest.raises(SystemExit, match="measured with the settings"):
         C.main([*args[:-2], "--settings-from", str(model_dir), "--out", str(out)])
+
+
+def test_the_cards_curve_has_a_row_per_step_with_its_figures():
+    from ts_florence.benchmark import curve_markdown
+
+    curve = {"settings": {}, "points": [
+        {"step": 14000, "nab": {"event_f1": 0.2, "affiliation_f1": 0.6}, "tssb": {"covering": 0.5, "cp_f1": 0.4}},
+        {"step": 15000, "nab": {"event_f1": 0.25, "affiliation_f1": 0.65}},
+    ]}  # fmt: skip
+    lines = curve_markdown(curve).splitlines()
+    assert lines[0] == "| step | NAB event_f1 | NAB affiliation_f1 | TSSB covering | TSSB cp_f1 |"
+    assert lines[2:] == ["| 14,000 | 0.200 | 0.600 | 0.500 | 0.400 |", "| 15,000 | 0.250 | 0.650 | - | - |"]

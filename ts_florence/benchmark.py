@@ -28,7 +28,7 @@ from .evaluation.baselines import (
     span_result,
     stumpy_discord_spans,
 )
-from .evaluation.datasets import ANOMALY, EVENT, BenchmarkError, Case, engine_record
+from .evaluation.datasets import ANOMALY, EVENT, POINTS, BenchmarkError, Case, engine_record
 
 SPAN_METRICS = ("f1@0.3", "f1@0.5", "f1@0.7", "map")
 
@@ -288,13 +288,32 @@ def engine_config(corpus: Path):
     return load_config(None), "the default build config"
 
 
+CURVE_TASKS = {"nab": (ANOMALY, ("event_f1", "affiliation_f1")), "tssb": (POINTS, ("covering", "cp_f1"))}
+"""The real-data benchmark over training steps (`scripts/benchmark_curve.py`): data set -> (task, metrics kept)."""
+
+
+def curve_markdown(curve: dict) -> str:
+    """A `scripts/benchmark_curve.py` curve as a markdown table, one row per step."""
+    columns = [(key, m) for key in sorted(CURVE_TASKS) for m in CURVE_TASKS[key][1]]
+    lines = [
+        "| step | " + " | ".join(f"{key.upper()} {m}" for key, m in columns) + " |",
+        "|---:|" + "---:|" * len(columns),
+    ]
+    for point in curve["points"]:
+        cells = [f"{point[key][m]:.3f}" if key in point else "-" for key, m in columns]
+        lines.append(f"| {point['step']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 __all__ = [
+    "CURVE_TASKS",
     "DTYPES",
     "SPAN_METRICS",
     "Method",
     "all_method_names",
     "baseline_methods",
     "check_checkpoint",
+    "curve_markdown",
     "engine_config",
     "engine_method",
     "engine_outputs",
