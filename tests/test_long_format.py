@@ -245,3 +245,23 @@ def test_long_file_usage_errors_exit_2_naming_the_option(tmp_path, capsys, args,
     with pytest.raises(SystemExit) as exited:
         cli.main(["predict", str(tmp_path / "long.csv"), "--task", "<ANOMALY_DETECTION>", *args])
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_benchmark_times_a_long_frame_and_finds_the_same_table_through_the_cli(tmp_path, capsys):
+    import json
+
+    import torch
+    from script_modules import load_script
+
+    threads = torch.get_num_threads()
+    try:
+        report = load_script("bench_long_format").main(
+            ["--items", "8", "--max-length", "600", "--short", "300", "--threads", "1", "--batch-size", "4",
+             "--gap-share", "0.5", "--json", str(tmp_path / "bench.json")]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert json.loads((tmp_path / "bench.json").read_text()) == report
+    assert report["items"] == 8 and report["with_gap"] > 0 and report["cli_same_table"]
+    assert report["items_per_second"] > 0 and "items/s" in printed and "the same table" in printed
