@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     gaps = sum(item.filled > 0 for item in items)
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} torch threads; model {model.name}; task {args.task}, batch {args.batch_size}",
+        f"{torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f} (other work slows the "
+        f"figures); model {model.name}; task {args.task}, batch {args.batch_size}",
         flush=True,
     )
     print(

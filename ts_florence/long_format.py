@@ -120,8 +120,8 @@ def is_long_frame(series: Any, kwargs: dict) -> bool:
 
 
 def target_columns(target: str | Sequence[str]) -> list[str]:
-    """The target column names: one name, or a list of distinct names (one channel each)."""
-    names = [target] if isinstance(target, str) else list(target)
+    """The target column names: one name, or a list (or tuple) of distinct names (one channel each)."""
+    names = list(target) if isinstance(target, (list, tuple)) else [target]
     if not names:
         raise ValueError("target is empty: name the column of values, or a list of columns (one per channel)")
     if len(set(names)) != len(names):
@@ -376,6 +376,8 @@ def results_table(items: list[LongItem], results: list[dict], id_dtype: Any = No
     """The table (`TABLE_COLUMNS`) of the pipeline's `results`, one per item of `items` (channels named by the items'
     `channel_names`); `id_dtype` is the id column's type."""
     columns: dict[str, list] = {name: [] for name in TABLE_COLUMNS}
+    # The times' type (unit, time zone) of the frame also where no row has a time (text answers only).
+    time_dtype = next((item.timestamps.dtype for item in items if item.timestamps is not None), "datetime64[ns]")
     for item, result in zip(items, results, strict=True):
         for task, found in result.items():
             for row in _rows(found, item.channel_names):
@@ -389,8 +391,8 @@ def results_table(items: list[LongItem], results: list[dict], id_dtype: Any = No
             "task": pd.Series(columns["task"]),
             "start": pd.Series(columns["start"], dtype="Int64"),
             "end": pd.Series(columns["end"], dtype="Int64"),
-            "start_timestamp": pd.to_datetime(pd.Series(columns["start_timestamp"], dtype=object)),
-            "end_timestamp": pd.to_datetime(pd.Series(columns["end_timestamp"], dtype=object)),
+            "start_timestamp": pd.Series(columns["start_timestamp"], dtype=time_dtype),
+            "end_timestamp": pd.Series(columns["end_timestamp"], dtype=time_dtype),
             "label": pd.Series(columns["label"]),
             "channel": pd.Series(columns["channel"]),
             "score": pd.Series(columns["score"], dtype="float64"),
