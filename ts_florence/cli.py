@@ -124,12 +124,23 @@ def _check_predict_args(args: argparse.Namespace) -> None:
     except ValueError as err:
         parser.error(str(err))
     if args.plot:
+        if args.id_column:
+            parser.error("--plot draws one series; a long file of many series (--id-column) is written as a table")
         from .plotting import check_plot_path
 
         try:
             check_plot_path(args.plot)
         except ValueError as err:
             parser.error(f"--plot: {err}")
+    if args.output:
+        if not args.id_column:
+            parser.error("--output writes the table of a long file of many series: give its --id-column")
+        from .long_format import check_table_path
+
+        try:
+            check_table_path(args.output)
+        except ValueError as err:
+            parser.error(f"--output: {err}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -146,14 +157,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
             )
         model_path = str(bundled)
     check_model_folder(model_path)
-
-    data = read_series(args.file, columns=args.column, time_column=args.time_column)
-    pipe = load_pipeline(model_path)
     kwargs = {"task": args.task, "text": args.text, "num_beams": args.num_beams}
     if args.window is not None:
         kwargs["window"] = args.window
     if args.max_new_tokens is not None:
         kwargs["max_new_tokens"] = args.max_new_tokens
+    if args.id_column:
+        return _predict_long(args, model_path, kwargs)
+
+    data = read_series(args.file, columns=args.column, time_column=args.time_column)
+    pipe = load_pipeline(model_path)
     result = pipe(data.values, timestamps=data.timestamps, **kwargs)
     if args.json:
         print(json.dumps(_to_jsonable(result)))
@@ -171,6 +184,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
             title=Path(args.file).name,
         )
         print(f"plot written to {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _predict_long(args: argparse.Namespace, model_path: str, kwargs: dict) -> int:
+    """`predict --id-column`: every item of a long file (`ts_florence.long_format`) through the pipeline, the table
+    written to `--output` (CSV or Parquet by its suffix, moved into place when whole) or printed (CSV, or JSON
+    records with `--json`)."""
+    from .io import read_table
+    from .long_format import TARGET, TIMESTAMP_COLUMN, long_items, predict_items, target_columns, write_table
+
+    frame = read_table(args.file)
+    target = target_columns(args.column or [TARGET])
+    items = long_items(
+        frame, args.id_column, args.time_column or TIMESTAMP_COLUMN, target
+    )  # bad data: before the model
+    pipe = load_pipeline(model_path)
+    dtype = frame[args.id_column].dtype
+    table = predict_items(pipe, items, dtype, batch_size=args.batch_size, progress=True, **kwargs)
+    if args.output:
+        write_table(table, args.output)
+        print(f"{len(table)} rows for {len(items)} series written to {args.output}", file=sys.stderr)
+    elif args.json:
+        print(table.to_json(orient="records", date_format="iso"))
+    else:
+        print(table.to_csv(index=False), end="")
     return 0
 
 
@@ -297,27 +335,54 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ts-florence", description="Florence-2 for time series.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("predict", help="run a task on a series file (CSV, Parquet, JSON)")
+def add_predict_parser(sub) -> None:
+    """The `predict` command and its options, on the subcommands `sub`."""
+    p = sub.add_parser("predict", help="run a task on a series file, or on each series of a long file")
     # Optional here so that `--task A B FILE` can be read too (see _check_predict_args).
     p.add_argument(
-        "file", nargs="?", help="CSV, TSV, Parquet or JSON file; rows are time steps, numeric columns channels"
+        "file",
+        nargs="?",
+        help="CSV, TSV, Parquet or JSON file; rows are time steps, numeric columns channels (with --id-column: a long "
+        "file, one row per sample of each series)",
     )
     p.add_argument("--task", required=True, nargs="+", help="task token(s), e.g. '<ANOMALY_DETECTION>'")
     p.add_argument("--text", help="input of a task that takes one (a phrase, a label, or <loc_s><loc_e>)")
     p.add_argument("--model", help="model folder (default: the bundled model)")
-    p.add_argument("--column", nargs="+", help="value columns to use (default: every numeric column)")
-    p.add_argument("--time-column", help="column of timestamps (default: a column named time/date/timestamp)")
+    p.add_argument(
+        "--column",
+        "--target",
+        dest="column",
+        nargs="+",
+        help="value columns to use (default: every numeric column; with --id-column: 'target')",
+    )
+    p.add_argument(
+        "--time-column",
+        "--timestamp-column",
+        dest="time_column",
+        help="column of timestamps (default: a column named time/date/timestamp; with --id-column: 'timestamp')",
+    )
+    p.add_argument(
+        "--id-column", help="read FILE as a long file of many series: the column of series ids (e.g. item_id)"
+    )
+    p.add_argument(
+        "--output",
+        help="with --id-column: write the table of what was found here (.csv or .parquet; default: print it as CSV)",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=32, help="series per forward pass (--id-column)")
     p.add_argument("--window", type=positive_int, help="windowed inference: window length in samples")
     p.add_argument("--num-beams", type=positive_int, default=1, help="beam search width (1 = greedy)")
     p.add_argument("--max-new-tokens", type=positive_int, help="longest output in tokens")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--plot", help="draw the series with the result into this image file (png, svg, pdf)")
     p.set_defaults(func=cmd_predict, parser=p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ts-florence", description="Florence-2 for time series.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    add_predict_parser(sub)
 
     p = sub.add_parser("init", help="write a new, randomly initialised model and its processor")
     p.add_argument("--preset", default="tiny", choices=["tiny", "base", "large"])

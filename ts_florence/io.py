@@ -1,7 +1,8 @@
-"""Read one time series from a CSV, TSV, Parquet, JSON or JSON Lines file; check a saved model folder.
+"""Read one time series, or a table, from a CSV, TSV, Parquet, JSON or JSON Lines file; check a saved model folder.
 
 `read_series(path)` returns a `SeriesFile`: values as float32 `(time, channels)` with NaN for missing
-samples, the timestamps when the file has a time column, and one name per channel.
+samples, the timestamps when the file has a time column, and one name per channel. `read_table(path)` returns
+the file's table as it is (a long table of many series, `ts_florence.long_format`, is read with it).
 
 Formats, chosen by the file extension:
 
@@ -199,6 +200,28 @@ def read_series(
             column, a requested column is missing or not numeric, or the time column does not parse.
     """
     path = Path(path)
+    if isinstance(columns, str):
+        columns = [columns]
+    frame, timestamps = _read_frame(path)
+    return _series_from_frame(frame, path, columns, time_column, timestamps)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Reads the table of a `.csv`, `.tsv`, `.txt`, `.parquet`, `.pq`, `.json` or `.jsonl` file as it is: its
+    columns (named by strings), its rows in file order, nothing converted beyond what the format's reader does (a CSV
+    index column written by pandas becomes the row labels, as in `read_series`; a JSON series object gives its
+    channels as columns). For a long table of many series (`ts_florence.long_format`).
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the extension is not supported, or the file is empty or does not parse.
+    """
+    frame, _ = _read_frame(Path(path))
+    return frame.set_axis([str(name) for name in frame.columns], axis=1)
+
+
+def _read_frame(path: Path) -> tuple[pd.DataFrame, pd.DatetimeIndex | None]:
+    """The file's table by its extension, and the timestamps a JSON series object gives (else None)."""
     if not path.exists():
         raise FileNotFoundError(errno.ENOENT, "series file not found", str(path))
     extension = path.suffix.lower()
@@ -209,17 +232,11 @@ def read_series(
         raise ValueError(f"{path}: is a folder, not a file; give the path of one series file")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty")
-    if isinstance(columns, str):
-        columns = [columns]
-
-    timestamps = None
     if extension in _DELIMITERS:
-        frame = _read_delimited(path, _DELIMITERS[extension])
-    elif extension in _PARQUET_EXTENSIONS:
-        frame = _read_parquet(path)
-    else:
-        frame, timestamps = _read_json(path, lines=extension == ".jsonl")
-    return _series_from_frame(frame, path, columns, time_column, timestamps)
+        return _read_delimited(path, _DELIMITERS[extension]), None
+    if extension in _PARQUET_EXTENSIONS:
+        return _read_parquet(path), None
+    return _read_json(path, lines=extension == ".jsonl")
 
 
 def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
@@ -236,7 +253,7 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
         logger.info("%s: the first row is all numbers, so the file is read as having no header", path)
     if index_col is not None and not pd.api.types.is_numeric_dtype(frame.index):
         try:
-            frame.index = _parse_datetimes(frame.index)
+            frame.index = parse_datetimes(frame.index)
         except (ValueError, TypeError, OverflowError):
             logger.info("%s: the unnamed first column is not datetimes; it is left out as a row label", path)
     return frame
@@ -386,7 +403,7 @@ def _series_from_frame(
         if missing:
             raise ValueError(f"{path}: column(s) {missing} not found; available columns: {available}")
         for name in columns:
-            array, bad = _as_numbers(frame[name])
+            array, bad = as_numbers(frame[name])
             if array is None:
                 raise ValueError(f"{path}: column {name!r} is not numeric: {_where(frame, name, bad)}")
             names.append(name)
@@ -396,7 +413,7 @@ def _series_from_frame(
         for name in available:
             if name == time_name:
                 continue
-            array, bad = _as_numbers(frame[name])
+            array, bad = as_numbers(frame[name])
             if array is None:
                 skipped.append(f"column {name!r} {_where(frame, name, bad)}")
                 logger.info("%s: skipping non-numeric %s", path, skipped[-1])
@@ -443,12 +460,14 @@ def _to_datetime_index(raw: pd.Series, what: str, path: Path) -> pd.DatetimeInde
     if pd.api.types.is_numeric_dtype(raw):
         raise ValueError(f"{path}: {what} holds numbers of unknown time unit; write dates (ISO 8601)")
     try:
-        return _parse_datetimes(raw)
+        return parse_datetimes(raw)
     except (ValueError, TypeError, OverflowError) as err:
         raise ValueError(f"{path}: {what} does not parse as datetimes: {err}") from err
 
 
-def _parse_datetimes(raw: pd.Series | pd.Index) -> pd.DatetimeIndex:
+def parse_datetimes(raw: pd.Series | pd.Index) -> pd.DatetimeIndex:
+    """`raw` (strings or datetimes) as datetimes, the format inferred by pandas; ValueError, TypeError or
+    OverflowError from pandas when a value does not parse, which the caller words."""
     with warnings.catch_warnings():
         # Callers report a failure in their own words, and element-wise parsing that succeeds is fine.
         warnings.filterwarnings("ignore", "Could not infer format", UserWarning)
@@ -463,8 +482,9 @@ def _check_timestamps(timestamps: pd.DatetimeIndex, path: Path) -> None:
         logger.warning("%s: timestamps are not in increasing order; rows are kept in file order", path)
 
 
-def _as_numbers(column: pd.Series) -> tuple[np.ndarray | None, int | None]:
-    """The column as float64, or None and the position (row) of a value that is not a number (None when the
+def as_numbers(column: pd.Series) -> tuple[np.ndarray | None, int | None]:
+    """The column as float64 (numbers, or strings that parse as numbers; the strings of `_MISSING_STRINGS` and
+    None are NaN), or None and the position (row) of a value that is not a number (None when the
     whole column is of a type that is not numbers, such as datetimes)."""
     if pd.api.types.is_numeric_dtype(column):
         return column.to_numpy(dtype=np.float64, na_value=np.nan), None

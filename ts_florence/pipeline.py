@@ -10,6 +10,7 @@ import torch
 from transformers import Pipeline
 
 from .cell_decoding import CELL_LABEL_CHOICES, cell_answer, cell_spans, missing_spans, span_prefix
+from .long_format import is_long_frame, predict_long
 from .modeling_ts_florence import CELL_LABELS
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
@@ -42,10 +43,15 @@ class TimeSeriesPromptingPipeline(Pipeline):
     pipe(long_values, task="<EVENT_DETECTION>", window=2048)   # overlapping windows, merged with 1-D NMS
     pipe(values, task="<CLASSIFICATION>", candidate_labels=["walk", "run"])
     # {"<CLASSIFICATION>": {"text": "run", "labels": ["run", "walk"], "scores": [0.91, 0.09]}}
+    pipe(df, task="<ANOMALY_DETECTION>", id_column="item_id", timestamp_column="timestamp", target="target")
+    # a DataFrame: one row per span found, with item_id, task, start, end, start_timestamp, end_timestamp, ...
     ```
 
     Args (call):
-        series: one series or a batch (see `ts_florence.processing_ts_florence.as_series_list`).
+        series: one series or a batch (see `ts_florence.processing_ts_florence.as_series_list`); or a long DataFrame
+            of many series when called with `id_column`, `timestamp_column`, `target` or `progress`
+            (`ts_florence.long_format`: one row per sample of each item; the answer is a table,
+            `long_format.TABLE_COLUMNS`, and `progress=True` shows a progress bar of the items).
         task: a task token or a list of them; a token may carry its input (`"<OPEN_VOCABULARY_DETECTION>dip"`).
         text: the input of a task that takes one (phrase, label, or `<loc_s><loc_e>`), for every task given.
         timestamps: one per sample (or a list per series); results then carry them too.
@@ -126,6 +132,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
 
     def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
         positive_int(batch_size, "batch_size")
+        if is_long_frame(series, kwargs):
+            return predict_long(self, series, timestamps=timestamps, batch_size=batch_size, **kwargs)
         preprocess_params, forward_params, postprocess_params = self._sanitize_parameters(**kwargs)
         items, batched = as_series_list(series, timestamps)
         outputs: list[dict] = [{} for _ in items]
