@@ -20,7 +20,7 @@ Data sets (one Markdown table each: method | task | metrics | series/s | n serie
   TSB-AD's window of the series, Paparrizos et al. 2022, TSB-AD's own code: `tsb-ad`, installed with
   `--no-deps`), each the mean over the series with anomalous and normal samples, as TSB-AD averages series.
   The window is TSB-AD's default, `find_length_rank(rank=1)` of the series (the autocorrelation's period in
-  6..303 samples, else 125). VUS-PR is slow (TSB-AD's loops over buffers and thresholds): about 25 s per method
+  6..303 samples, else 125). VUS-PR is slow (TSB-AD's loops over buffers and thresholds): about 20 s per method
   on NAB, which is why the frozen split does not report it (`DataSet.point_metrics`).
 The dev sets' truth is exact (sample indices); `--dev-data` defaults to `../shared/data` of the repository and
 they are skipped, with the reason printed, when it is not there.
@@ -79,7 +79,9 @@ run whole. What was kept is printed under each table and written to the JSON.
 
 Cost of the default run of the tiny preset on this 2-core machine, beside a training job: 7.1 and 7.6 minutes
 with the checkpoints of steps 1000 and 1500 (frozen split 4.2-4.7 min, TSSB 2.3 min of which ClaSP 2.1, NAB
-0.5; numba compilation 45-75 s of it). Their answers were short; if every answer ran to `--max-new-tokens` 256
+0.5; numba compilation 45-75 s of it), before NAB reported AUC-PR and VUS-PR: these add about 20 s per method
+that gives point scores (six by default; 122 s measured, the NAB section of the bundled model with those six
+methods 2.9 min). Their answers were short; if every answer ran to `--max-new-tokens` 256
 (6 frozen series per second, measured at step 500), about 13 minutes.
 
 TSSB is made of UCR classification series; when `--corpus` has a training split, the script prints which of

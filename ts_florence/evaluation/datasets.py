@@ -85,9 +85,9 @@ class DataSet:
     """The metrics reported (None: every metric of `score`)."""
     point_metrics: bool = False
     """Whether `<ANOMALY_DETECTION>` is also scored on per-sample scores (AUC-PR and VUS-PR, as TSB-AD reports
-    them), for the methods that give them. VUS-PR costs about 0.25 s a series of a thousand samples per method
-    (TSB-AD's code loops over buffers and thresholds): on NAB's 47 series about 25 s per method, on the frozen
-    split's subsample of 500 about 90 s per method, so there it is off."""
+    them), for the methods that give them. VUS-PR costs about 0.2 s a series of a thousand samples per method
+    (TSB-AD's code loops over buffers and thresholds): on NAB's 47 series about 20 s per method, on the frozen
+    split's subsample of 500 about 90 s per method (estimated from 120 generated series), so there it is off."""
     notes: list[str] = field(default_factory=list)
 
 
