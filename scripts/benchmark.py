@@ -14,7 +14,14 @@ Data sets (one Markdown table each: method | task | metrics | series/s | n serie
   with TSSB's margin (1% of the length). The model is asked both `<CHANGE_POINT_DETECTION>` and
   `<REGIME_SEGMENTATION>` (segment starts read as change points); both rows are scored on the same points.
 - nab: the real series of NAB (`<dev-data>/nab/data/real*`, windows of `labels/combined_windows.json`):
-  event-wise F1 and affiliation F1 of `<ANOMALY_DETECTION>`.
+  event-wise F1 and affiliation F1 of `<ANOMALY_DETECTION>`, and the threshold-free metrics of per-sample
+  anomaly scores that TSB-AD reports: `auc_pr` (scikit-learn's average precision of the scores against the
+  0/1 label of each sample) and `vus_pr` (the volume under the range PR surface over buffer lengths 0 to
+  TSB-AD's window of the series, Paparrizos et al. 2022, TSB-AD's own code: `tsb-ad`, installed with
+  `--no-deps`), each the mean over the series with anomalous and normal samples, as TSB-AD averages series.
+  The window is TSB-AD's default, `find_length_rank(rank=1)` of the series (the autocorrelation's period in
+  6..303 samples, else 125). VUS-PR is slow (TSB-AD's loops over buffers and thresholds): about 20 s per method
+  on NAB, which is why the frozen split does not report it (`DataSet.point_metrics`).
 The dev sets' truth is exact (sample indices); `--dev-data` defaults to `../shared/data` of the repository and
 they are skipped, with the reason printed, when it is not there.
 
@@ -29,7 +36,9 @@ one number; the model runs once per prompt.
 
 Methods (`--methods` takes these names):
 
-- `model`: the checkpoint, through the `time-series-prompting` pipeline, greedy (`--num-beams 1`).
+- `model`: the checkpoint, through the `time-series-prompting` pipeline, greedy (`--num-beams 1`). Its point
+  scores are the pipeline's `return_point_scores` (the cell head's probability per sample, read in the model's
+  own window), asked for only where a data set reports them.
 - the engine's specialists (`ts_florence.engine.specialists.SPECIALISTS`), default thresholds, outputs turned
   into spans and change points as `ts_florence.engine.audit` does; `regime_describer` writes descriptions only
   and has no row. `engine`: the whole recipe of the corpus's build config (specialists, merge, filters), i.e.
@@ -44,11 +53,15 @@ Methods (`--methods` takes these names):
   - `iforest_windows`: scikit-learn IsolationForest on sliding windows; the top 1% windows are anomalies.
   - `robust_z`: |0.6745 (x - median) / MAD| > 3.5 (Iglewicz and Hoaglin), runs joined across 1% of the
     length.
-  The anomaly baselines' window is n / 100 samples, clipped to [8, 64].
+  The anomaly baselines' window is n / 100 samples, clipped to [8, 64]. Their point scores are what their
+  spans are cut from: |z| per sample, and for the windows of IsolationForest and the matrix profile each
+  sample's largest score of the windows that hold it (as the pipeline merges windows).
 - references, what a metric gives for a trivial answer: `no_change` (no change point: covering and TSSB's
   change-point F1, which counts the start of the series as a found change, are high on series with few
-  changes) and `all_anomalous` (the whole series one anomaly: event-wise F1 about 0.9 on the frozen split
-  and NAB).
+  changes), `all_anomalous` (the whole series one anomaly: event-wise F1 about 0.9 on the frozen split
+  and NAB; its point scores are constant, so its `auc_pr` is the share of anomalous samples) and
+  `random_scores` (point scores drawn uniformly, seeded by the series id; no spans, so only `auc_pr` and
+  `vus_pr`, where a data set reports them).
 
 How the model reads long series (`--model-window`, printed): a series up to the window is read whole (the
 feature extractor reduces it to `num_patches x patch_length` cells of mean, min and max, so a one-sample spike
@@ -66,7 +79,9 @@ run whole. What was kept is printed under each table and written to the JSON.
 
 Cost of the default run of the tiny preset on this 2-core machine, beside a training job: 7.1 and 7.6 minutes
 with the checkpoints of steps 1000 and 1500 (frozen split 4.2-4.7 min, TSSB 2.3 min of which ClaSP 2.1, NAB
-0.5; numba compilation 45-75 s of it). Their answers were short; if every answer ran to `--max-new-tokens` 256
+0.5; numba compilation 45-75 s of it), before NAB reported AUC-PR and VUS-PR: these add about 20 s per method
+that gives point scores (six by default; 122 s measured, the NAB section of the bundled model with those six
+methods 2.9 min). Their answers were short; if every answer ran to `--max-new-tokens` 256
 (6 frozen series per second, measured at step 500), about 13 minutes.
 
 TSSB is made of UCR classification series; when `--corpus` has a training split, the script prints which of
@@ -85,6 +100,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ts_florence.benchmark import (
@@ -93,6 +109,7 @@ from ts_florence.benchmark import (
     all_method_names,
     baseline_methods,
     check_checkpoint,
+    check_point_metrics,
     engine_config,
     engine_method,
     flagged_share,
@@ -119,6 +136,7 @@ from ts_florence.evaluation.datasets import (
     load_tssb,
     ucr_overlap,
 )
+from ts_florence.evaluation.metrics import point_labels, vus_window
 from ts_florence.io import write_text_in_place
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,10 +148,10 @@ DEFAULT_WINDOW = 4096
 COLUMNS = {
     "frozen": ("event_f1", "affiliation_f1", "f1@0.5", "typed f1@0.5", "flagged", "covering", "cp_f1"),
     "tssb": ("covering", "cp_f1"),
-    "nab": ("event_f1", "affiliation_f1", "flagged"),
+    "nab": ("event_f1", "affiliation_f1", "flagged", "auc_pr", "vus_pr"),
 }
 """Metric columns of each table; the JSON has every metric. `flagged`: share of the samples inside predicted
-spans (`flagged_share`)."""
+spans (`flagged_share`); `auc_pr`, `vus_pr`: of per-sample scores (`point_score_metrics`)."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -149,7 +167,8 @@ def _reported(data: DataSet, scores: dict[str, float]) -> dict[str, float]:
 
 
 def _valid_outputs(found: dict[str, dict], length: int) -> tuple[dict[str, dict], int]:
-    """`found` without the spans the metrics refuse (end <= start, or outside `[0, length]`), and their number."""
+    """`found` without the spans the metrics refuse (end <= start, or outside `[0, length]`), and their number;
+    point scores (one per sample) are kept whole."""
     out, dropped = {}, 0
     for key, result in found.items():
         if "spans" not in result:
@@ -157,13 +176,21 @@ def _valid_outputs(found: dict[str, dict], length: int) -> tuple[dict[str, dict]
             continue
         keep = [i for i, (s, e) in enumerate(result["spans"]) if 0 <= s < e <= length]
         dropped += len(result["spans"]) - len(keep)
-        out[key] = {name: [values[i] for i in keep] for name, values in result.items()}
+        out[key] = {name: values if name == "point_scores" else [values[i] for i in keep]
+                    for name, values in result.items()}  # fmt: skip
     return out, dropped
 
 
+def _point_scored(data: DataSet, task: str) -> bool:
+    """Whether `task` is scored on per-sample scores on `data` (AUC-PR and VUS-PR)."""
+    return data.point_metrics and task == ANOMALY
+
+
 def _row(data: DataSet, method: Method, task: str, prompt: str | None, cases: list[Case], preds: list[dict],
-         typed: bool, series_per_second: float, failures: int) -> dict[str, Any]:  # fmt: skip
-    scores = score(task, [c.examples[task] for c in cases], preds, typed)
+         typed: bool, series_per_second: float, failures: int, point_scores: bool) -> dict[str, Any]:  # fmt: skip
+    start = time.perf_counter()
+    scores = score(task, [c.examples[task] for c in cases], preds, typed, method.spans, point_scores)
+    seconds = time.perf_counter() - start
     return {
         "method": method.name,
         "label": method.label,
@@ -174,27 +201,35 @@ def _row(data: DataSet, method: Method, task: str, prompt: str | None, cases: li
         "series_per_second": series_per_second,
         "n_series": len(cases),
         "failures": failures,
+        "scoring_seconds": seconds,
     }
 
 
 def _model_rows(data: DataSet, method: Method, pipe, args: argparse.Namespace, window: int | str | None) -> list[dict]:
     rows = []
     generate = {"max_new_tokens": args.max_new_tokens, "num_beams": args.num_beams}
+    has_cell_head = getattr(pipe.model, "cell_head", None) is not None
     for prompt, task in data.model_prompts.items():
         cases = [c for c in data.cases if task in c.examples]
-        if cases:
-            preds, seconds = run_model(
-                pipe, cases, prompt, window, args.window_overlap, args.batch_size, generate, args.torch_threads,
-                progress=not args.no_progress,
-            )  # fmt: skip
-            rows.append(_row(data, method, task, prompt, cases, preds, True, len(cases) / max(seconds, 1e-9), 0))
+        if not cases:
+            continue
+        # The cell head's per-sample scores, with the pipeline's defaults otherwise (its window, its decoding).
+        point_scores = _point_scored(data, task) and prompt == task and has_cell_head
+        if _point_scored(data, task) and not point_scores:
+            data.notes.append(f"the model gives no point scores for `{prompt}` (no cell head): no AUC-PR, VUS-PR")
+        preds, seconds = run_model(
+            pipe, cases, prompt, window, args.window_overlap, args.batch_size, generate, args.torch_threads,
+            progress=not args.no_progress, **({"return_point_scores": True} if point_scores else {}),
+        )  # fmt: skip
+        speed = len(cases) / max(seconds, 1e-9)
+        rows.append(_row(data, method, task, prompt, cases, preds, True, speed, 0, point_scores))
     return rows
 
 
 def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed: set[str]) -> list[dict]:
     """Runs a non-model method once per series (timed, failures counted as no prediction) and scores each task
     it answers."""
-    tasks = [t for t in data.tasks if output_of(t) in method.outputs]
+    tasks = [t for t in data.tasks if output_of(t) in method.outputs and (method.spans or _point_scored(data, t))]
     cases = [c for c in data.cases if any(t in c.examples for t in tasks)]
     if not cases:
         return []
@@ -229,11 +264,13 @@ def _method_rows(data: DataSet, method: Method, args: argparse.Namespace, warmed
     for task in tasks:
         scored = [c for c in cases if task in c.examples]
         key = output_of(task)
+        point_scores = method.point_scores and _point_scored(data, task)
         empty = {"spans": [], "labels": [], "channels": [], "scores": []} if key in ("anomaly", "event") else {
             "points": [], "scores": []}  # fmt: skip
-        preds = [outputs[c.id].get(key, empty) for c in scored]
+        # No prediction: no span and, for point scores, one constant score (AUC-PR: the share of true samples).
+        preds = [outputs[c.id].get(key, {**empty, "point_scores": np.zeros(c.length)}) for c in scored]
         speed = len(cases) / max(seconds, 1e-9)
-        rows.append(_row(data, method, task, None, scored, preds, method.typed, speed, len(failures)))
+        rows.append(_row(data, method, task, None, scored, preds, method.typed, speed, len(failures), point_scores))
     return rows
 
 
@@ -253,7 +290,23 @@ def run_dataset(
             rows += _model_rows(data, method, pipe, args, window)
         else:
             rows += _method_rows(data, method, args, warmed)
+    if data.point_metrics and any(ANOMALY in c.examples for c in data.cases):
+        data.notes.append(_point_metrics_note(data, rows))
     return rows
+
+
+def _point_metrics_note(data: DataSet, rows: list[dict]) -> str:
+    cases = [c for c in data.cases if ANOMALY in c.examples]
+    windows = [vus_window(c.values[0]) for c in cases]
+    both = sum(0 < point_labels(c.examples[ANOMALY].truth["spans"], c.length).mean() < 1 for c in cases)
+    seconds = sum(row["scoring_seconds"] for row in rows if "auc_pr" in row["scores"])
+    return (
+        "`auc_pr`, `vus_pr`: of per-sample scores (the model's cell head, |z|, the windows' IsolationForest score, "
+        f"the matrix profile, constant, random), means over the {both} series with anomalous and normal samples; "
+        f"VUS-PR over buffers of 0 to TSB-AD's window of each series (`find_length_rank`: the autocorrelation's "
+        f"period, else 125; median {int(np.median(windows))} samples); {seconds:.0f} s to score these rows, "
+        "mostly VUS-PR"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -410,6 +463,8 @@ def _main(args: argparse.Namespace) -> int:
 
     config, config_source = engine_config(args.corpus)
     methods = _choose_methods(args.methods, config)
+    if "nab" in args.datasets:
+        check_point_metrics()  # fail now, not after the model ran, when tsb-ad (VUS-PR, NAB's) is missing
     window = _model_window(args.model_window, config)
     check_checkpoint(args.model)
     pipe = load_model(args.model, args.device, args.dtype) if any(m.kind == "model" for m in methods) else None

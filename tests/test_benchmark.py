@@ -2,6 +2,7 @@
 method, bad input, and a run end to end with a tiny random model on a tiny corpus built by the engine."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,43 @@ def model_dir(tmp_path_factory, processor):
     TSFlorenceForConditionalGeneration(tiny_config()).save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def cell_model_dir(tmp_path_factory, processor):
+    """A tiny random checkpoint with a cell head, whose pipeline gives point scores."""
+    out = tmp_path_factory.mktemp("cell-model")
+    torch.manual_seed(0)
+    config = tiny_config()
+    config.cell_head_weight = 1.0
+    TSFlorenceForConditionalGeneration(config).save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def _tiny_nab(root: Path) -> Path:
+    """A dev-data folder with a NAB of three real series of 800 five-minute samples, laid out as NAB's: one with
+    a plateau at samples 400-419 (label window 380-439), one with a drop at 600-609 (window 590-619), one without
+    anomalies. Returns `root`."""
+    import pandas as pd
+
+    stamps = pd.date_range("2015-03-01", periods=800, freq="5min")
+    folder = root / "nab" / "data" / "realFake"
+    folder.mkdir(parents=True)
+    labels = {}
+    series = [("a", (400, 420, 4.0), (380, 440)), ("b", (600, 610, -4.0), (590, 620)), ("c", None, None)]
+    for seed, (name, anomaly, window) in enumerate(series):
+        values = np.sin(2 * np.pi * np.arange(800) / 48) + 0.1 * _noise(800, seed)
+        windows = []
+        if anomaly is not None:
+            values[anomaly[0] : anomaly[1]] += anomaly[2]
+            windows = [[f"{stamps[window[0]]}.000000", f"{stamps[window[1] - 1]}.000000"]]
+        frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": values})
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        labels[f"realFake/{name}.csv"] = windows
+    (root / "nab" / "labels").mkdir(parents=True)
+    (root / "nab" / "labels" / "combined_windows.json").write_text(json.dumps(labels))
+    return root
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:
@@ -115,6 +153,32 @@ def test_stumpy_returns_k_discords_outside_each_other():
     assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("robust_z_spans", {}), ("iforest_window_spans", {"window": 40}), ("stumpy_discord_spans", {"window": 40})],
+)
+def test_anomaly_baselines_give_one_finite_point_score_per_sample_highest_at_the_anomaly(name, options):
+    t = np.arange(1200)
+    values = np.stack([np.sin(2 * np.pi * t / 40), np.cos(2 * np.pi * t / 40)]) + 0.05 * _noise(2400).reshape(2, -1)
+    values[0, 700:720] += 6.0 * np.hanning(20)  # a bump far above the rest, of a shape seen nowhere else
+    values[1, 30] = np.nan
+    detect = getattr(baselines, name)
+    found = detect(values, return_point_scores=True, **options)
+    scores = np.asarray(found.pop("point_scores"))
+    assert scores.shape == (1200,) and np.isfinite(scores).all()
+    assert found == detect(values, **options)  # the same spans as without point scores, not given by default
+    assert "point_scores" not in detect(values, **options)
+    peak = int(np.argmax(scores))
+    assert 700 - 40 < peak < 720 + 40, peak  # within a window of the bump
+    assert found["spans"] and any(start <= peak < end for start, end in found["spans"])
+
+
+def test_point_scores_of_a_series_too_short_for_the_windows_are_constant():
+    for detect in (baselines.iforest_window_spans, baselines.stumpy_discord_spans):
+        found = detect(_noise(12), return_point_scores=True)
+        assert found["spans"] == [] and found["point_scores"].tolist() == [0.0] * 12
+
+
 def test_isolation_forest_windows_flag_a_burst():
     x = 0.1 * _noise(2000)
     x[1500:1530] += 3.0 * _noise(30, 9)
@@ -146,6 +210,30 @@ def test_a_method_that_answers_the_truth_scores_one_on_every_metric(corpus):
             assert flagged == pytest.approx(np.mean(inside))  # the truth's spans do not overlap
         untyped = BM.score(task, examples[task], preds, typed=False)
         assert not any(name.startswith("typed") for name in untyped)
+
+
+def test_point_score_metrics_of_the_truth_are_one_and_of_the_references_their_known_values(tmp_path):
+    data = D.load_nab(_tiny_nab(tmp_path), None)
+    examples = [c.examples[D.ANOMALY] for c in data.cases]
+    labels = [np.zeros(ex.length) for ex in examples]
+    for label, ex in zip(labels, examples, strict=True):
+        for start, end in ex.truth["spans"]:
+            label[start:end] = 1.0
+    perfect = [{**ex.truth, "scores": [1.0] * len(ex.truth["spans"]), "point_scores": label}
+               for ex, label in zip(examples, labels, strict=True)]  # fmt: skip
+    scores = BM.score(D.ANOMALY, examples, perfect, typed=False, point_scores=True)
+    assert scores["auc_pr"] == pytest.approx(1.0) and scores["vus_pr"] == pytest.approx(1.0)
+    assert scores["event_f1"] == pytest.approx(1.0)  # the span metrics are still there
+    everything, random = (next(m for m in BM.reference_methods() if m.name == n) for n in ("all_anomalous",
+                                                                                          "random_scores"))  # fmt: skip
+    constant = BM.score(D.ANOMALY, examples, [everything.run(c)["anomaly"] for c in data.cases], False,
+                        point_scores=True)  # fmt: skip
+    with_anomaly = [label.mean() for label in labels if label.any()]
+    assert constant["auc_pr"] == pytest.approx(np.mean(with_anomaly))  # the share of true samples
+    drawn = BM.score(D.ANOMALY, examples, [random.run(c)["anomaly"] for c in data.cases], False, random.spans,
+                     point_scores=True)  # fmt: skip
+    assert set(drawn) == {"auc_pr", "vus_pr"}  # no spans: no span metric
+    assert drawn["auc_pr"] < 0.5
 
 
 def test_the_model_scores_as_the_evaluation_runner_scores_it(model_dir, corpus):
@@ -230,7 +318,9 @@ def test_end_to_end_every_method_is_scored_in_range(model_dir, corpus, tmp_path,
     assert frozen["series"] == 6 and frozen["total"] == 8
     assert any("6 of 8 series" in note for note in frozen["notes"])  # the subsampling is stated
     rows = frozen["rows"]
-    assert {row["method"] for row in rows} == set(BM.all_method_names())
+    # random_scores gives point scores only, which the frozen split does not score
+    assert {row["method"] for row in rows} == set(BM.all_method_names()) - {"random_scores"}
+    assert not any("auc_pr" in row["scores"] for row in rows)
     assert {row["task"] for row in rows if row["method"] == "model"} == set(D.TASKS)
     for row in rows:
         assert row["scores"], row
@@ -265,6 +355,37 @@ def test_dev_sets_are_skipped_with_the_reason_when_shared_data_is_missing(
     assert "skipped (no dev data" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="--dev-data .* does not exist"):
         B.main([*args, "--dev-data", str(tmp_path / "nowhere")])
+
+
+def test_nab_rows_carry_auc_pr_and_vus_pr_of_the_methods_with_point_scores(cell_model_dir, corpus, tmp_path,
+                                                                          capsys):  # fmt: skip
+    dev = _tiny_nab(tmp_path / "dev")
+    out, md = tmp_path / "nab.json", tmp_path / "nab.md"
+    methods = ["model", "robust_z", "iforest_windows", "all_anomalous", "random_scores", "events", "ruptures"]
+    args = ["--model", str(cell_model_dir), "--corpus", str(corpus), "--dev-data", str(dev), "--datasets", "nab"]
+    args += ["--methods", *methods, "--max-new-tokens", "8", "--no-progress", "--json", str(out), "--markdown", str(md)]
+    assert B.main(args) == 0
+    nab = json.loads(out.read_text())["datasets"]["nab"]
+    rows = {row["method"]: row for row in nab["rows"]}
+    assert set(rows) == set(methods) - {"ruptures"}  # ruptures finds change points only
+    for name in ("model", "robust_z", "iforest_windows", "all_anomalous", "random_scores"):
+        assert {"auc_pr", "vus_pr"} <= set(rows[name]["scores"]), name
+        assert all(0.0 <= v <= 1.0 for v in rows[name]["scores"].values()), rows[name]
+    assert "auc_pr" not in rows["events"]["scores"]  # a specialist gives spans only
+    assert set(rows["random_scores"]["scores"]) == {"auc_pr", "vus_pr"}
+    assert rows["all_anomalous"]["scores"]["auc_pr"] == pytest.approx((60 / 800 + 30 / 800) / 2)  # label rates
+    assert rows["robust_z"]["scores"]["auc_pr"] > rows["random_scores"]["scores"]["auc_pr"]
+    assert any("means over the 2 series with anomalous and normal samples" in n for n in nab["notes"])
+    printed = capsys.readouterr().out
+    assert "| event_f1 | affiliation_f1 | flagged | auc_pr | vus_pr |" in printed
+    assert "| reference: random point scores | `<ANOMALY_DETECTION>` |  |  |  | 0." in md.read_text()
+
+
+def test_nab_without_tsb_ad_is_a_clear_error_before_anything_runs(model_dir, corpus, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "TSB_AD.utils.slidingWindows", None)  # import fails as if not installed
+    args = ["--model", str(model_dir), "--corpus", str(corpus), "--dev-data", str(_tiny_nab(tmp_path)), "--datasets"]
+    with pytest.raises(SystemExit, match=r"pip install --no-deps tsb-ad==1\.5.*leave out .*nab"):
+        B.main([*args, "nab", "--methods", "robust_z"])
 
 
 @needs_dev_data

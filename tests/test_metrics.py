@@ -3,12 +3,14 @@ against the functions they wrap. Spans are half-open [start, end) in samples."""
 
 import socket
 
+import numpy as np
 import pytest
 
 from ts_florence.evaluation import (
     MODULES,
     affiliation_prf,
     affiliation_prf_corpus,
+    auc_pr,
     caption_attribute_accuracy,
     change_point_f1,
     classification_scores,
@@ -17,12 +19,16 @@ from ts_florence.evaluation import (
     event_f1_corpus,
     grounding_recall,
     module_path,
+    point_labels,
+    point_scores_corpus,
     rouge_l,
     span_iou,
     span_map,
     span_prf,
     span_prf_corpus,
     spans_by_label,
+    vus_pr,
+    vus_window,
 )
 
 approx = pytest.approx
@@ -188,6 +194,77 @@ def test_affiliation_empty_cases():
     assert prf(affiliation_prf([], [], length=10)) == (1.0, 1.0, 1.0)
     # Corpus: precision over series with predictions (only the first: 1), recall over series with truth (1, 0)
     assert prf(affiliation_prf_corpus([[[3, 4]], []], [[[3, 4]], [[5, 6]]], [10, 10])) == approx((1.0, 0.5, 2 / 3))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Per-sample scores: AUC-PR and VUS-PR (TSB-AD's)
+
+
+def _labels_400() -> np.ndarray:
+    return point_labels([[100, 110], [300, 304]], 400)  # 14 true samples of 400
+
+
+def test_point_labels_mark_the_samples_of_half_open_spans():
+    labels = point_labels([[2, 4], [3, 6]], 8)
+    assert labels.tolist() == [0, 0, 1, 1, 1, 1, 0, 0]
+
+
+def test_a_perfect_point_score_scores_one_on_auc_pr_and_vus_pr():
+    labels = _labels_400()
+    assert auc_pr(labels, labels.astype(float)) == approx(1.0)
+    assert vus_pr(labels, labels.astype(float), window=20) == approx(1.0)
+    ranked = labels + 0.1 * np.random.default_rng(0).random(400)  # any score that ranks every true sample first
+    assert auc_pr(labels, ranked) == approx(1.0) and vus_pr(labels, ranked, window=20) > 0.99
+
+
+def test_a_constant_point_score_has_the_share_of_true_samples_as_auc_pr():
+    labels = _labels_400()
+    assert auc_pr(labels, np.ones(400)) == approx(14 / 400)
+    assert auc_pr(labels, np.zeros(400)) == approx(14 / 400)
+
+
+def test_vus_pr_credits_a_score_just_beside_the_anomaly_and_auc_pr_does_not():
+    labels = point_labels([[200, 210]], 400)
+    beside = np.zeros(400)
+    beside[211:216] = 1.0  # right after the anomaly, inside its buffer
+    assert auc_pr(labels, beside) == approx(10 / 400)  # no true sample above the rest: the constant's value
+    assert vus_pr(labels, beside, window=0) == approx(vus_pr(labels, np.zeros(400), window=0))
+    assert vus_pr(labels, beside, window=20) > vus_pr(labels, np.zeros(400), window=20) + 0.1
+
+
+def test_point_score_metrics_refuse_scores_that_do_not_fit():
+    labels = _labels_400()
+    with pytest.raises(ValueError, match="one per sample"):
+        auc_pr(labels, np.ones(399))
+    with pytest.raises(ValueError, match="finite"):
+        vus_pr(labels, np.r_[np.ones(399), np.nan], window=10)
+    with pytest.raises(ValueError, match="true and normal samples"):
+        auc_pr(np.zeros(50, dtype=int), np.ones(50))
+    with pytest.raises(ValueError, match="true and normal samples"):
+        vus_pr(np.ones(50, dtype=int), np.ones(50), window=5)
+
+
+def test_vus_window_is_the_period_of_the_series_else_125():
+    t = np.arange(2000)
+    assert vus_window(np.sin(2 * np.pi * t / 40)) == 40
+    assert vus_window(np.ones(500)) == 125  # no autocorrelation peak
+    with_gap = np.sin(2 * np.pi * t / 40)
+    with_gap[500:510] = np.nan  # interpolated, not fatal
+    assert vus_window(with_gap) == 40
+    with pytest.raises(ValueError, match="one channel"):
+        vus_window(np.ones((2, 100)))
+
+
+def test_point_scores_corpus_averages_the_series_with_true_and_normal_samples():
+    labels = _labels_400()
+    scores = [labels.astype(float), np.ones(400), np.ones(50)]
+    found = point_scores_corpus(scores, [[[100, 110], [300, 304]]] * 2 + [[]], [400, 400, 50], [20, 20, 20])
+    assert found["series"] == 2  # the series without an anomaly is left out
+    assert found["auc_pr"] == approx((1 + 14 / 400) / 2)
+    assert 14 / 400 < found["vus_pr"] < 1
+    assert point_scores_corpus([np.ones(50)], [[]], [50], [5]) == {"auc_pr": None, "vus_pr": None, "series": 0}
+    with pytest.raises(ValueError, match="one per sample"):
+        point_scores_corpus([np.ones(49)], [[[1, 2]]], [50], [5])
 
 
 # ---------------------------------------------------------------------------------------------------------

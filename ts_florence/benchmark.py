@@ -1,8 +1,9 @@
 """The methods the benchmark (`scripts/benchmark.py`) puts side by side, run and scored the same way: the model
 through the `time-series-prompting` pipeline, each engine specialist, the engine's whole recipe, the classical
 baselines (`evaluation.baselines`) and trivial references. Each `Method` answers a `Case`
-(`evaluation.datasets`) with its outputs ("anomaly", "event" spans, "segments" starts, "points"); `score` scores
-one method's answers to one task with the runner's scorers.
+(`evaluation.datasets`) with its outputs ("anomaly", "event" spans, "segments" starts, "points"; an "anomaly"
+answer may also carry `"point_scores"`, one score per sample); `score` scores one method's answers to one task
+with the runner's scorers, and point scores with AUC-PR and VUS-PR (`point_score_metrics`).
 
 It stands above `engine/` and `evaluation/` (evaluation never imports the engine): `scripts/benchmark.py`,
 `scripts/bench_inference.py` and `scripts/cell_head_detector.py` use it.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,12 @@ class Method:
     typed: bool
     """Whether its spans carry types of the generator's vocabulary (typed span metrics apply)."""
     run: Callable[[Case], dict[str, dict]] | None = None
+    point_scores: bool = False
+    """Whether its "anomaly" answers carry `"point_scores"`, one score per sample (AUC-PR and VUS-PR apply; the
+    model's come from its cell head, asked for where a data set reports them)."""
+    spans: bool = True
+    """False for a reference of point scores alone: its rows report AUC-PR and VUS-PR only, where a data set
+    reports them, and it has no row elsewhere."""
 
 
 def output_of(task: str) -> str:
@@ -119,8 +127,11 @@ def engine_method(config) -> Method:
 
 
 def baseline_methods() -> list[Method]:
-    def anomalies(function: Callable[[np.ndarray], dict]) -> Callable[[Case], dict[str, dict]]:
-        return lambda case: {"anomaly": function(case.values)}
+    """The classical baselines (`evaluation.baselines`); the anomaly ones answer with the per-sample scores their
+    spans come from too (a few milliseconds a series)."""
+
+    def anomalies(function: Callable[..., dict]) -> Callable[[Case], dict[str, dict]]:
+        return lambda case: {"anomaly": function(case.values, return_point_scores=True)}
 
     def points(function: Callable[[Case], list[int]]) -> Callable[[Case], dict[str, dict]]:
         def run(case: Case) -> dict[str, dict]:
@@ -135,28 +146,37 @@ def baseline_methods() -> list[Method]:
         Method("ruptures", "ruptures Binseg l2 + BIC", "baseline", ("segments", "points"), False,
                points(lambda case: ruptures_change_points(case.values))),
         Method("stumpy_discords", "stumpy top-3 discords", "baseline", ("anomaly",), False,
-               anomalies(stumpy_discord_spans)),
+               anomalies(stumpy_discord_spans), point_scores=True),
         Method("iforest_windows", "IsolationForest, sliding windows", "baseline", ("anomaly",), False,
-               anomalies(iforest_window_spans)),
-        Method("robust_z", "robust z-score > 3.5", "baseline", ("anomaly",), False, anomalies(robust_z_spans)),
+               anomalies(iforest_window_spans), point_scores=True),
+        Method("robust_z", "robust z-score > 3.5", "baseline", ("anomaly",), False, anomalies(robust_z_spans),
+               point_scores=True),
     ]  # fmt: skip
 
 
 def reference_methods() -> list[Method]:
     """Trivial answers that show what a metric gives for nothing: no change point at all (covering and TSSB's
-    change-point F1 are high when series have few changes), and the whole series as one anomaly (event-wise F1
-    counts it a hit)."""
+    change-point F1 are high when series have few changes), the whole series as one anomaly (event-wise F1
+    counts it a hit; its point scores are constant, so its AUC-PR is the share of anomalous samples), and point
+    scores drawn at random (uniform, seeded by the series id; no spans)."""
 
     def no_change(case: Case) -> dict[str, dict]:
         return {"segments": points_result([]), "points": points_result([])}
 
     def everything(case: Case) -> dict[str, dict]:
-        return {"anomaly": span_result([(0, case.length, 1.0, None)])}
+        return {"anomaly": {**span_result([(0, case.length, 1.0, None)]), "point_scores": np.ones(case.length)}}
+
+    def random_scores(case: Case) -> dict[str, dict]:
+        rng = np.random.default_rng(zlib.crc32(case.id.encode()))
+        return {"anomaly": {**span_result([]), "point_scores": rng.random(case.length)}}
 
     return [
         Method("no_change", "reference: no change point", "reference", ("segments", "points"), False, no_change),
-        Method("all_anomalous", "reference: whole series one anomaly", "reference", ("anomaly",), False, everything),
-    ]
+        Method("all_anomalous", "reference: whole series one anomaly", "reference", ("anomaly",), False, everything,
+               point_scores=True),
+        Method("random_scores", "reference: random point scores", "reference", ("anomaly",), False, random_scores,
+               point_scores=True, spans=False),
+    ]  # fmt: skip
 
 
 def all_method_names() -> list[str]:
@@ -261,21 +281,52 @@ def flagged_share(spans: Sequence[Sequence[Sequence[int]]], lengths: Sequence[in
     return float(np.mean(shares)) if shares else 0.0
 
 
-def score(task: str, examples: list, preds: list[dict], typed: bool) -> dict[str, float]:
+def point_score_metrics(examples: list, preds: list[dict]) -> dict[str, float]:
+    """AUC-PR and VUS-PR of the predictions' `"point_scores"` against the true spans of `examples`, means over the
+    series with anomalous and normal samples (`evaluation.metrics.point_scores_corpus`), VUS-PR in TSB-AD's window
+    of each series (`vus_window` of its first channel); `{}` when no series has both."""
+    from .evaluation.metrics import point_scores_corpus, vus_window
+
+    windows = [vus_window(np.asarray(ex.values).reshape(ex.length, -1)[:, 0]) for ex in examples]
+    scores, trues = [p["point_scores"] for p in preds], [ex.truth["spans"] for ex in examples]
+    found = point_scores_corpus(scores, trues, [ex.length for ex in examples], windows)
+    return {name: found[name] for name in ("auc_pr", "vus_pr") if found[name] is not None}
+
+
+def check_point_metrics() -> None:
+    """BenchmarkError, before anything runs, when the library of VUS-PR (tsb-ad) is missing."""
+    from .evaluation.metrics import vus_window
+
+    try:
+        vus_window(np.zeros(8))
+    except ImportError as err:
+        raise BenchmarkError(f"{err} (or leave out the data sets that report it: nab)") from None
+
+
+def score(
+    task: str, examples: list, preds: list[dict], typed: bool, spans: bool = True, point_scores: bool = False
+) -> dict[str, float]:
     """Metrics of one method on one task, all from `runner.score_task`: class-agnostic span metrics from the
     `<SPAN_PROPOSAL>` scorer, typed ones (prefixed "typed ") from the task's own scorer; and for spans the
-    `flagged_share` of the predictions (a diagnostic, not a metric)."""
+    `flagged_share` of the predictions (a diagnostic, not a metric). With `point_scores`, also AUC-PR and VUS-PR
+    of the predictions' `"point_scores"` (`point_score_metrics`); without `spans`, those alone."""
     from .evaluation.runner import score_task
 
     if task not in (ANOMALY, EVENT):
         return score_task(task, examples, preds)
-    scores = score_task(task, examples, preds)
-    scores["flagged"] = flagged_share([p["spans"] for p in preds], [ex.length for ex in examples])
-    agnostic = score_task("<SPAN_PROPOSAL>", examples, [{"spans": p["spans"], "scores": p["scores"]} for p in preds])
-    out = {name: value for name, value in scores.items() if name not in SPAN_METRICS}
-    out.update(agnostic)
-    if typed:
-        out.update({f"typed {name}": scores[name] for name in SPAN_METRICS if name in scores})
+    out: dict[str, float] = {}
+    if spans:
+        scores = score_task(task, examples, preds)
+        scores["flagged"] = flagged_share([p["spans"] for p in preds], [ex.length for ex in examples])
+        agnostic = score_task(
+            "<SPAN_PROPOSAL>", examples, [{"spans": p["spans"], "scores": p["scores"]} for p in preds]
+        )
+        out = {name: value for name, value in scores.items() if name not in SPAN_METRICS}
+        out.update(agnostic)
+        if typed:
+            out.update({f"typed {name}": scores[name] for name in SPAN_METRICS if name in scores})
+    if point_scores:
+        out.update(point_score_metrics(examples, preds))
     return out
 
 
@@ -313,6 +364,7 @@ __all__ = [
     "all_method_names",
     "baseline_methods",
     "check_checkpoint",
+    "check_point_metrics",
     "curve_markdown",
     "engine_config",
     "engine_method",
@@ -320,6 +372,7 @@ __all__ = [
     "flagged_share",
     "load_model",
     "output_of",
+    "point_score_metrics",
     "points_result",
     "reference_methods",
     "run_model",

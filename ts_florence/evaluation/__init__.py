@@ -1,6 +1,7 @@
 """Evaluation of ts-florence (docs/architecture.md, Evaluation).
 
-The metrics are pure functions in `ts_florence.evaluation.metrics`, re-exported here. Each metric family is
+The metrics are pure functions in `ts_florence.evaluation.metrics`, re-exported here (AUC-PR and VUS-PR of
+per-sample anomaly scores too, which have no `evaluate` module). Each metric family is
 also an `evaluate` module in `modules/<name>/<name>.py`, loaded from its folder without network access:
 
     import evaluate
@@ -22,6 +23,7 @@ from .metrics import (
     PLACE_TOLERANCE,
     affiliation_prf,
     affiliation_prf_corpus,
+    auc_pr,
     caption_attribute_accuracy,
     change_point_f1,
     classification_scores,
@@ -30,12 +32,16 @@ from .metrics import (
     event_f1_corpus,
     grounding_recall,
     margin_in_samples,
+    point_labels,
+    point_scores_corpus,
     rouge_l,
     span_iou,
     span_map,
     span_prf,
     span_prf_corpus,
     spans_by_label,
+    vus_pr,
+    vus_window,
 )
 
 MODULES = ("caption", "classification", "event_f1", "grounding_recall", "segmentation", "span_f1")
@@ -60,6 +66,7 @@ __all__ = [
     "PLACE_TOLERANCE",
     "affiliation_prf",
     "affiliation_prf_corpus",
+    "auc_pr",
     "caption_attribute_accuracy",
     "change_point_f1",
     "classification_scores",
@@ -69,10 +76,14 @@ __all__ = [
     "grounding_recall",
     "margin_in_samples",
     "module_path",
+    "point_labels",
+    "point_scores_corpus",
     "rouge_l",
     "span_iou",
     "span_map",
     "span_prf",
     "span_prf_corpus",
     "spans_by_label",
+    "vus_pr",
+    "vus_window",
 ]

@@ -8,7 +8,10 @@ input `[channels x time]` (or 1-D), output in sample indices, spans as `<ANOMALY
   (d + 1) log n.
 - `clasp_change_points`: claspy's BinaryClaSPSegmentation with its default settings.
 
-The anomaly baselines' window is `default_window(n)`: n / 100 samples, clipped to [8, 64].
+The anomaly baselines' window is `default_window(n)`: n / 100 samples, clipped to [8, 64]. With
+`return_point_scores=True` each anomaly baseline also gives the score its spans come from, one per sample
+(`"point_scores"`, as the pipeline's `return_point_scores` does, for AUC-PR and VUS-PR): the |z| of robust z, the
+windows' IsolationForest scores and the matrix profile, a sample taking the largest of the windows that hold it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from ..windowing import merge_point_scores
 from .datasets import BenchmarkError
 
 
@@ -68,14 +72,26 @@ def span_result(items: list[tuple[int, int, float, int | None]]) -> dict[str, li
     }
 
 
-def robust_z_spans(values: np.ndarray, threshold: float = 3.5, gap_fraction: float = 0.01) -> dict[str, list]:
-    """Spans where the modified z-score |0.6745 (x - median) / MAD| of a channel exceeds `threshold` (Iglewicz and
-    Hoaglin 1993; the mean absolute deviation times 1.2533 replaces a MAD of 0); runs of one channel closer than
-    `gap_fraction` of the length join. Score: 1 - threshold / peak |z|. Result as `<ANOMALY_DETECTION>`'s."""
-    array = _channels(values)
-    n = array.shape[1]
-    gap = max(1, int(gap_fraction * n))
-    items = []
+def _with_point_scores(result: dict[str, list], point_scores: np.ndarray, wanted: bool) -> dict[str, list]:
+    """`result` with `"point_scores"` (float64 `[time]`, one per sample) when `wanted`, as the pipeline's
+    `return_point_scores` gives them."""
+    if wanted:
+        result["point_scores"] = np.asarray(point_scores, dtype=np.float64)
+    return result
+
+
+def _window_scores_to_samples(scores: np.ndarray, starts: np.ndarray, window: int, length: int) -> np.ndarray:
+    """Per-sample scores `[length]` from one score per window (`window` samples from each of `starts`): each
+    sample takes the largest score of the windows that hold it, as the pipeline merges its windows' scores
+    (`windowing.merge_point_scores`); a sample that no window holds takes the lowest score."""
+    merged = np.asarray(merge_point_scores([np.full(window, score) for score in scores], starts, length))
+    return np.where(np.isfinite(merged), merged, np.min(scores))
+
+
+def _robust_z(array: np.ndarray) -> np.ndarray:
+    """|modified z-score| of every sample of every channel `[channels x time]` (see `robust_z_spans`); 0 where a
+    value is missing and on a constant channel."""
+    out = np.zeros_like(array)
     for c, x in enumerate(array):
         observed = x[np.isfinite(x)]
         if observed.size == 0:
@@ -89,11 +105,27 @@ def robust_z_spans(values: np.ndarray, threshold: float = 3.5, gap_fraction: flo
             if mean_ad == 0:
                 continue
             z = (x - median) / (1.2533 * mean_ad)
-        z = np.abs(np.nan_to_num(z, nan=0.0))
+        out[c] = np.abs(np.nan_to_num(z, nan=0.0))
+    return out
+
+
+def robust_z_spans(
+    values: np.ndarray, threshold: float = 3.5, gap_fraction: float = 0.01, return_point_scores: bool = False
+) -> dict[str, list]:
+    """Spans where the modified z-score |0.6745 (x - median) / MAD| of a channel exceeds `threshold` (Iglewicz and
+    Hoaglin 1993; the mean absolute deviation times 1.2533 replaces a MAD of 0); runs of one channel closer than
+    `gap_fraction` of the length join. Score: 1 - threshold / peak |z|. Result as `<ANOMALY_DETECTION>`'s; with
+    `return_point_scores`, also `"point_scores"`: the |z| of each sample, the largest over channels."""
+    array = _channels(values)
+    n = array.shape[1]
+    gap = max(1, int(gap_fraction * n))
+    z_scores = _robust_z(array)
+    items = []
+    for c, z in enumerate(z_scores):
         for start, end in _runs(z > threshold, gap):
             peak = float(z[start:end].max())
             items.append((start, end, 1.0 - threshold / peak, c if len(array) > 1 else None))
-    return span_result(items)
+    return _with_point_scores(span_result(items), z_scores.max(0), return_point_scores)
 
 
 def iforest_window_spans(
@@ -103,11 +135,14 @@ def iforest_window_spans(
     n_estimators: int = 100,
     max_windows: int = 5000,
     random_state: int = 0,
+    return_point_scores: bool = False,
 ) -> dict[str, list]:
     """scikit-learn IsolationForest on sliding windows (`window` samples of every channel, robust-scaled per
     channel; stride 1, or larger so that at most `max_windows` windows are scored). The `contamination` share of
     windows with the highest anomaly score are flagged; overlapping flagged windows join into spans. Score: the
-    span's highest anomaly score (Liu et al. 2008, ~0.5 ordinary, 1 isolated at once)."""
+    span's highest anomaly score (Liu et al. 2008, ~0.5 ordinary, 1 isolated at once). With
+    `return_point_scores`, also `"point_scores"`: each sample's largest anomaly score of the windows that hold it
+    (the span's score is the largest of them), 0 in a series too short for 8 windows."""
     from sklearn.ensemble import IsolationForest
 
     array = _channels(values)
@@ -115,7 +150,7 @@ def iforest_window_spans(
     w = min(window or default_window(n), n)
     count = n - w + 1
     if count < 8:
-        return span_result([])
+        return _with_point_scores(span_result([]), np.zeros(n), return_point_scores)
     stride = max(1, math.ceil(count / max_windows))
     starts = np.arange(0, count, stride)
     features = []
@@ -130,28 +165,54 @@ def iforest_window_spans(
     )
     score = -forest.score_samples(table)
     flagged = forest.predict(table) == -1
+    best = _window_scores_to_samples(score, starts, w, n)
     cover = np.zeros(n, dtype=bool)
-    best = np.zeros(n)
-    for start, s, hit in zip(starts, score, flagged, strict=True):
-        if hit:
-            cover[start : start + w] = True
-            best[start : start + w] = np.maximum(best[start : start + w], s)
-    return span_result([(a, b, float(best[a:b].max()), None) for a, b in _runs(cover)])
+    for start in starts[flagged]:
+        cover[start : start + w] = True
+    # Every window scoring above a flagged one is flagged, so a span's best window is its samples' best.
+    return _with_point_scores(
+        span_result([(a, b, float(best[a:b].max()), None) for a, b in _runs(cover)]), best, return_point_scores
+    )
 
 
-def stumpy_discord_spans(values: np.ndarray, window: int | None = None, k: int = 3) -> dict[str, list]:
+def stumpy_discord_spans(
+    values: np.ndarray, window: int | None = None, k: int = 3, return_point_scores: bool = False
+) -> dict[str, list]:
     """The top `k` discords of each channel's z-normalized matrix profile (stumpy.stump, numba on one thread),
     each outside the previous ones' windows; a discord at i is the span `[i, i + window)`. Score: the matrix
-    profile value over its maximum 2 sqrt(window)."""
-    import numba
-    import stumpy
-
+    profile value over its maximum 2 sqrt(window). With `return_point_scores`, also `"point_scores"`: each
+    sample's largest matrix profile value of the subsequences that hold it, the largest over channels (0 where no
+    channel has a profile: a series shorter than `2 window + 2`, constant channels)."""
     array = _channels(values)
     n = array.shape[1]
     m = window or default_window(n)
     items = []
+    point_scores = np.zeros(n)
     if n < 2 * m + 2:
-        return span_result([])
+        return _with_point_scores(span_result([]), point_scores, return_point_scores)
+    for c, profile in _matrix_profiles(array, m):
+        finite = np.isfinite(profile)
+        if finite.any():
+            filled = np.where(finite, profile, profile[finite].min())
+            sample = _window_scores_to_samples(filled, np.arange(len(profile)), m, n)
+            point_scores = np.maximum(point_scores, sample)
+        profile = np.where(finite, profile, -np.inf)
+        for _ in range(k):
+            i = int(np.argmax(profile))
+            if not np.isfinite(profile[i]):
+                break
+            items.append((i, i + m, min(1.0, profile[i] / (2 * math.sqrt(m))), c if len(array) > 1 else None))
+            profile[max(0, i - m + 1) : i + m] = -np.inf
+    return _with_point_scores(span_result(items), point_scores, return_point_scores)
+
+
+def _matrix_profiles(array: np.ndarray, m: int) -> list[tuple[int, np.ndarray]]:
+    """(channel, z-normalized matrix profile `[time - m + 1]`) of every non-constant channel, numba on one
+    thread."""
+    import numba
+    import stumpy
+
+    profiles = []
     previous = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
@@ -161,17 +222,10 @@ def stumpy_discord_spans(values: np.ndarray, window: int | None = None, k: int =
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # constant subsequences, which stumpy handles
-                profile = stumpy.stump(x, m)[:, 0].astype(np.float64)
-            profile[~np.isfinite(profile)] = -np.inf
-            for _ in range(k):
-                i = int(np.argmax(profile))
-                if not np.isfinite(profile[i]):
-                    break
-                items.append((i, i + m, min(1.0, profile[i] / (2 * math.sqrt(m))), c if len(array) > 1 else None))
-                profile[max(0, i - m + 1) : i + m] = -np.inf
+                profiles.append((c, stumpy.stump(x, m)[:, 0].astype(np.float64)))
     finally:
         numba.set_num_threads(previous)
-    return span_result(items)
+    return profiles
 
 
 def ruptures_change_points(values: np.ndarray, min_fraction: float = 0.01, max_points: int = 1000) -> list[int]:

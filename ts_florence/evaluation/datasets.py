@@ -5,7 +5,8 @@ series, the truth of each task scored on it, and the record the engine receives)
   `<ANOMALY_DETECTION>`, `<EVENT_DETECTION>`, `<REGIME_SEGMENTATION>`, `<CHANGE_POINT_DETECTION>`; the truth of
   each is what `runner.build_examples` gives (the target parsed back), as in the runner.
 - tssb (`load_tssb`): TSSB (`<dev-data>/tssb/datasets`, 75 series, change points of `desc.txt`).
-- nab (`load_nab`): the real series of NAB (`<dev-data>/nab/data/real*`, windows of `labels/combined_windows.json`).
+- nab (`load_nab`): the real series of NAB (`<dev-data>/nab/data/real*`, windows of `labels/combined_windows.json`),
+  also scored on per-sample scores (`DataSet.point_metrics`).
 
 The dev sets' truth is exact (sample indices). `limit` keeps a fixed random subsample (seed `SEED`).
 """
@@ -82,6 +83,11 @@ class DataSet:
     """Whether true spans carry types of the generator's vocabulary (else typed metrics are left out)."""
     metrics: tuple[str, ...] | None = None
     """The metrics reported (None: every metric of `score`)."""
+    point_metrics: bool = False
+    """Whether `<ANOMALY_DETECTION>` is also scored on per-sample scores (AUC-PR and VUS-PR, as TSB-AD reports
+    them), for the methods that give them. VUS-PR costs about 0.2 s a series of a thousand samples per method
+    (TSB-AD's code loops over buffers and thresholds): on NAB's 47 series about 20 s per method, on the frozen
+    split's subsample of 500 about 90 s per method (estimated from 120 generated series), so there it is off."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -234,7 +240,8 @@ def load_nab(dev_data: Path, limit: int | None) -> DataSet:
         model_prompts={ANOMALY: ANOMALY},
         # NAB's windows are wide on purpose (10% of the series over its anomalies): IoU metrics do not apply.
         typed_truth=False,
-        metrics=("event_f1", "affiliation_f1", "flagged"),
+        metrics=("event_f1", "affiliation_f1", "flagged", "auc_pr", "vus_pr"),
+        point_metrics=True,
         notes=[subsample_note(len(cases), len(names))],
     )
 

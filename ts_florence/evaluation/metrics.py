@@ -1,5 +1,7 @@
 """Metrics of ts-florence: pure functions of results and ground truth, on NumPy, SciPy's assignment and the
-standard library; the IoU of spans is `ts_florence.windowing.span_iou` (re-exported here).
+standard library; the IoU of spans is `ts_florence.windowing.span_iou` (re-exported here). The metrics of
+per-sample anomaly scores are the field's own code, imported when used: AUC-PR scikit-learn's, VUS-PR and its
+window TSB-AD's (`tsb-ad`, installed without its dependencies: `TSB_AD_HINT`).
 
 Units. Spans are half-open `[start, end)` and points are sample indices of the series, as in the result dicts
 of `ts_florence.tasks` (`{"spans", "labels", "channels", "scores"}` for detection, `{"spans", "labels"}` for
@@ -11,7 +13,9 @@ nothing was predicted (nothing was wrongly found) and recall is 1 when there was
 missed); F1 is their harmonic mean and 0 when either is 0. So no truth and no prediction score 1, 1, 1; no truth
 but predictions score precision 0, recall 1, F1 0; truth but no prediction score precision 1, recall 0, F1 0.
 This is scikit-learn's `zero_division=1`. Corpus scores pool counts over series (micro), so a vacuous value
-only appears when the whole corpus is empty on that side.
+only appears when the whole corpus is empty on that side. The curves of per-sample scores (AUC-PR, VUS-PR) are
+not ratios over sets: undefined on a series without true samples (or without normal ones), they leave such a
+series out of their mean over series (`point_scores_corpus`), as TSB-AD, whose series all have anomalies, does.
 
 Channels are ignored: a caller who wants spans to match on channel too folds it into the label
 (`f"{label}@{channel}"`).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import operator
 import re
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -414,6 +419,112 @@ def affiliation_prf_corpus(preds: Sequence[Spans], trues: Sequence[Spans], lengt
     precision = float(np.mean(precisions)) if precisions else 1.0
     recall = float(np.mean(recalls)) if recalls else 1.0
     return {"precision": precision, "recall": recall, "f1": _f1(precision, recall)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Anomaly scores per sample: AUC-PR and VUS-PR (threshold-free, as TSB-AD reports them)
+
+VUS_THRESHOLDS = 250
+"""Thresholds of TSB-AD's VUS (`thre`): the scores at 250 evenly spaced ranks of the sorted scores."""
+TSB_AD_HINT = "pip install --no-deps tsb-ad==1.5 (its metrics need only NumPy, SciPy, statsmodels and scikit-learn)"
+
+
+def point_labels(spans: Spans, length: int) -> np.ndarray:
+    """0/1 per sample (int `[length]`): 1 inside a span of `spans` (half-open, in samples)."""
+    n = _check_length(length)
+    labels = np.zeros(n, dtype=np.int64)
+    for start, end in _as_spans(spans, "true", n):
+        labels[int(start) : int(end)] = 1
+    return labels
+
+
+def _check_point_scores(labels: np.ndarray, scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels)
+    array = np.asarray(scores, dtype=np.float64)
+    if labels.ndim != 1 or array.shape != labels.shape:
+        raise ValueError(f"scores must be one per sample: {array.shape} scores for {labels.shape} labels")
+    if not np.isfinite(array).all():
+        raise ValueError(f"scores must be finite; {int((~np.isfinite(array)).sum())} are not")
+    if not set(np.unique(labels).tolist()) <= {0, 1}:
+        raise ValueError("labels must be 0 or 1 per sample")
+    return labels.astype(np.int64), array
+
+
+def auc_pr(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Area under the precision-recall curve of per-sample `scores` against per-sample 0/1 `labels`, as TSB-AD's
+    AUC-PR: scikit-learn's `average_precision_score` (step-wise, no interpolation). A constant score gives the
+    share of true samples. ValueError when the labels are all 0 or all 1 (the curve is then not defined)."""
+    from sklearn.metrics import average_precision_score
+
+    labels, array = _check_point_scores(np.asarray(labels), scores)
+    if labels.min() == labels.max():
+        raise ValueError(f"AUC-PR needs true and normal samples; all {len(labels)} labels are {labels[0]}")
+    return float(average_precision_score(labels, array))
+
+
+def vus_pr(labels: Sequence[int], scores: Sequence[float], window: int) -> float:
+    """Volume under the precision-recall surface (Paparrizos et al., VLDB 2022), TSB-AD's implementation
+    (`tsb-ad`'s `generate_curve`, its `opt` version with `VUS_THRESHOLDS` thresholds): the range-based PR curve
+    (each true run extended by a buffer of `b // 2` samples on each side, weighted by a square-root ramp, recall
+    times the share of runs found) averaged over buffer lengths `b = 0 .. window` samples. `window` is TSB-AD's
+    `slidingWindow` (`vus_window`). ValueError when the labels are all 0 or all 1, ImportError without tsb-ad."""
+    labels, array = _check_point_scores(np.asarray(labels), scores)
+    if labels.min() == labels.max():
+        raise ValueError(f"VUS-PR needs true and normal samples; all {len(labels)} labels are {labels[0]}")
+    if int(window) < 0:
+        raise ValueError(f"window must be >= 0 samples, got {window}")
+    try:
+        from TSB_AD.evaluation.basic_metrics import generate_curve
+    except ImportError:
+        raise ImportError(f"VUS-PR is TSB-AD's: {TSB_AD_HINT}") from None
+    *_, vus = generate_curve(labels, array, int(window), version="opt", thre=VUS_THRESHOLDS)
+    return float(vus)
+
+
+def vus_window(series: Sequence[float]) -> int:
+    """TSB-AD's window of VUS for a series (`slidingWindow` of its benchmark scripts, which take the first channel
+    of a multichannel series): `find_length_rank(rank=1)`, the lag in 6..303 samples of the highest local maximum
+    of the autocorrelation (lags 3..400 of the first 20,000 samples), 125 when there is none. `series`: one channel
+    `(time,)`; missing values are interpolated linearly (TSB-AD drops them). ImportError without tsb-ad."""
+    try:
+        from TSB_AD.utils.slidingWindows import find_length_rank
+    except ImportError:
+        raise ImportError(f"the window of VUS-PR is TSB-AD's: {TSB_AD_HINT}") from None
+    x = np.asarray(series, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"vus_window takes one channel (time,), got shape {x.shape}")
+    observed = np.isfinite(x)
+    if not observed.all():
+        index = np.arange(len(x))
+        x = np.interp(index, index[observed], x[observed]) if observed.any() else np.zeros(len(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a constant series: the autocorrelation divides by 0, TSB-AD gives 125
+        return int(find_length_rank(x, rank=1))
+
+
+def point_scores_corpus(
+    scores: Sequence[Sequence[float]], trues: Sequence[Spans], lengths: Sequence[int], windows: Sequence[int]
+) -> dict[str, Any]:
+    """`auc_pr` and `vus_pr` over a corpus: the mean over the series that have both true and normal samples (the
+    curves are not defined on the others; TSB-AD's series all have anomalies), as TSB-AD averages series. `scores`
+    one sequence per series (one score per sample of its `lengths`), `trues` the true spans, `windows` the
+    `vus_window` of each. Returns `{"auc_pr", "vus_pr", "series"}` (`series`: how many were averaged; the means
+    are None when none)."""
+    _same_size(scores, trues)
+    _same_size(lengths, trues, "lengths")
+    _same_size(windows, trues, "windows")
+    aucs, volumes = [], []
+    for score, true, n, window in zip(scores, trues, lengths, windows, strict=True):
+        labels = point_labels(true, n)
+        if len(score) != n:
+            raise ValueError(f"scores must be one per sample: {len(score)} scores for a series of {n} samples")
+        if labels.min() == labels.max():
+            continue
+        aucs.append(auc_pr(labels, score))
+        volumes.append(vus_pr(labels, score, window))
+    if not aucs:
+        return {"auc_pr": None, "vus_pr": None, "series": 0}
+    return {"auc_pr": float(np.mean(aucs)), "vus_pr": float(np.mean(volumes)), "series": len(aucs)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -918,6 +1029,7 @@ __all__ = [
     "PLACE_TOLERANCE",
     "affiliation_prf",
     "affiliation_prf_corpus",
+    "auc_pr",
     "caption_attribute_accuracy",
     "change_point_f1",
     "classification_scores",
@@ -926,10 +1038,14 @@ __all__ = [
     "event_f1_corpus",
     "grounding_recall",
     "margin_in_samples",
+    "point_labels",
+    "point_scores_corpus",
     "rouge_l",
     "span_iou",
     "span_map",
     "span_prf",
     "span_prf_corpus",
     "spans_by_label",
+    "vus_pr",
+    "vus_window",
 ]
