@@ -34,7 +34,7 @@ CORPUS_NAME = "ts-florence-corpus"
 DEV_METRIC = {"tssb": "covering", "nab": "affiliation_f1"}
 """The same for the dev sets: TSSB's own covering, and NAB's affiliation F1 (event-wise F1 rewards flagging the
 whole series: the reference answer that does so scores 0.99 there)."""
-CARD_METRICS = ("f1@0.5", "typed f1@0.5", "event_f1", "affiliation_f1", "covering", "cp_f1")
+CARD_METRICS = ("f1@0.5", "typed f1@0.5", "event_f1", "affiliation_f1", "auc_pr", "vus_pr", "covering", "cp_f1")
 """Metrics of the benchmark that go into the card's `model-index` (the others are in benchmark.json)."""
 EXAMPLE_TASKS = (
     ("<CAPTION>", None),
@@ -106,6 +106,31 @@ def evaluation_tables(report: dict) -> list[str]:
         metrics = ", ".join(sorted(used))
         notes = "; ".join(note.rstrip(".") for note in data.get("notes", []))
         lines += ["", f"Metric per task: {metrics}. {notes}.", ""]
+    return lines
+
+
+REAL_COLUMNS = {
+    "nab": ("event_f1", "affiliation_f1", "f1@0.5", "auc_pr", "vus_pr", "flagged"),
+    "tssb": ("covering", "cp_f1"),
+}
+"""The columns of the card's tables of the real sets: every metric the benchmark reports there."""
+
+
+def real_tables(report: dict) -> list[str]:
+    """Per real data set of the report, every method's every metric of `REAL_COLUMNS` (the model first)."""
+    lines = []
+    for key, columns in REAL_COLUMNS.items():
+        data = report["datasets"].get(key)
+        if not data or data.get("skipped"):
+            continue
+        shown = [m for m in columns if any(m in row["scores"] for row in data["rows"])]
+        lines += [f"{_title(data['title'])}, every metric:", "", "| method | task | " + " | ".join(shown) + " |"]
+        lines.append("|---|---|" + "---:|" * len(shown))
+        order = {"model": 0, "engine": 1, "specialist": 2, "baseline": 3, "reference": 4}
+        for row in sorted(data["rows"], key=lambda r: (order.get(r["kind"], 5), _row_name(r), r["task"])):
+            cells = [f"{row['scores'][m]:.3f}" if row["scores"].get(m) is not None else "" for m in shown]
+            lines.append(f"| {_row_name(row)} | `{row['task']}` | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines
 
 
@@ -293,6 +318,7 @@ def model_card(
         body += task_examples(model_dir) + [""]
     body += ["## Evaluation", "", f"`scripts/benchmark.py` ({report['settings']['model_reads']}):", ""]
     body += evaluation_tables(report)
+    body += real_tables(report)
     if evaluation:
         body += text_task_lines(evaluation)
     body += ["## Limits", ""] + limits(report) + [""]
