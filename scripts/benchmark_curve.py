@@ -8,7 +8,8 @@ through the pipeline, scored as `scripts/benchmark.py` scores the model.
 Every checkpoint is read with the same decoding: the windows and cell thresholds of `--settings-from` (default:
 the bundled model's `generation_config`), so that the curve shows what training changed, not what a checkpoint's
 own settings would. `--start` adds the model the run started from as its step 0. Steps are the run's plus
-`--step-offset` (the steps of the model it started from). The curve is resumable: steps already in `--out` are
+`--step-offset` (the steps of the model it started from); a finished run's final model (`train_results.json`)
+is its last step. The curve is resumable: steps already in `--out` are
 skipped, so running it again as checkpoints appear adds only the new ones. `scripts/make_cards.py --curve` puts it in
 the model card. NAB and TSSB are the tuning sets of `scripts/choose_windows.py`, not unseen data.
 """
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     models = ([(args.step_offset, args.start)] if args.start else []) + [
         (args.step_offset + int(p.name.split("-")[1]), p) for p in found
     ]
+    results = args.run / "train_results.json"  # the finished run's own model, at its last step
+    if results.is_file() and (args.run / "config.json").is_file():
+        models.append((args.step_offset + int(json.loads(results.read_text())["steps"]), args.run))
     done = {point["step"] for point in curve["points"]}
     for step, model in models:
         if step in done:

@@ -42,6 +42,11 @@ def test_each_step_is_scored_once_with_the_reference_settings(model_dir, tmp_pat
     assert "step 120 " in capsys.readouterr().out
     assert [p["step"] for p in json.loads(out.read_text())["points"]] == [100, 110, 120]
 
+    shutil.copytree(model_dir, run, dirs_exist_ok=True)  # the run finished: its own model is its last step
+    (run / "train_results.json").write_text(json.dumps({"steps": 30}))
+    assert C.main(args) == 0
+    assert [p["step"] for p in json.loads(out.read_text())["points"]] == [100, 110, 120, 130]
+
     with pytest.raises(SystemExit, match="measured with the settings"):
         C.main([*args[:-2], "--settings-from", str(model_dir), "--out", str(out)])
 
