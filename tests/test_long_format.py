@@ -78,7 +78,8 @@ def _rows(table):
         if r.task == "<CAPTION>":
             rows.append((r.item_id, r.task, None, None, r.text))
         else:
-            rows.append((r.item_id, r.task, (r.start, r.end), (r.label, r.channel), None))
+            channel = None if pd.isna(r.channel) else r.channel  # no channel (a span over all): missing in the table
+            rows.append((r.item_id, r.task, (r.start, r.end), (r.label, channel), None))
     return rows
 
 
