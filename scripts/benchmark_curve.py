@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, required=True, help="the curve (JSON), read first if it exists")
+    parser.add_argument("--note", default=None, help="what the run was (kept in the curve, shown in the model card)")
     return parser.parse_args(argv)
 
 
@@ -89,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     results = args.run / "train_results.json"  # the finished run's own model, at its last step
     if results.is_file() and (args.run / "config.json").is_file():
         models.append((args.step_offset + int(json.loads(results.read_text())["steps"]), args.run))
+    if args.note:
+        curve["note"] = args.note
+        write_text_in_place(args.out, json.dumps(curve, indent=1) + "\n")
     done = {point["step"] for point in curve["points"]}
     for step, model in models:
         if step in done:

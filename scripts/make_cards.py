@@ -247,7 +247,9 @@ def curve_lines(curve: dict) -> list[str]:
     return [
         "",
         "The real-data benchmark over training (`scripts/benchmark_curve.py`; every step read with the same "
-        f"decoding, {curve['settings']}; NAB and TSSB are the sets that decoding was chosen on):",
+        f"decoding, {curve['settings']}; NAB and TSSB are the sets that decoding was chosen on)"
+        + (f". {curve['note']}" if curve.get("note") else "")
+        + ":",
         "",
         curve_markdown(curve),
     ]

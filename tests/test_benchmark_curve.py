@@ -46,6 +46,8 @@ def test_each_step_is_scored_once_with_the_reference_settings(model_dir, tmp_pat
     (run / "train_results.json").write_text(json.dumps({"steps": 30}))
     assert C.main(args) == 0
     assert [p["step"] for p in json.loads(out.read_text())["points"]] == [100, 110, 120, 130]
+    assert C.main([*args, "--note", "a test run"]) == 0  # nothing left to score; the note is kept
+    assert json.loads(out.read_text())["note"] == "a test run"
 
     with pytest.raises(SystemExit, match="measured with the settings"):
         C.main([*args[:-2], "--settings-from", str(model_dir), "--out", str(out)])
