@@ -118,6 +118,31 @@ def test_precomputed_series_features_give_the_same_logits(model, processor):
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])
+def test_generate_from_the_callers_encoder_outputs_matches_generate(processor, num_beams):
+    """The pipeline encodes once for the decoder and the cell head: generate() then adds the pointer's keys to the
+    given encoder outputs and writes the same answer."""
+    from tiny import tiny_config
+
+    torch.manual_seed(0)
+    config = tiny_config()
+    config.cell_head_weight, config.location_pointer = 1.0, True
+    pointer_model = TSFlorenceForConditionalGeneration(config).eval()
+    inputs = processor(series=[_series(80), _series(500, 3)], text="<ANOMALY_DETECTION>")
+    kwargs = dict(max_new_tokens=12, min_new_tokens=12, num_beams=num_beams)
+    with torch.no_grad():
+        series = {k: v for k, v in inputs.items() if k.startswith("series_")}
+        encoded = pointer_model.encode(inputs["input_ids"], inputs["attention_mask"], **series)
+        own = pointer_model.generate(**inputs, **kwargs)
+        given = pointer_model.generate(**inputs, encoder_outputs=encoded, **kwargs)
+    assert own.shape == (2, 13) and torch.equal(own, given)
+    # The keys are computed once, beside the given outputs, not again at every decoding step.
+    prepared = pointer_model._maybe_prepare_encoder_kwargs_for_generation(
+        inputs["input_ids"], {"encoder_outputs": encoded, **series}, "input_ids", pointer_model.generation_config
+    )
+    assert prepared["encoder_outputs"].location_patch_keys is not None
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
 @pytest.mark.parametrize("batched", [False, True])
 def test_generate_with_kv_cache_matches_generate_without(model, processor, num_beams, batched):
     series = [_series(80), _series(500, 3)] if batched else _series(80)

@@ -808,20 +808,24 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
     ) -> dict:
         # Series features go into the <series> placeholders before the text encoder runs, once per
         # generate() call; the decoding steps then only see `encoder_outputs`.
+        # `encoder_outputs` given (`encode`'s, e.g. by a caller that reads them too): the text encoder does not run
+        # again, and the pointer's keys are still added.
         series_inputs = {name: model_kwargs.pop(name, None) for name in (*SERIES_INPUT_NAMES, "series_features")}
-        if model_kwargs.get("encoder_outputs") is not None:
+        given = model_kwargs.get("encoder_outputs")
+        if isinstance(given, TSFlorenceEncoderOutput) and given.location_patch_keys is not None:
             return model_kwargs
-        inputs_embeds = model_kwargs.pop("inputs_embeds", None)
-        if inputs_embeds is None:
-            inputs_embeds = self.model.embed_inputs(inputs_tensor, **series_inputs)
-        model_kwargs["inputs_embeds"] = inputs_embeds
-        model_kwargs = self._prepare_text_encoder_decoder_kwargs_for_generation(
-            inputs_tensor=None,
-            model_kwargs=model_kwargs,
-            model_input_name=model_input_name,
-            generation_config=generation_config,
-        )
-        model_kwargs.pop("inputs_embeds", None)
+        if given is None:
+            inputs_embeds = model_kwargs.pop("inputs_embeds", None)
+            if inputs_embeds is None:
+                inputs_embeds = self.model.embed_inputs(inputs_tensor, **series_inputs)
+            model_kwargs["inputs_embeds"] = inputs_embeds
+            model_kwargs = self._prepare_text_encoder_decoder_kwargs_for_generation(
+                inputs_tensor=None,
+                model_kwargs=model_kwargs,
+                model_input_name=model_input_name,
+                generation_config=generation_config,
+            )
+            model_kwargs.pop("inputs_embeds", None)
         if self.location_pointer is not None:
             # The pointer's keys depend on the series only: computed once here, read at every decoding step.
             if series_inputs["series_channel_ids"] is None or series_inputs["series_mask"] is None:

@@ -241,20 +241,23 @@ class TimeSeriesPromptingPipeline(Pipeline):
             unknown = [token for token, _ in prompts if token not in CELL_TARGETS]
             if unknown:
                 raise ValueError(f"return_point_scores applies to {sorted(CELL_TARGETS)}, not to {unknown}")
+        encoding = model_inputs["encoding"]
+        encoded = None
+        if return_point_scores or thresholds:  # the cell head reads the text encoder's output too: encoded once
+            encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
         out = model.generate(
-            **model_inputs["encoding"],
+            **encoding,
             series_features=series_features,
             series_mask=series_mask,
             series_channel_ids=channel_ids,
+            encoder_outputs=encoded,
             return_dict_in_generate=True,
             output_scores=True,
             **generate_kwargs,
         )
         decoded = decode_generation(model, self.processor, out)
         result = {"decoded": decoded, "meta": model_inputs["meta"]}
-        if return_point_scores or thresholds:
-            encoding = model_inputs["encoding"]
-            encoded = model.encode(**encoding, series_features=series_features, series_mask=series_mask)
+        if encoded is not None:
             result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, prompts)
             if thresholds:
                 inputs = (encoding, encoded, series_mask, channel_ids)
