@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import Pipeline
+from transformers.modeling_outputs import BaseModelOutput
 
 from .cell_decoding import CELL_LABEL_CHOICES, cell_answer, cell_spans, missing_spans, span_prefix
 from .long_format import is_long_frame, predict_long
-from .modeling_ts_florence import CELL_LABELS
+from .modeling_ts_florence import CACHE_NAME, CELL_LABELS, PointerKeys, TSFlorenceEncoderOutput
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
 from .windowing import merge_point_scores, merge_windows, window_starts
@@ -228,8 +231,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
         # One encoding of each series, shared by all its prompts.
         series_features = features.repeat_interleave(repeat, dim=0)
         series_mask = model_inputs["features"]["series_mask"].repeat_interleave(repeat, dim=0)
-        # The location pointer (TSFlorenceConfig.location_pointer) reads which channel each series token is.
+        # The location pointer (TSFlorenceConfig.location_pointer) reads which channel each series token is, and a
+        # cell head with TSFlorenceConfig.cell_skip the cells' own values.
         channel_ids = model_inputs["features"]["series_channel_ids"].repeat_interleave(repeat, dim=0)
+        patches = model_inputs["features"]["series_patches"].repeat_interleave(repeat, dim=0)
         if candidate_labels is not None:
             scores = self._candidate_log_likelihoods(
                 model_inputs["encoding"], series_features, series_mask, candidate_labels, model_inputs["meta"]
@@ -250,6 +255,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
             series_features=series_features,
             series_mask=series_mask,
             series_channel_ids=channel_ids,
+            series_patches=patches,
             encoder_outputs=encoded,
             return_dict_in_generate=True,
             output_scores=True,
@@ -258,9 +264,9 @@ class TimeSeriesPromptingPipeline(Pipeline):
         decoded = decode_generation(model, self.processor, out)
         result = {"decoded": decoded, "meta": model_inputs["meta"]}
         if encoded is not None:
-            result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, prompts)
+            result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, patches, prompts)
             if thresholds:
-                inputs = (encoding, encoded, series_mask, channel_ids)
+                inputs = (encoding, encoded, series_mask, channel_ids, patches)
                 self._cell_decode(result, inputs, thresholds)
             if not return_point_scores:
                 del result["cell_probabilities"]
@@ -282,13 +288,15 @@ class TimeSeriesPromptingPipeline(Pipeline):
             raise ValueError("cell_threshold needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
         return chosen
 
-    def _cell_probabilities(self, encoding, encoded, series_mask, prompts) -> list:
+    def _cell_probabilities(self, encoding, encoded, series_mask, patches, prompts) -> list:
         """Per (window, prompt) row, the cell head's probabilities `[tokens x patch_length]` of the prompt's target
         (`CELL_TARGETS`; the anomaly target for a task the cell head does not predict)."""
         model = self.model
         if getattr(model, "cell_head", None) is None:
             raise ValueError("return_point_scores needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
-        logits, _ = model.read_cells(encoded.last_hidden_state, encoding["input_ids"], series_mask)
+        logits, _ = model.read_cells(
+            encoded.last_hidden_state, encoding["input_ids"], series_mask, series_patches=patches
+        )
         targets = [CELL_TARGETS.get(token, 0) for _ in range(len(logits) // len(prompts)) for token, _ in prompts]
         rows = torch.arange(len(logits))
         return torch.sigmoid(logits[rows, ..., torch.tensor(targets)].float()).numpy()
@@ -328,28 +336,54 @@ class TimeSeriesPromptingPipeline(Pipeline):
 
     def _prefix_log_likelihoods(self, inputs: tuple, queries: list[tuple[int, str]], chunk: int = 256):
         """The decoder's log-likelihood of each `(row, text)` of `queries` as the start of row's answer (summed over
-        the text's tokens, teacher-forced, with the location pointer)."""
+        the text's tokens, teacher-forced, with the location pointer).
+
+        Every query of a row starts from the same decoder state: its first step (the distribution of the first
+        token) and the cross-attention keys and values of the text encoder's output are computed once per row and
+        shared by the row's queries, which run only their own few tokens on top (the cache, as beam search reuses
+        it); the pointer's keys are computed once per row as well."""
         if not queries:
             return torch.zeros(0)
-        encoding, encoded, series_mask, channel_ids = inputs
+        encoding, encoded, series_mask, channel_ids, patches = inputs
+        model = self.model
+        rows = sorted({row for row, _ in queries})
+        at = torch.tensor(rows)
+        hidden, attention_mask = encoded.last_hidden_state[at], encoding["attention_mask"][at]
+        _, keys = model.read_cells(hidden, encoding["input_ids"][at], series_mask[at], channel_ids[at], patches[at])
+        start = torch.full((len(rows), 1), model.config.text_config.decoder_start_token_id)
+        first = model(
+            attention_mask=attention_mask,
+            encoder_outputs=TSFlorenceEncoderOutput.with_keys(BaseModelOutput(last_hidden_state=hidden), keys),
+            decoder_input_ids=start,
+            use_cache=True,
+        )
+        first_log_probs = first.logits[:, -1].float().log_softmax(-1)  # [rows x vocab]
+        slot = {row: i for i, row in enumerate(rows)}
         found = []
         for begin in range(0, len(queries), chunk):
             part = queries[begin : begin + chunk]
-            index = torch.tensor([row for row, _ in part])
+            index = torch.tensor([slot[row] for row, _ in part])
             target = self.processor.tokenizer(
                 [text for _, text in part], padding=True, add_special_tokens=False, return_tensors="pt"
             )
-            labels = target["input_ids"].masked_fill(target["attention_mask"] == 0, -100)
-            logits = self.model(
-                input_ids=encoding["input_ids"][index],
-                attention_mask=encoding["attention_mask"][index],
-                encoder_outputs=(encoded.last_hidden_state[index],),
-                series_mask=series_mask[index],
-                series_channel_ids=channel_ids[index],
-                labels=labels,
-            ).logits
-            picked = logits.float().log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            found.append((picked * (labels != -100)).sum(-1))
+            ids, real = target["input_ids"], target["attention_mask"].bool()  # [queries x tokens]
+            total = first_log_probs[index, ids[:, 0]]
+            if ids.shape[1] > 1:
+                cache = copy.deepcopy(getattr(first, CACHE_NAME))
+                cache.reorder_cache(index)
+                selected = PointerKeys(**{f.name: getattr(keys, f.name)[index] for f in fields(PointerKeys)})
+                logits = model(
+                    attention_mask=attention_mask[index],
+                    encoder_outputs=TSFlorenceEncoderOutput.with_keys(
+                        BaseModelOutput(last_hidden_state=hidden[index]), selected
+                    ),
+                    decoder_input_ids=ids[:, :-1],
+                    use_cache=True,
+                    **{CACHE_NAME: cache},
+                ).logits  # [queries x tokens - 1 x vocab]: step t predicts token t + 1
+                picked = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+                total = total + (picked * real[:, 1:]).sum(-1)
+            found.append(total)
         return torch.cat(found)
 
     def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):

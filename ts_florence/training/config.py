@@ -34,6 +34,8 @@ class ModelArgs:
     """`TSFlorenceConfig.location_pointer` (None: the preset's or the saved model's)."""
     cell_head_weight: float | None = None
     """`TSFlorenceConfig.cell_head_weight` (None: the preset's or the saved model's)."""
+    cell_skip: bool | None = None
+    """`TSFlorenceConfig.cell_skip` (None: the preset's or the saved model's)."""
     series_reconstruction_weight: float | None = None
     """`TSFlorenceConfig.series_reconstruction_weight` (None: the preset's or the saved model's)."""
     dropout: float | None = None
