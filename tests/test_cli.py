@@ -187,6 +187,8 @@ def test_a_damaged_model_folder_names_the_file(burst_files, burst_model, tmp_pat
         ("tokenizer.json", "{", "processor", r"tokenizer\.json is damaged \(not valid JSON"),
         ("model.safetensors", 100_000, "pipeline", r"model\.safetensors is damaged"),
         ("tokenizer_config.json", "[1, 2", "pipeline", r"tokenizer_config\.json is damaged"),
+        ("config.json", None, "pipeline", r"holds no config\.json: a model folder is written by save_pretrained"),
+        ("model.safetensors", None, "pipeline", r"holds no model\.safetensors \(the model weights\)"),
     ],
 )
 def test_from_pretrained_of_a_damaged_folder_names_the_file(burst_model, tmp_path, name, content, load, message):
@@ -206,9 +208,15 @@ def test_from_pretrained_of_a_damaged_folder_names_the_file(burst_model, tmp_pat
 
 
 def test_an_empty_model_folder_says_config_json_is_missing(burst_files, tmp_path):
+    from transformers import AutoConfig, pipeline
+
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match=r"empty holds no config\.json"):
         cli.main(["predict", str(burst_files / "s.csv"), "--task", "<CAPTION>", "--model", str(tmp_path / "empty")])
+    with pytest.raises(ValueError, match=r"empty holds no config\.json"):
+        pipeline("time-series-prompting", model=str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="Unrecognized model"):  # other uses of AutoConfig keep transformers' message
+        AutoConfig.from_pretrained(str(tmp_path / "empty"))
 
 
 @pytest.mark.parametrize("name", ["x.csv", "x.json", "x.parquet"])

@@ -164,6 +164,21 @@ def test_merge_windows_deduplicates_spans_seen_by_two_windows():
     assert merged == {"spans": [[90, 100]], "labels": ["spike"], "channels": [None], "scores": [0.8]}
 
 
+def test_merge_windows_keeps_one_of_overlapping_spans_of_one_label_from_two_windows():
+    """Two windows see one burst: the second cuts it at its left edge ([1000, 1100) of a window starting at 1000);
+    the first sees it whole, away from its edges. One span comes back, the first window's; a span of another label
+    at the same place stays, and so do two spans of one window that overlap a little."""
+    per_window = [
+        {"spans": [[950, 1126], [300, 340], [330, 380]], "labels": ["variance burst", "spike", "spike"],
+         "channels": [None] * 3, "scores": [0.5, 0.4, 0.4]},
+        {"spans": [[0, 100], [0, 100]], "labels": ["variance burst", "level shift"], "channels": [None] * 2,
+         "scores": [0.9, 0.3]},
+    ]  # fmt: skip
+    merged = merge_windows("<ANOMALY_DETECTION>", per_window, starts=[0, 1000], window=1500, length=2500)
+    assert merged["spans"] == [[300, 340], [330, 380], [950, 1126], [1000, 1100]]
+    assert merged["labels"] == ["spike", "spike", "variance burst", "level shift"]
+
+
 def test_merge_windows_tiles_segments_by_ownership():
     per_window = [
         {"spans": [[0, 60], [60, 100]], "labels": ["calm", "volatile"], "scores": [0.9, 0.8]},

@@ -14,6 +14,8 @@ import importlib.abc
 import sys
 from collections.abc import Callable
 
+PIPELINE_TASK = "time-series-prompting"
+
 
 def _config() -> None:
     from transformers.models.auto.configuration_auto import AutoConfig
@@ -61,11 +63,41 @@ def _pipeline() -> None:
 
     bundled = default_model_path()  # `pipeline("time-series-prompting")` without a model loads the bundled one
     PIPELINE_REGISTRY.register_pipeline(
-        "time-series-prompting",
+        PIPELINE_TASK,
         pipeline_class=TimeSeriesPromptingPipeline,
         pt_model=AutoModelForSeq2SeqLM,
         default=None if bundled is None else {"model": (str(bundled), None)},
     )
+    _check_pipeline_folders()
+
+
+def _check_pipeline_folders() -> None:
+    """`pipeline("time-series-prompting", model=folder)` checks the folder first (`io.check_model_folder`): a folder
+    without config.json, a damaged file or missing weights is named in this project's message, where transformers
+    would say "Unrecognized model ... should have a `model_type` key". `pipeline()` reads the config first with
+    `AutoConfig.from_pretrained(model, _from_pipeline=task)`, the one place it can be checked; every other call
+    passes through unchanged."""
+    import os
+
+    from transformers.models.auto.configuration_auto import AutoConfig
+
+    from .io import check_model_folder
+
+    original = AutoConfig.from_pretrained.__func__
+    if getattr(original, "_checks_pipeline_folders", False):
+        return
+
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        if kwargs.get("_from_pipeline") == PIPELINE_TASK and isinstance(
+            pretrained_model_name_or_path, (str, os.PathLike)
+        ):
+            if os.path.isdir(pretrained_model_name_or_path):
+                check_model_folder(pretrained_model_name_or_path)
+        return original(cls, pretrained_model_name_or_path, **kwargs)
+
+    from_pretrained._checks_pipeline_folders = True
+    from_pretrained.__doc__ = original.__doc__
+    AutoConfig.from_pretrained = classmethod(from_pretrained)
 
 
 # registration -> the transformers module it registers with

@@ -80,7 +80,8 @@ def merge_windows(
     iou_threshold: float = 0.5,
 ) -> dict:
     """Merges per-window results (inner dicts of `post_process_generation`, window indices) into one
-    result in series indices."""
+    result in series indices: points and segments by ownership, detection spans so that what two windows both saw
+    is one span (see the comment below)."""
     spec = get_task(task)
     if spec.output_kind == "text":
         raise ValueError(f"windowed inference applies to span and point tasks, not to {task} (text output)")
@@ -96,7 +97,9 @@ def merge_windows(
         return {"points": [points[i] for i in order], "scores": [scores[i] for i in order]}
 
     items: list[dict] = []
-    for result, start, (lo, hi) in zip(results, starts, owners, strict=False):
+    seen_in: list[int] = []  # the window of each item
+    margins: list[int] = []  # samples between the item and the nearer edge of its window (the series' ends excepted)
+    for k, (result, start, (lo, hi)) in enumerate(zip(results, starts, owners, strict=False)):
         n = len(result.get("spans", []))
         for i in range(n):
             s, e = result["spans"][i]
@@ -110,6 +113,10 @@ def merge_windows(
                 s, e = s + start, e + start
             item["spans"] = [s, e]
             items.append(item)
+            seen_in.append(k)
+            left = s - start if start > 0 else length
+            right = min(start + window, length) - e if start + window < length else length
+            margins.append(min(left, right))
 
     if spec.output_kind == "segments":
         items.sort(key=lambda it: it["spans"][0])
@@ -121,12 +128,21 @@ def merge_windows(
                 merged.append(item)
         items = merged
     else:
-        labels = [it.get("labels") for it in items]
+        # One thing seen by two windows is one span: of spans of one label that overlap and come from different
+        # windows, the one seen farthest from its window's edges is kept (a window cuts what crosses its edge);
+        # within a window, spans of one label overlapping with IoU above the threshold are one (1-D NMS).
+        spans = [it["spans"] for it in items]
+        overlaps = span_iou(spans, spans) if spans else None
+        order = sorted(range(len(items)), key=lambda i: (-margins[i], -(items[i].get("scores") or 0.0)))
         keep: list[int] = []
-        for label in dict.fromkeys(labels):
-            idx = [i for i, lab in enumerate(labels) if lab == label]
-            kept = nms_1d([items[i]["spans"] for i in idx], [items[i].get("scores") for i in idx], iou_threshold)
-            keep.extend(idx[k] for k in kept)
+        for i in order:
+            label = items[i].get("labels")
+            if not any(
+                items[j].get("labels") == label
+                and (overlaps[i, j] > iou_threshold or (seen_in[i] != seen_in[j] and overlaps[i, j] > 0))
+                for j in keep
+            ):
+                keep.append(i)
         items = sorted((items[i] for i in keep), key=lambda it: tuple(it["spans"]))
 
     keys = list(results[0].keys()) if results else ["spans"]
