@@ -6,13 +6,15 @@ the training log kept beside the model, and the model's own answers on the examp
     ts-florence evaluate --model ts_florence/pretrained/ts-florence-tiny --data corpus --tasks "<CAPTION>" \\
         "<DETAILED_CAPTION>" "<CAPTION_TO_PHRASE_GROUNDING>" --limit 300 --out eval-text
     python scripts/score_examples.py --json examples.json
+    python scripts/calibrate.py --model ts_florence/pretrained/ts-florence-tiny --corpus corpus --write \\
+        --plot docs/images/calibration_reliability.png --json calibration.json
     python scripts/make_cards.py --benchmark bench.json --stats corpus/stats.json \\
-        --evaluate eval-text/report.json --examples examples.json
+        --evaluate eval-text/report.json --examples examples.json --calibration calibration.json
 
 Writes `model_cards/ts-florence-tiny/README.md` (Hub YAML metadata with a `model-index` of every benchmark
 row of the model, then intended use, one example per task, the evaluation beside the engine and the classical
 baselines, limits, training data and compute, fine-tuning), with the reports it was made from beside it
-(`benchmark.json`, and `evaluate.json` and `examples.json` when given), a copy of the card
+(`benchmark.json`, and `evaluate.json`, `examples.json` and `calibration.json` when given), a copy of the card
 in the model folder (so the folder is what `push_to_hub` would publish), and
 `model_cards/ts-florence-corpus/README.md` (the build's own `dataset_card`) with `stats.json` beside it.
 """
@@ -240,6 +242,32 @@ def _rounded(value):
     return value
 
 
+def calibration_lines(calibration: dict) -> list[str]:
+    """The calibration error of the item scores on the frozen split, raw and calibrated (`scripts/calibrate.py`)."""
+    settings = calibration["settings"]
+    lines = [
+        "### Calibration of the scores",
+        "",
+        f"Expected calibration error of item scores on the frozen split ({settings['bins']} equal-width bins; an item "
+        f"is right when it matches the exact truth, a span at IoU >= {settings['iou']}, a change point within "
+        f"{settings['change_point_margin']:.0%} of the length), the model's raw scores (`calibrate=False`) and the "
+        "calibrated ones the pipeline returns, with the map fitted on training series of the frozen split's sources "
+        "(`scripts/calibrate.py`; reliability diagram: `docs/images/calibration_reliability.png` of the repository):",
+        "",
+        "| task | map | fitted on (series / items) | frozen series / items | ECE raw | ECE calibrated |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for task, found in calibration["tasks"].items():
+        fit, frozen = found["fit"], found["frozen"]
+        method = found["entry"]["method"] if found["kept"] else "none (raw scores)"
+        after = frozen["ece_after"] if found["kept"] else frozen["ece_before"]
+        lines.append(
+            f"| `{task}` | {method} | {fit['split']}: {fit['series']} / {fit['items']} | {frozen['series']} / "
+            f"{frozen['items']} | {frozen['ece_before']:.3f} | {after:.3f} |"
+        )
+    return lines + [""]
+
+
 def curve_lines(curve: dict) -> list[str]:
     """The real-data benchmark over the training steps (`scripts/benchmark_curve.py`)."""
     from ts_florence.benchmark import curve_markdown
@@ -285,6 +313,7 @@ def model_card(
     examples: dict | None = None,
     run_examples: bool = True,
     curve: dict | None = None,
+    calibration: dict | None = None,
 ) -> str:
     from ts_florence.tasks import TASKS
 
@@ -321,6 +350,8 @@ def model_card(
     body += ["## Evaluation", "", f"`scripts/benchmark.py` ({report['settings']['model_reads']}):", ""]
     body += evaluation_tables(report)
     body += real_tables(report)
+    if calibration:
+        body += calibration_lines(calibration)
     if evaluation:
         body += text_task_lines(evaluation)
     body += ["## Limits", ""] + limits(report) + [""]
@@ -350,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate", help="`ts-florence evaluate` report.json of the text tasks, for the card")
     parser.add_argument("--examples", help="`scripts/score_examples.py --json` output, for the card")
     parser.add_argument("--curve", help="`scripts/benchmark_curve.py --out` of the model's training run")
+    parser.add_argument("--calibration", help="`scripts/calibrate.py --json` output for --model, for the card")
     parser.add_argument("--out", default=str(ROOT / "model_cards"))
     args = parser.parse_args(argv)
     from ts_florence.engine.build import config_from_dict, dataset_card
@@ -361,12 +393,19 @@ def main(argv: list[str] | None = None) -> int:
     evaluation = json.loads(Path(args.evaluate).read_text()) if args.evaluate else None
     examples = json.loads(Path(args.examples).read_text()) if args.examples else None
     curve = json.loads(Path(args.curve).read_text()) if args.curve else None
-    card = model_card(model_dir, report, stats, evaluation, examples, curve=curve)
+    calibration = json.loads(Path(args.calibration).read_text()) if args.calibration else None
+    card = model_card(model_dir, report, stats, evaluation, examples, curve=curve, calibration=calibration)
     for folder in (out / MODEL_NAME, out / CORPUS_NAME):
         folder.mkdir(parents=True, exist_ok=True)
     write_text_in_place(out / MODEL_NAME / "README.md", card)
     write_text_in_place(out / MODEL_NAME / "benchmark.json", json.dumps(report, indent=2) + "\n")
-    for name, document in (("evaluate.json", evaluation), ("examples.json", examples), ("curve.json", curve)):
+    documents = {
+        "evaluate.json": evaluation,
+        "examples.json": examples,
+        "curve.json": curve,
+        "calibration.json": calibration,
+    }
+    for name, document in documents.items():
         if document is not None:
             write_text_in_place(out / MODEL_NAME / name, json.dumps(document, indent=2) + "\n")
     write_text_in_place(model_dir / "README.md", card)

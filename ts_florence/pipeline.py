@@ -12,6 +12,7 @@ import torch
 from transformers import Pipeline
 from transformers.modeling_outputs import BaseModelOutput
 
+from .calibration import calibrate_result
 from .cell_decoding import CELL_LABEL_CHOICES, cell_answer, cell_spans, missing_spans, span_prefix
 from .long_format import is_long_frame, predict_long
 from .modeling_ts_florence import CACHE_NAME, CELL_LABELS, PointerKeys, TSFlorenceEncoderOutput
@@ -80,6 +81,12 @@ class TimeSeriesPromptingPipeline(Pipeline):
             score in [0, 1] per sample of the series (the model's cell head: the probability that the sample lies
             inside an anomaly, or an event, the largest over channels; over windows, the largest of the windows
             that hold the sample), to threshold or rank yourself, e.g. for AUC-PR or VUS-PR.
+        calibrate: whether the `scores` of spans and points are calibrated (default True): a task with a map in
+            the model's `generation_config.calibration` (`ts_florence.calibration`, fitted by `scripts/calibrate.py`)
+            gets each item's score through it, so a score of 0.7 means that about 70% of such items match the truth
+            (a span at IoU >= 0.5, a change point within 1% of the length); `False` gives the model's raw scores
+            (the geometric mean of the item's token probabilities). Calibration keeps the order of a task's scores
+            (ties may appear); `point_scores` are never calibrated.
     """
 
     _load_processor = True
@@ -101,6 +108,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         refine_boundaries=None,
         return_point_scores=None,
         cell_threshold=None,
+        calibrate=None,
         **kwargs,
     ):
         preprocess = {}
@@ -131,6 +139,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
             if name in forward["generate_kwargs"]:
                 positive_int(forward["generate_kwargs"][name], name)
         postprocess = {} if refine_boundaries is None else {"refine_boundaries": bool(refine_boundaries)}
+        if calibrate is not None:
+            postprocess["calibrate"] = bool(calibrate)
         return preprocess, forward, postprocess
 
     def __call__(self, series: Any, timestamps: Any = None, batch_size: int = 1, **kwargs):
@@ -417,7 +427,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
         probabilities = model_outputs["cell_probabilities"][row].reshape(-1)[: channels * cells]
         return extractor.sample_scores(probabilities.reshape(channels, cells), length, per_channel=per_channel)
 
-    def postprocess(self, model_outputs: dict, refine_boundaries: bool = True) -> list[dict]:
+    def postprocess(self, model_outputs: dict, refine_boundaries: bool = True, calibrate: bool = True) -> list[dict]:
         meta = model_outputs["meta"]
         prompts, windows, items = meta["prompts"], meta["windows"], meta["items"]
         parsed = []  # one dict per (window, prompt), window indices
@@ -463,6 +473,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
                 else:
                     merged = merge_windows(token, per_window, starts, meta["window"], item.length)
                 merged = add_timestamps(merged, item.timestamps)
+                if calibrate:
+                    merged = calibrate_result(merged, token, self.model.generation_config)
                 if point_scores[0] is not None:
                     merged["point_scores"] = merge_point_scores(point_scores, starts, item.length)
                 result[token] = merged

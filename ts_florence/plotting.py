@@ -1,4 +1,5 @@
-"""Draw a series with a post-processed ts-florence result on it: spans, regime segments, points and text.
+"""Draw a series with a post-processed ts-florence result on it: spans, regime segments, points and text; and the
+reliability diagram of a model's item scores (`plot_reliability`).
 
 matplotlib is imported only when `plot_result` runs, so the library imports without it. Figures are
 built as `matplotlib.figure.Figure` objects on an Agg canvas and never touch pyplot's global state, so
@@ -111,6 +112,51 @@ def plot_result(
     axes = _draw_series(figure, data, x, edges, names, compact)
     handles, texts = _draw_results(axes, items, x, edges, text_size=6 if compact else 8)
     _label_figure(figure, axes, items, handles, texts, title, with_time=timestamps is not None)
+    if path is not None:
+        _save_atomically(figure, Path(path), save_format)
+    return figure
+
+
+def plot_reliability(
+    diagrams: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+    path: str | os.PathLike | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Draws reliability diagrams, one panel per entry of `diagrams` (e.g. a task), and saves the figure when
+    `path` is given (written beside its place and renamed into it, as `plot_result` does).
+
+    `diagrams[panel][curve]` is a list of bins, each `{"lower", "upper", "count", "mean_score", "accuracy"}` (scores
+    and accuracy in [0, 1], as `ts_florence.evaluation.metrics.reliability_bins` gives): each curve (e.g. "raw",
+    "calibrated") is drawn as the accuracy of its non-empty bins against their mean score, a marker's area growing
+    with the bin's count, beside the diagonal of calibrated scores; the curve's name is its legend entry.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    save_format = None if path is None else check_plot_path(path)
+    if not diagrams:
+        raise ValueError("plot_reliability needs at least one diagram")
+    figure = Figure(figsize=(4.0 * len(diagrams), 4.4), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(diagrams), squeeze=False)[0]
+    for ax, (panel, curves) in zip(axes, diagrams.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color=_SERIES_COLOUR, linestyle="--", linewidth=0.8, label="calibrated scores")
+        for name, bins in curves.items():
+            shown = [b for b in bins if b["count"]]
+            total = max(sum(b["count"] for b in shown), 1)
+            x, y = [b["mean_score"] for b in shown], [b["accuracy"] for b in shown]
+            (line,) = ax.plot(x, y, linewidth=1.2, label=name)
+            ax.scatter(x, y, s=[12 + 300 * b["count"] / total for b in shown], color=line.get_color(), alpha=0.6)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_aspect("equal")
+        ax.set_title(panel, fontsize=10)
+        ax.set_xlabel("mean score of the bin")
+        ax.legend(fontsize=7, loc="lower right", frameon=False)
+    axes[0].set_ylabel("fraction of the bin's items that are right")
+    if title:
+        figure.suptitle(title, fontsize=11)
     if path is not None:
         _save_atomically(figure, Path(path), save_format)
     return figure

@@ -176,6 +176,31 @@ def span_prf_corpus(
     return _prf(*counts.tolist())
 
 
+def _greedy_hits(p_spans: np.ndarray, p_scores: np.ndarray, t_spans: np.ndarray, iou: float) -> np.ndarray:
+    """Whether each predicted span (in the order given) is a hit under COCO's greedy matching: predictions by
+    decreasing score (ties in the order given), each matched to the unmatched true span with the highest IoU >=
+    `iou`."""
+    overlap = span_iou(p_spans, t_spans)
+    free = np.ones(len(t_spans), dtype=bool)
+    hits = np.zeros(len(p_spans), dtype=bool)
+    for k in np.argsort(-p_scores, kind="mergesort"):
+        candidates = np.where(free & (overlap[k] >= iou - _IOU_TOLERANCE), overlap[k], -1.0)
+        best = int(np.argmax(candidates)) if len(candidates) else -1
+        if best >= 0 and candidates[best] >= 0:
+            hits[k], free[best] = True, False
+    return hits
+
+
+def span_hits(pred_spans: Spans, scores: Sequence[float], true_spans: Spans, iou: float = 0.5) -> list[bool]:
+    """Whether each predicted span of one series (in the order given) is right: matched one to one to a true
+    span at IoU >= `iou` by the greedy matching of `span_map` (predictions by decreasing `scores`, each to the
+    free true span it overlaps most). Labels and channels are not compared. Spans are half-open, in samples."""
+    pred, true = _as_spans(pred_spans, "pred_spans"), _as_spans(true_spans, "true_spans")
+    if len(scores) != len(pred):
+        raise ValueError(f"span_hits needs one score per predicted span: {len(scores)} scores, {len(pred)} spans")
+    return _greedy_hits(pred, np.asarray(scores, dtype=np.float64), true, _check_iou(iou)).tolist()
+
+
 def _average_precision(scores: list[float], matched: list[bool], n_true: int) -> float:
     """COCO's 101-point interpolated average precision of scored detections, `matched` = true positive."""
     if not scores:
@@ -245,17 +270,10 @@ def span_map(
             for (i, lab), (p_spans, p_scores) in pred_groups.items():
                 if lab != label:
                     continue
-                t_spans = true_groups.get((i, label), np.zeros((0, 2)))
-                overlap = span_iou(p_spans, t_spans)
-                free = np.ones(len(t_spans), dtype=bool)
+                matched = _greedy_hits(p_spans, p_scores, true_groups.get((i, label), np.zeros((0, 2))), t)
                 for k in np.argsort(-p_scores, kind="mergesort"):
-                    candidates = np.where(free & (overlap[k] >= t - _IOU_TOLERANCE), overlap[k], -1.0)
-                    best = int(np.argmax(candidates)) if len(candidates) else -1
-                    hit = best >= 0 and candidates[best] >= 0
-                    if hit:
-                        free[best] = False
                     ranked.append(float(p_scores[k]))
-                    hits.append(hit)
+                    hits.append(bool(matched[k]))
             per_class.append(_average_precision(ranked, hits, n_true))
         ap[t] = float(np.mean(per_class))
     return {"map": float(np.mean(list(ap.values()))), "ap": ap}
@@ -604,16 +622,91 @@ def change_point_f1(
     n = _check_length(length)
     tolerance = margin_in_samples(margin, n)
     true = [0, *_boundaries(true_points, n, "true_points")]
-    free = {0, *_boundaries(pred_points, n, "pred_points")}
-    n_pred = len(free)
-    tp = 0
+    predicted = {0, *_boundaries(pred_points, n, "pred_points")}
+    tp = len(_matched_points(predicted, true, tolerance))
+    precision, recall = tp / len(predicted), tp / len(true)
+    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall), "margin": tolerance}
+
+
+def _matched_points(predicted: set[int], true: Sequence[int], tolerance: int) -> set[int]:
+    """The predicted points that TSSB's greedy matching pairs with a true one: true points in increasing order,
+    each to the nearest unmatched prediction within `tolerance` samples (ties to the earlier prediction)."""
+    free, matched = set(predicted), set()
     for tau in true:
         close = sorted((abs(tau - x), x) for x in free if abs(tau - x) <= tolerance)
         if close:
             free.remove(close[0][1])
-            tp += 1
-    precision, recall = tp / n_pred, tp / len(true)
-    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall), "margin": tolerance}
+            matched.add(close[0][1])
+    return matched
+
+
+def change_point_hits(
+    pred_points: Sequence[int], true_points: Sequence[int], length: int, margin: float = 0.01
+) -> list[bool]:
+    """Whether each predicted change point (a sample index, in the order given) is right: matched to a true one
+    by `change_point_f1`'s matching with the same `margin` (samples when an int, a fraction of `length` when a
+    float in [0, 1)). As there, the start of the series is a true point, so a prediction at sample 0 is right."""
+    n = _check_length(length)
+    true = [0, *_boundaries(true_points, n, "true_points")]
+    predicted = [operator.index(p) for p in pred_points]
+    _boundaries(predicted, n, "pred_points")  # the range check
+    matched = _matched_points({0, *predicted}, true, margin_in_samples(margin, n))
+    return [p in matched for p in predicted]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Calibration of item scores
+
+
+CALIBRATION_BINS = 10
+"""Equal-width bins of [0, 1] of the expected calibration error and the reliability diagram."""
+
+
+def _check_scored_hits(scores: Sequence[float], hits: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    s, h = np.asarray(scores, dtype=np.float64).reshape(-1), np.asarray(hits, dtype=bool).reshape(-1)
+    if len(s) != len(h):
+        raise ValueError(f"{len(s)} scores for {len(h)} outcomes")
+    if not np.all((s >= 0) & (s <= 1)):
+        raise ValueError("scores must be probabilities in [0, 1]")
+    return s, h
+
+
+def reliability_bins(
+    scores: Sequence[float], hits: Sequence[bool], bins: int = CALIBRATION_BINS
+) -> list[dict[str, float | int | None]]:
+    """The reliability diagram of scored items: `bins` equal-width bins of [0, 1] (the last one closed, so a
+    score of 1 is in it), each `{"lower", "upper", "count", "mean_score", "accuracy"}` where `accuracy` is the
+    fraction of the bin's items that are right (`hits`) and `mean_score` their mean score (both None in an empty
+    bin). A calibrated score has accuracy equal to mean score in every bin."""
+    s, h = _check_scored_hits(scores, hits)
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    index = np.minimum((s * bins).astype(np.int64), bins - 1)
+    out: list[dict[str, float | int | None]] = []
+    for b in range(bins):
+        inside = index == b
+        count = int(inside.sum())
+        out.append(
+            {
+                "lower": b / bins,
+                "upper": (b + 1) / bins,
+                "count": count,
+                "mean_score": float(s[inside].mean()) if count else None,
+                "accuracy": float(h[inside].mean()) if count else None,
+            }
+        )
+    return out
+
+
+def expected_calibration_error(scores: Sequence[float], hits: Sequence[bool], bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error of scored items (Guo et al. 2017): over `bins` equal-width bins of [0, 1]
+    (`reliability_bins`), the mean over items of |accuracy of its bin - mean score of its bin|, i.e. the sum of
+    `count / items * |accuracy - mean_score|`. In [0, 1], 0 for calibrated scores; 0 for no item."""
+    table = reliability_bins(scores, hits, bins)
+    total = sum(b["count"] for b in table)
+    if not total:
+        return 0.0
+    return float(sum(b["count"] * abs(b["accuracy"] - b["mean_score"]) for b in table if b["count"]) / total)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1024,6 +1117,7 @@ def _place_verdict(
 
 
 __all__ = [
+    "CALIBRATION_BINS",
     "COCO_IOUS",
     "PERIOD_TOLERANCE",
     "PLACE_TOLERANCE",
@@ -1032,15 +1126,19 @@ __all__ = [
     "auc_pr",
     "caption_attribute_accuracy",
     "change_point_f1",
+    "change_point_hits",
     "classification_scores",
     "covering",
     "event_f1",
     "event_f1_corpus",
+    "expected_calibration_error",
     "grounding_recall",
     "margin_in_samples",
     "point_labels",
     "point_scores_corpus",
+    "reliability_bins",
     "rouge_l",
+    "span_hits",
     "span_iou",
     "span_map",
     "span_prf",
