@@ -564,3 +564,22 @@ def test_frozen_parameters_stay_fixed_for_freeze_steps_then_train(trained, tmp_p
     assert "series_tower" in changed(tmp_path / "first")
     with pytest.raises(ValueError, match="no parameter starts with 'model.vision_tower'"):
         T.main([*argv[:-1], 'optim.freeze=["model.vision_tower"]', "--output-dir", str(tmp_path / "bad")])
+
+
+def test_lr_scale_gives_the_named_parameters_their_own_learning_rate():
+    from tiny import tiny_config
+
+    from ts_florence.training.config import OptimArgs
+    from ts_florence.training.model import make_optimizer
+
+    config = tiny_config()
+    config.cell_head_weight, config.location_pointer, config.cell_skip = 1.0, True, True
+    model = TSFlorenceForConditionalGeneration(config)
+    optimizer = make_optimizer(model, OptimArgs(learning_rate=1e-3, lr_scale={"cell_head.cell_values": 20.0}))
+    new = {id(p) for p in model.cell_head.cell_values.parameters()}
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert sorted(rates[i] for i in new) == pytest.approx([0.02, 0.02])  # weight and bias
+    assert {rate for i, rate in rates.items() if i not in new} == {1e-3}
+    assert len(rates) == len([p for p in model.parameters() if p.requires_grad])
+    with pytest.raises(ValueError, match="no trained parameter starts with 'cell_head.nothing'"):
+        make_optimizer(model, OptimArgs(lr_scale={"cell_head.nothing": 2.0}))

@@ -114,6 +114,10 @@ class OptimArgs:
     "model.language_model.encoder"]` trains only BART's decoder and the shared embeddings at first."""
     freeze_steps: int | None = None
     """How many steps `freeze` holds; None for the whole run."""
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    """Parameter-name prefix -> factor of the learning rate for those parameters (the first prefix that matches),
+    e.g. `{"cell_head.cell_values": 20}` for a layer new to a fine-tuned model, which starts at its initialisation
+    while the rest has been trained: at the common rate it barely moves in a few hundred steps."""
 
 
 @dataclass

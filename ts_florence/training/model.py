@@ -87,13 +87,26 @@ def tokenizer_texts(records, limit: int) -> list[str]:
 
 
 def make_optimizer(model, optim: OptimArgs) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": optim.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=optim.learning_rate, betas=tuple(optim.adam_betas))
+    """AdamW with weight decay on matrices only, and the learning rate of `optim.lr_scale`'s parameters scaled."""
+    named = [(name, param) for name, param in model.named_parameters() if param.requires_grad]
+    for prefix, scale in optim.lr_scale.items():
+        if not scale > 0:
+            raise ValueError(f"optim.lr_scale: the factor of {prefix!r} must be > 0, got {scale}")
+        if not any(name.startswith(prefix) for name, _ in named):
+            raise ValueError(f"optim.lr_scale: no trained parameter starts with {prefix!r}")
+    groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+    for name, param in named:
+        decay = not (param.ndim < 2 or "norm" in name.lower())
+        scale = next((s for prefix, s in optim.lr_scale.items() if name.startswith(prefix)), 1.0)
+        groups.setdefault((decay, scale), []).append(param)
+    return torch.optim.AdamW(
+        [
+            {"params": params, "weight_decay": optim.weight_decay if decay else 0.0, "lr": optim.learning_rate * scale}
+            for (decay, scale), params in groups.items()
+        ],
+        lr=optim.learning_rate,
+        betas=tuple(optim.adam_betas),
+    )
 
 
 def frozen_parameters(model, prefixes: list[str]) -> list[torch.nn.Parameter]:
