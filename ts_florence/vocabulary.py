@@ -1,6 +1,6 @@
 """The words of the corpus and the rules that choose them: one home for the labels of spans, segments and change
-points, the sampling names, the words captions use for them (`NOUNS`, `PLURALS`, `PARTS`), and the thresholds of
-the noise, trend and regime labels.
+points, the sampling names, the words captions use for them (`NOUNS`, `PLURALS`, `PARTS`, `TREND_WORDS`,
+`NOISE_WORDS`), and the thresholds of the noise, trend and regime labels.
 
 The synthetic generator places and describes series with these labels and rules (`engine/synthetic.py`,
 `engine/injection.py`), the specialists measure real series by the same rules so that measured and exact
@@ -103,6 +103,18 @@ PARTS = (  # (phrase, lowest, highest relative position of a place it may name)
 )
 """The parts of a series a caption names a place by, with the relative positions (0: the first sample, 1: the last)
 of the places each may name."""
+TREND_WORDS: dict[str, tuple[str, ...]] = {
+    "rising": ("rising", "upward-trending", "increasing"),
+    "falling": ("falling", "downward-trending", "decreasing"),
+    "flat": ("flat", "trendless", "level"),
+}
+"""The adjectives of a brief caption for each trend label ("A smooth upward-trending series")."""
+NOISE_WORDS: dict[str, tuple[str, ...]] = {
+    "low": ("smooth", "clean"),
+    "moderate": ("moderately noisy", "somewhat noisy"),
+    "high": ("noisy", "very noisy"),
+}
+"""The adjectives of a brief caption for each noise label."""
 
 # ------------------------------------------------------------------------------------------------------- thresholds
 NOISE_LEVELS: tuple[tuple[float, str], ...] = ((0.05, "low"), (0.15, "moderate"), (math.inf, "high"))
