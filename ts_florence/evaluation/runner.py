@@ -371,7 +371,8 @@ def _kind_table(report: Mapping[str, Any], tasks: Sequence[str], used: set[str])
             for base in kinded:
                 name = f"{base}[{kind}]"
                 value = f"{scores[name]:.3f}" if name in scores else ""
-                cells.append(" ".join([value] * bool(value) + [f"[{target[name]:.3f}]"] * (name in target)))
+                shown = [value] if value else []
+                cells.append(" ".join(shown + ([f"[{target[name]:.3f}]"] if name in target else [])))
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
