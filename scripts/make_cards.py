@@ -156,19 +156,27 @@ def _row_name(row: dict) -> str:
 
 
 def text_task_lines(evaluation: dict) -> list[str]:
-    """The `ts-florence evaluate` report of the text tasks (captions, grounding), which the benchmark has not."""
+    """The `ts-florence evaluate` report of the text tasks (captions, grounding), which the benchmark has not: the
+    overall metrics beside the answer that reads nothing and the target caption (the engine's, scored alike: the
+    ceiling of fact precision); the metrics per kind (`fact_precision[period]`) stay in evaluate.json."""
     lines = [
         f"Captions and grounding (`ts-florence evaluate`, {evaluation['split']} split, at most {evaluation['limit']} "
         "examples per task):",
         "",
-        "| task | examples | metric | model | reference: reads nothing |",
-        "|---|---:|---|---:|---:|",
+        "| task | examples | metric | model | reference: reads nothing | target: the engine's caption |",
+        "|---|---:|---|---:|---:|---:|",
     ]
     for task, scores in evaluation["scores"].items():
         for metric, value in scores.items():
-            reference = evaluation.get("reference_scores", {}).get(task, {}).get(metric)
-            shown = "" if reference is None else f"{reference:.3f}"
-            lines.append(f"| `{task}` | {evaluation['examples'][task]} | {metric} | {value:.3f} | {shown} |")
+            if "[" in metric:
+                continue
+            shown = []
+            for key in ("reference_scores", "target_scores"):
+                other = evaluation.get(key, {}).get(task, {}).get(metric)
+                shown.append("" if other is None else f"{other:.3f}")
+            lines.append(
+                f"| `{task}` | {evaluation['examples'][task]} | {metric} | {value:.3f} | {' | '.join(shown)} |"
+            )
     return lines + [""]
 
 

@@ -113,6 +113,7 @@ def test_wrong_predictions_are_scored_below_one(model, processor, monkeypatch):
     anomaly = report["scores"]["<ANOMALY_DETECTION>"]
     assert anomaly["f1@0.5"] == 0.0 and "map" not in anomaly  # no scores, no mAP
     assert report["scores"]["<CAPTION>"]["attribute_accuracy"] == 0.0  # "falls" for a rising series
+    assert report["scores"]["<CAPTION>"]["fact_precision"] == 0.0  # the one fact stated, and wrong
     assert report["scores"]["<CAPTION>"]["rouge_l"] < 1.0
 
 
@@ -202,6 +203,17 @@ def test_burst_model_is_scored_perfectly_through_evaluate_path(burst_model, tmp_
     assert len({line.count("|") for line in table.splitlines() if line.startswith("|")}) == 1
 
 
+def test_the_target_captions_are_scored_alike_as_the_ceiling(model, processor):
+    report = evaluate_model(model, processor, _records(), ["<CAPTION>"], max_new_tokens=8, progress=False)
+    target = report["target_scores"]["<CAPTION>"]
+    # a's caption: rises, a period of 16 samples and one spike at sample 40, all true
+    assert target["fact_precision"] == 1.0 and target["fact_precision[event]"] == 1.0
+    assert target["rouge_l"] == 1.0 and target["no_repeat_rate"] == 1.0
+    table = report_markdown(report)
+    assert "| target: the engine's caption | 3 |" in table
+    assert "| `<CAPTION>` | period |" in table  # the table per kind
+
+
 def test_load_records_reads_saved_dataset_dicts_and_names_missing_splits(tmp_path):
     records = _records()
     _save_corpus(tmp_path / "parquet", records)
@@ -216,15 +228,21 @@ def test_load_records_reads_saved_dataset_dicts_and_names_missing_splits(tmp_pat
         load_records(tmp_path / "saved", "train")
 
 
-def test_examples_whose_prompt_is_longer_than_the_model_takes_are_left_out_and_counted(model, processor):
+def test_examples_whose_prompt_is_longer_than_the_model_takes_are_answered_with_nothing_and_counted(
+    model, processor, monkeypatch
+):
     records = _records()
     # The model takes 256 encoder positions; a caption of ~400 words to ground cannot fit.
     records[1]["captions"]["brief"] = "noise with a level shift" + " and then more noise" * 100
+    # The model grounds every phrase it is given right: only the example it cannot take is missed.
+    monkeypatch.setattr(runner, "_generate", lambda model, processor, batch, kw: [(ex.target, None) for ex in batch])
     report = evaluate_model(
         model, processor, records, ["<CAPTION_TO_PHRASE_GROUNDING>"], max_new_tokens=8, progress=False
     )
     assert report["skipped_too_long"] == {"<CAPTION_TO_PHRASE_GROUNDING>": 1}
-    assert report["examples"]["<CAPTION_TO_PHRASE_GROUNDING>"] == 1  # record a's short phrase is still scored
+    assert report["examples"]["<CAPTION_TO_PHRASE_GROUNDING>"] == 2  # both are scored
+    # a's one true pair found, b's one true pair missed: recall over all the examples
+    assert report["scores"]["<CAPTION_TO_PHRASE_GROUNDING>"]["recall@0.5"] == 0.5
 
 
 def test_a_task_is_scored_through_its_spec_by_the_scorer_it_names():

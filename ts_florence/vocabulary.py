@@ -1,5 +1,6 @@
 """The words of the corpus and the rules that choose them: one home for the labels of spans, segments and change
-points, the sampling names, and the thresholds of the noise, trend and regime labels.
+points, the sampling names, the words captions use for them (`NOUNS`, `PLURALS`, `PARTS`, `TREND_WORDS`,
+`NOISE_WORDS`), and the thresholds of the noise, trend and regime labels.
 
 The synthetic generator places and describes series with these labels and rules (`engine/synthetic.py`,
 `engine/injection.py`), the specialists measure real series by the same rules so that measured and exact
@@ -61,6 +62,59 @@ SAMPLING_SECONDS: dict[str, float] = {
 }
 """Sampling names and their step in seconds, the one name of a sampling: the generator draws series at some of them
 and `engine.descriptions.sampling_from_timestamps` names a median timestamp step within 10% of one by it."""
+
+# ------------------------------------------------------------------------------------------------------ caption words
+_OTHER_NOUN = {
+    "spike": "sharp spike",
+    "dip": "sharp dip",
+    "level shift": "shift in level",
+    "trend change": "change of slope",
+    "variance burst": "burst of volatility",
+    "flat line": "flatline",
+    "missing stretch": "stretch of missing values",
+    "oscillation burst": "burst of fast oscillation",
+    "peak": "broad peak",
+    "trough": "broad trough",
+    "gap": "gap in the data",
+}
+NOUNS: dict[str, tuple[str, ...]] = {label: (label, _OTHER_NOUN[label]) for label in ALL_SPAN_LABELS}
+"""The words a caption uses for each span label of the vocabulary (first: the label itself): the caption
+writer's (`engine/phrases.py`) and the fact evaluation's (`evaluation/caption_facts.py`)."""
+
+PLURALS: dict[str, str] = {
+    "spike": "spikes", "sharp spike": "sharp spikes", "dip": "dips", "sharp dip": "sharp dips",
+    "level shift": "level shifts", "shift in level": "shifts in level", "trend change": "trend changes",
+    "change of slope": "changes of slope", "variance burst": "variance bursts",
+    "burst of volatility": "bursts of volatility", "flat line": "flat lines", "flatline": "flatlines",
+    "missing stretch": "missing stretches", "stretch of missing values": "stretches of missing values",
+    "oscillation burst": "oscillation bursts", "burst of fast oscillation": "bursts of fast oscillation",
+    "peak": "peaks", "broad peak": "broad peaks", "trough": "troughs", "broad trough": "broad troughs",
+    "gap": "gaps", "gap in the data": "gaps in the data",
+}  # fmt: skip
+"""The plural of every noun of `NOUNS`."""
+REGIME_NOUNS = ("stretch", "regime", "phase")
+"""The nouns of a regime ("a calm phase from sample 0 to 318")."""
+PARTS = (  # (phrase, lowest, highest relative position of a place it may name)
+    ("near the start", 0.0, 0.1),
+    ("early on", 0.0, 0.33),
+    ("around the middle", 0.4, 0.6),
+    ("late in the series", 0.67, 1.0),
+    ("near the end", 0.9, 1.0),
+)
+"""The parts of a series a caption names a place by, with the relative positions (0: the first sample, 1: the last)
+of the places each may name."""
+TREND_WORDS: dict[str, tuple[str, ...]] = {
+    "rising": ("rising", "upward-trending", "increasing"),
+    "falling": ("falling", "downward-trending", "decreasing"),
+    "flat": ("flat", "trendless", "level"),
+}
+"""The adjectives of a brief caption for each trend label ("A smooth upward-trending series")."""
+NOISE_WORDS: dict[str, tuple[str, ...]] = {
+    "low": ("smooth", "clean"),
+    "moderate": ("moderately noisy", "somewhat noisy"),
+    "high": ("noisy", "very noisy"),
+}
+"""The adjectives of a brief caption for each noise label."""
 
 # ------------------------------------------------------------------------------------------------------- thresholds
 NOISE_LEVELS: tuple[tuple[float, str], ...] = ((0.05, "low"), (0.15, "moderate"), (math.inf, "high"))

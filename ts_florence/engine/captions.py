@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..vocabulary import NOISE_WORDS, TREND_WORDS
 from .descriptions import EventDescription, SeriesDescription, robust_range
 from .phrases import (
     NOUNS,
@@ -72,13 +73,6 @@ _SEASON = ("{S} repeats every {period}.", "{S} follows a cycle of {period}.", "T
 _SECOND_SEASON = ("A weaker cycle of {period} is also present.", "A second period of {period} appears as well.")
 _NO_SEASON = ("{S} shows no seasonal cycle.", "{S} has no clear seasonality.", "No regular cycle appears in {O}.")
 _NOISE = ("{S} has {level} noise{std}.", "The noise in {O} is {level}{std}.", "Noise is {level} in {O}{std}.")
-_TREND_WORDS = {
-    "rising": ("rising", "upward-trending", "increasing"),
-    "falling": ("falling", "downward-trending", "decreasing"),
-    "flat": ("flat", "trendless", "level"),
-}
-_NOISE_WORDS = {"low": ("smooth", "clean"), "moderate": ("moderately noisy", "somewhat noisy"),
-                "high": ("noisy", "very noisy")}  # fmt: skip
 _MAX_LISTED_EVENTS = 8
 _MAX_DESCRIBED_CHANNELS = 3
 
@@ -233,12 +227,12 @@ class _Writer:
     # ---- the three captions
     def brief(self) -> str:
         channels = self.description.channels
-        trends = [c.trend for c in channels if c.trend in _TREND_WORDS]
-        noises = [c.noise for c in channels if c.noise in _NOISE_WORDS]
+        trends = [c.trend for c in channels if c.trend in TREND_WORDS]
+        noises = [c.noise for c in channels if c.noise in NOISE_WORDS]
         trend = max(set(trends), key=lambda t: (trends.count(t), t)) if trends else None
         noise = max(set(noises), key=lambda t: (noises.count(t), t)) if noises else None
-        words = [self.pick(_NOISE_WORDS[noise])] if noise else []
-        words += [self.pick(_TREND_WORDS[trend])] if trend else []
+        words = [self.pick(NOISE_WORDS[noise])] if noise else []
+        words += [self.pick(TREND_WORDS[trend])] if trend else []
         mains = [c.periods[0] for c in channels if c.periods]
         season = ""
         if mains:

@@ -3,10 +3,11 @@ inventory (every way the caption writer can name something with a place).
 
 Numbers are rounded for their magnitude (`format_number`: three significant digits, thousands separators); sample
 positions are exact below 1,000 samples and rounded to 3 significant digits beyond (`position_step`). The nouns of
-each span label start from the vocabulary's labels (`ts_florence/vocabulary.py`), so a new label needs its words
-here. The caption writer (`captions.write_captions`), the grounding of its phrases (`captions.ground_phrases`) and
-the check of a caption against the signal (`captions.verify_caption`) all read this inventory, so whatever the
-writer can say, the other two can find; the specialists word their span descriptions with `describe_event`.
+each span label, their plurals and the parts of a series are the vocabulary's (`ts_florence/vocabulary.py`, where
+the evaluation reads them too), so a new label needs its words there. The caption writer (`captions.write_captions`),
+the grounding of its phrases (`captions.ground_phrases`) and the check of a caption against the signal
+(`captions.verify_caption`) all read this inventory, so whatever the writer can say, the other two can find; the
+specialists word their span descriptions with `describe_event`.
 """
 
 from __future__ import annotations
@@ -15,45 +16,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..vocabulary import ALL_SPAN_LABELS, SAMPLING_SECONDS
+from ..vocabulary import NOUNS, PARTS, PLURALS, REGIME_NOUNS, SAMPLING_SECONDS
 from .descriptions import EventDescription, SeriesDescription
 
-_OTHER_NOUN = {
-    "spike": "sharp spike",
-    "dip": "sharp dip",
-    "level shift": "shift in level",
-    "trend change": "change of slope",
-    "variance burst": "burst of volatility",
-    "flat line": "flatline",
-    "missing stretch": "stretch of missing values",
-    "oscillation burst": "burst of fast oscillation",
-    "peak": "broad peak",
-    "trough": "broad trough",
-    "gap": "gap in the data",
-}
-NOUNS: dict[str, tuple[str, ...]] = {label: (label, _OTHER_NOUN[label]) for label in ALL_SPAN_LABELS}
-"""The words a caption uses for each span label of the vocabulary (first: the label itself)."""
+__all__ = ["NOUNS", "PARTS", "PLURALS", "REGIME_NOUNS"]  # re-exported from the vocabulary, where they live
 
-PLURALS: dict[str, str] = {
-    "spike": "spikes", "sharp spike": "sharp spikes", "dip": "dips", "sharp dip": "sharp dips",
-    "level shift": "level shifts", "shift in level": "shifts in level", "trend change": "trend changes",
-    "change of slope": "changes of slope", "variance burst": "variance bursts",
-    "burst of volatility": "bursts of volatility", "flat line": "flat lines", "flatline": "flatlines",
-    "missing stretch": "missing stretches", "stretch of missing values": "stretches of missing values",
-    "oscillation burst": "oscillation bursts", "burst of fast oscillation": "bursts of fast oscillation",
-    "peak": "peaks", "broad peak": "broad peaks", "trough": "troughs", "broad trough": "broad troughs",
-    "gap": "gaps", "gap in the data": "gaps in the data",
-}  # fmt: skip
-
-REGIME_NOUNS = ("stretch", "regime", "phase")
-
-PARTS = (  # (phrase, lowest, highest relative position of a place it may name)
-    ("near the start", 0.0, 0.1),
-    ("early on", 0.0, 0.33),
-    ("around the middle", 0.4, 0.6),
-    ("late in the series", 0.67, 1.0),
-    ("near the end", 0.9, 1.0),
-)
 _UNITS = (("year", 31556952.0), ("week", 604800.0), ("day", 86400.0), ("hour", 3600.0), ("minute", 60.0),
           ("second", 1.0))  # fmt: skip
 _ADVERB_UNITS = {"day": "daily", "week": "weekly", "year": "yearly", "hour": "hourly"}

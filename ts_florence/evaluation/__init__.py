@@ -13,6 +13,10 @@ also an `evaluate` module in `modules/<name>/<name>.py`, loaded from its folder 
 Modules: `span_f1` (span F1 and mAP), `event_f1` (event-wise and affiliation F1), `segmentation` (covering
 and change-point F1), `caption` (ROUGE-L and caption attribute accuracy), `grounding_recall`,
 `classification` (accuracy and macro F1). Importing this package does not import `evaluate`.
+
+The facts of a caption (length, periods, noise, trend, events and their places, ...) checked against the truth of
+its series are `ts_florence.evaluation.caption_facts` (`caption_facts`, `fact_scores`), which the runner's caption
+scores use.
 """
 
 from pathlib import Path

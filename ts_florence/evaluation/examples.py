@@ -33,35 +33,52 @@ class Example:
     values: np.ndarray
     """The series, `[time x channels]`."""
     caption_truth: dict[str, Any] | None = None
-    """What `caption_attribute_accuracy` checks a caption against, for caption tasks of records with an exact
-    description."""
+    """What `caption_attribute_accuracy` and `caption_facts` check a caption against, for caption tasks
+    (`_caption_truth`)."""
 
     @property
     def length(self) -> int:
         return self.values.shape[0]
 
 
-def _caption_truth(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Trend and periods of the first channel, events, length and sampling of `meta["description"]`."""
+def _caption_truth(record: Mapping[str, Any], values: np.ndarray) -> dict[str, Any]:
+    """What a caption of `record` is checked against (`values` `[time x channels]`): the length, channel count and
+    share of missing values of the values; with `meta["description"]` (generator series: exact) its sampling,
+    channels, events and regimes, and the first channel's trend and periods (`caption_attribute_accuracy`'s
+    keys); without one the record's spans as events (the engine's labels the caption was written from)."""
     meta = record.get("meta") or {}
     if isinstance(meta, str):
         try:
             meta = json.loads(meta)
         except json.JSONDecodeError as err:
             raise ValueError(f"record {record.get('id')!r}: meta is not JSON ({err})") from None
+    truth: dict[str, Any] = {
+        "length": values.shape[0],
+        "n_channels": values.shape[1],
+        "missing": float(np.isnan(values).mean()) if values.size else 0.0,
+    }
     description = meta.get("description")
     if not description:
-        return None
-    truth: dict[str, Any] = {
-        "length": description.get("length"),
-        "sampling": description.get("sampling"),
-        "events": [(e["start"], e["end"], e.get("label")) for e in description.get("events") or []],
-    }
-    channels = description.get("channels") or []
-    if channels:
-        truth["trend"] = channels[0].get("trend")
-        truth["periods"] = channels[0].get("periods")
+        spans = record.get("spans")
+        truth["events"] = None if spans is None else [_event(s) for s in spans]
+        return truth
+    truth.update(
+        sampling=description.get("sampling"),
+        events=[_event(e) for e in description.get("events") or []],
+        channels=list(description.get("channels") or []),
+        segments=[tuple(s) for s in description.get("segments") or []] or None,
+    )
+    if truth["channels"]:
+        truth["trend"] = truth["channels"][0].get("trend")
+        truth["periods"] = truth["channels"][0].get("periods")
     return truth
+
+
+def _event(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An event of a description or a span of a record: start, end (samples, half-open), label, channel, magnitude
+    (series units, None when unknown)."""
+    keys = ("start", "end", "label", "channel", "magnitude")
+    return {key: entry.get(key) for key in keys}
 
 
 def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -> dict[str, list[Example]]:
@@ -77,7 +94,7 @@ def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -
             if values is None:
                 values = values_array(record).T  # [time x channels], as the processor takes it
             n = values.shape[0]
-            caption_truth = _caption_truth(record) if spec.scorer == "captions" else None
+            caption_truth = _caption_truth(record, values) if spec.scorer == "captions" else None
             for text_input, target in pairs:
                 truth = spec.parse(target, n, text_input=text_input)
                 examples[spec.token].append(Example(spec.token, text_input, target, truth, values, caption_truth))

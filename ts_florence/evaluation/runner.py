@@ -11,7 +11,8 @@ compared on their bounds; channels are ignored.
 
 Metrics: `report["scores"][task]` holds what the task's scorer gives (`TaskSpec.score`, by the name
 `TaskSpec.scorer` in the one registry of `ts_florence.evaluation.scorers`, whose docstring lists the metrics of
-each); a metric that does not apply is left out.
+each); a metric that does not apply is left out. An example whose prompt the model cannot take (a long caption to
+ground) is scored as answered with nothing, so every score is over all the examples of its task.
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def evaluate_model(
     "series_per_second": {task: x}, "reference_scores": {task: {metric: value}}, "limit"}`;
     `series_per_second` counts examples (a record may give a task several) over the wall time of input building,
     generation and decoding; `reference_scores` are those of `reference_prediction` on the same examples, for the
-    tasks located in time.
+    tasks located in time; `target_scores` those of the target captions themselves, for caption tasks (the ceiling
+    of fact precision: 1 when the engine's captions state only true facts). Examples whose prompt is too long for the
+    model (`skipped_too_long`: task -> count) are scored as answered with nothing (`_nothing`).
     Raises ValueError on an unknown task, no records, or no example of any task.
     """
     tasks = _checked_arguments(tasks, limit, batch_size)
@@ -165,6 +168,7 @@ def evaluate_model(
         "scores": {},
         "series_per_second": {},
         "reference_scores": {},
+        "target_scores": {},
         "limit": limit,
     }
     generate_kwargs = {"num_beams": num_beams, "max_new_tokens": max_new_tokens}
@@ -172,18 +176,23 @@ def evaluate_model(
     model.eval()
     try:
         for token in chosen:
-            todo = _fitting(model, processor, token, _subsample(examples[token], limit), report)
+            todo = _subsample(examples[token], limit)
             report["examples"][token] = len(todo)
             if not todo:
                 report["scores"][token] = {}
                 continue
+            fitting = _fitting(model, processor, token, todo, report)
             start = time.perf_counter()
-            preds = _predict(model, processor, token, todo, batch_size, generate_kwargs, progress)
-            report["series_per_second"][token] = len(todo) / max(time.perf_counter() - start, 1e-9)
+            answers = _predict(model, processor, token, fitting, batch_size, generate_kwargs, progress)
+            report["series_per_second"][token] = len(fitting) / max(time.perf_counter() - start, 1e-9)
+            by_example = {id(ex): answer for ex, answer in zip(fitting, answers, strict=True)}
+            preds = [by_example[id(ex)] if id(ex) in by_example else _nothing(token, ex.length) for ex in todo]
             report["scores"][token] = score_task(token, todo, preds)
             reference = [reference_prediction(token, ex.length) for ex in todo]
             if reference[0] is not None:  # a task located in time
                 report["reference_scores"][token] = score_task(token, todo, reference)
+            if get_task(token).scorer == "captions":
+                report["target_scores"][token] = score_task(token, todo, [ex.truth for ex in todo])
             logger.info("%s: %d examples, %s", token, len(todo), report["scores"][token])
     finally:
         model.train(was_training)
@@ -203,14 +212,20 @@ def _checked_arguments(tasks: Sequence[str] | str | None, limit: int | None, bat
     return None if tasks is None else list(tasks)
 
 
+def _nothing(task: str, length: int) -> dict[str, Any]:
+    """The answer of an example the model cannot take: no span or point (`reference_prediction` of the tasks
+    located in time; a series' only segment for segmentation), an empty text."""
+    return reference_prediction(task, length) or {"text": ""}
+
+
 def _fitting(model, processor, token: str, todo: list[Example], report: dict[str, Any]) -> list[Example]:
-    """The examples of `todo` whose prompt the model takes (`_fits`); how many were left out goes into
+    """The examples of `todo` whose prompt the model takes (`_fits`); how many it does not take goes into
     `report["skipped_too_long"]`."""
     fitting = [ex for ex in todo if _fits(model, processor, ex)]
     if len(fitting) < len(todo):
         report.setdefault("skipped_too_long", {})[token] = len(todo) - len(fitting)
         logger.warning(
-            "%s: %d examples left out, their prompt is longer than the model takes",
+            "%s: %d examples answered with nothing, their prompt is longer than the model takes",
             token,
             len(todo) - len(fitting),
         )
@@ -302,13 +317,15 @@ def evaluate_path(
 
 
 def report_markdown(report: Mapping[str, Any]) -> str:
-    """One Markdown table: a row per task, its example count, series per second and metrics (blank where a
-    metric does not apply), each followed by the reference answer's row when the report has one, under a line
-    naming the model, data, split and limit."""
+    """Markdown tables: a row per task, its example count, series per second and metrics (blank where a metric
+    does not apply), each followed by the reference answer's row and the target's row when the report has them,
+    under a line naming the model, data, split and limit; then, when a task has metrics per kind
+    (`fact_precision[period]`), a table of them, a row per task and kind."""
     scores: Mapping[str, Mapping[str, float]] = report["scores"]
     tasks = list(report["examples"])
     used = {name for task in tasks for name in scores.get(task, {})}
-    columns = [name for name in METRICS if name in used] + sorted(used - METRICS.keys())
+    overall = {name for name in used if "[" not in name}
+    columns = [name for name in METRICS if name in overall] + sorted(overall - METRICS.keys())
     speed = report.get("series_per_second") or {}
     about = ", ".join(
         f"{key} `{report[key]}`" for key in ("model", "data", "split", "limit") if report.get(key) is not None
@@ -316,16 +333,48 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     lines = [f"Evaluation: {about}", ""] if about else []
     lines.append("| task | examples | series/s | " + " | ".join(columns) + " |")
     lines.append("|---|---:|---:|" + "---:|" * len(columns))
+    extra_rows = (
+        ("reference_scores", "reference: reads nothing (`reference_prediction`)"),
+        ("target_scores", "target: the engine's caption"),
+    )
     for task in tasks:
         cells = [f"`{task}`", str(report["examples"][task]), f"{speed[task]:.1f}" if task in speed else ""]
         cells += [f"{scores[task][name]:.3f}" if name in scores.get(task, {}) else "" for name in columns]
         lines.append("| " + " | ".join(cells) + " |")
-        reference = (report.get("reference_scores") or {}).get(task)
-        if reference is not None:
-            cells = ["reference: reads nothing (`reference_prediction`)", str(report["examples"][task]), ""]
-            cells += [f"{reference[name]:.3f}" if name in reference else "" for name in columns]
+        for key, title in extra_rows:
+            extra = (report.get(key) or {}).get(task)
+            if extra is not None:
+                cells = [title, str(report["examples"][task]), ""]
+                cells += [f"{extra[name]:.3f}" if name in extra else "" for name in columns]
+                lines.append("| " + " | ".join(cells) + " |")
+    targets = {name for task in tasks for name in (report.get("target_scores") or {}).get(task, {})}
+    return "\n".join(lines + _kind_table(report, tasks, used | targets)) + "\n"
+
+
+def _kind_table(report: Mapping[str, Any], tasks: Sequence[str], used: set[str]) -> list[str]:
+    """The lines of the table of metrics per kind (`name[kind]`), the target's value beside the model's."""
+    order = list(METRICS)
+    kinded = sorted(
+        {name.split("[")[0] for name in used if "[" in name},
+        key=lambda n: (n not in order, order.index(n) if n in order else n),
+    )
+    if not kinded:
+        return []
+    targets = report.get("target_scores") or {}
+    lines = ["", "Per kind (the target's in brackets, where the report has it):", ""]
+    lines += ["| task | kind | " + " | ".join(kinded) + " |", "|---|---|" + "---:|" * len(kinded)]
+    for task in tasks:
+        scores, target = report["scores"].get(task, {}), targets.get(task, {})
+        kinds = list(dict.fromkeys(name[name.index("[") + 1 : -1] for name in [*scores, *target] if "[" in name))
+        for kind in kinds:
+            cells = [f"`{task}`", kind]
+            for base in kinded:
+                name = f"{base}[{kind}]"
+                value = f"{scores[name]:.3f}" if name in scores else ""
+                shown = [value] if value else []
+                cells.append(" ".join(shown + ([f"[{target[name]:.3f}]"] if name in target else [])))
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 __all__ = [

@@ -4,7 +4,8 @@ through its `TaskSpec`: `TaskSpec.scorer` is the name, `TaskSpec.score` runs it 
 said there, in `ts_florence.tasks`, once). The metric functions themselves are in `metrics`; what each metric of a
 report means is `METRICS`.
 
-Metrics by scorer (every value in [0, 1]):
+Metrics by scorer (every value in [0, 1]; a name with a kind in brackets, `fact_precision[period]`, is its
+metric on that kind only):
 
 - `anomalies`: span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must match), event-wise F1 and
   affiliation F1 (types ignored).
@@ -14,9 +15,12 @@ Metrics by scorer (every value in [0, 1]):
 - `spans`: span F1 at the three IoUs and mAP.
 - `segmentation`: covering and change-point F1 with a margin of 1% of the length, means over series (TSSB);
   regimes are read as the change points where they start.
-- `captions`: mean ROUGE-L, and caption attribute accuracy against the record's exact description
-  (`meta["description"]`, a `SeriesDescription` dict) when records have one.
-- `grounding`: recall at IoU 0.5 of the true (phrase, span) pairs.
+- `captions`: mean ROUGE-L; caption attribute accuracy against the record's exact description
+  (`meta["description"]`, a `SeriesDescription` dict) when records have one; fact precision and recall, overall
+  and per fact kind (`fact_precision[period]`, ...: `caption_facts`), against the description or, without one,
+  the record's values and spans; the share of outputs that say no sentence twice.
+- `grounding`: recall at IoU 0.5 and 0.1 of the true (phrase, span) pairs, overall and per kind of phrase
+  (`recall@0.5[event]`, ...: `caption_facts.phrase_kind`) and, at 0.5, per event label (`recall@0.5[spike]`).
 - `labels`: accuracy and macro F1. `rouge_l`: mean ROUGE-L.
 """
 
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .caption_facts import fact_scores, phrase_kind, repeats_a_sentence
 from .metrics import (
     affiliation_prf_corpus,
     caption_attribute_accuracy,
@@ -61,7 +66,10 @@ METRICS: dict[str, str] = {
     "cp_f1": f"change-point F1, margin {CHANGE_POINT_MARGIN:.0%} of the length, mean over series",
     "rouge_l": "mean ROUGE-L F-measure against the target text",
     "attribute_accuracy": "caption attributes (trend, period, counts, places) stated right / stated",
-    "recall@0.5": "grounding recall of (phrase, span) pairs at IoU 0.5",
+    "fact_precision": "caption facts (length, period, noise, trend, counts, places, ...) stated right / stated",
+    "fact_recall": "true facts of the target caption the caption states right / those facts",
+    "no_repeat_rate": "share of outputs that say no sentence twice",
+    **{f"recall@{iou}": f"grounding recall of (phrase, span) pairs at IoU {iou}" for iou in (0.5, 0.1)},
     "accuracy": "exact label accuracy",
     "macro_f1": "macro F1 over labels",
 }
@@ -152,15 +160,38 @@ def _caption_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[
         if ex.caption_truth is not None:
             found = caption_attribute_accuracy(pred["text"], ex.caption_truth)
             verdicts += [found[k] for k in ("trend", "period", "event_count", "places") if found[k] is not None]
-    return {**_rouge_scores(examples, preds), "attribute_accuracy": _mean(verdicts)}
+    checked = [(p["text"], ex.target, ex.caption_truth) for ex, p in zip(examples, preds, strict=True)]
+    checked = [row for row in checked if row[2] is not None]
+    facts = fact_scores(*map(list, zip(*checked, strict=True))) if checked else {}
+    return {
+        **_rouge_scores(examples, preds),
+        "attribute_accuracy": _mean(verdicts),
+        **facts,
+        "no_repeat_rate": _mean([float(not repeats_a_sentence(p["text"])) for p in preds]),
+    }
+
+
+GROUNDING_IOUS = (0.5, 0.1)
+"""IoU thresholds of grounding recall."""
 
 
 def _grounding_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
-    found = total = 0
+    """Grounding recall pooled over examples, overall and by kind of phrase (and event label, at IoU 0.5)."""
+    counts: dict[str, list[int]] = {}  # metric name -> [true pairs found, true pairs]
     for ex, pred in zip(examples, preds, strict=True):
-        scores = grounding_recall(spans_by_label(pred), spans_by_label(ex.truth), iou=0.5)
-        found, total = found + scores["tp"], total + scores["true_spans"]
-    return {"recall@0.5": found / total if total else 1.0}
+        predicted = spans_by_label(pred)
+        for phrase, spans in spans_by_label(ex.truth).items():
+            kind, label = phrase_kind(phrase)
+            for iou in GROUNDING_IOUS:
+                found = grounding_recall(predicted, {phrase: spans}, iou=iou)["tp"]
+                names = [f"recall@{iou}", f"recall@{iou}[{kind}]"]
+                names += [f"recall@{iou}[{label}]"] if label is not None and iou == 0.5 else []
+                for name in names:
+                    tally = counts.setdefault(name, [0, 0])
+                    tally[0], tally[1] = tally[0] + found, tally[1] + len(spans)
+    scores: dict[str, float | None] = {f"recall@{iou}": 1.0 for iou in GROUNDING_IOUS}  # vacuous without truth
+    scores.update({name: found / total for name, (found, total) in counts.items()})
+    return scores
 
 
 def _label_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
