@@ -13,6 +13,7 @@ from ts_florence.evaluation import (
     auc_pr,
     caption_attribute_accuracy,
     change_point_f1,
+    channel_agreement,
     classification_scores,
     covering,
     event_f1,
@@ -111,6 +112,79 @@ def test_series_of_length_one():
 def test_reversed_span_is_refused():
     with pytest.raises(ValueError, match="end <= start"):
         span_prf([[5, 5]], [[0, 10]])
+
+
+def test_span_prf_of_several_maximum_matchings_keeps_one_of_the_largest_total_iou():
+    # p1 = [0, 10) and p2 = [0, 9) against t1 = [0, 9) and t2 = [0, 10), IoU 0.5: every pair is allowed.
+    # p1-t1 0.9 + p2-t2 0.9 = 1.8 against p1-t2 1 + p2-t1 1 = 2: the second pairing, tp 2 either way.
+    from ts_florence.evaluation.metrics import _matched_pairs
+
+    pred, true = np.array([[0, 10], [0, 9]]), np.array([[0, 9], [0, 10]])
+    assert sorted(_matched_pairs(pred, true, 0.5, None, None)) == [(0, 1), (1, 0)]
+    assert span_prf(pred.tolist(), true.tolist())["tp"] == 2
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Channel attribution
+
+
+def test_channel_agreement_counts_each_outcome_of_the_matched_spans():
+    # Series 1: [0, 10) on channel 1 matches [0, 10) on 1 (right); [20, 30) None matches [20, 30) on 0 (none);
+    # [50, 60) on 2 matches nothing (not counted). Series 2: [0, 10) on 0 matches [1, 10) on 1 (IoU 0.9, wrong);
+    # [40, 50) on 1 matches [40, 50) of every channel (named); [70, 80) None matches [70, 80) None (right).
+    # 5 matched pairs, 2 right: accuracy 2/5.
+    preds = [
+        {"spans": [[0, 10], [20, 30], [50, 60]], "channels": [1, None, 2]},
+        {"spans": [[0, 10], [40, 50], [70, 80]], "channels": [0, 1, None]},
+    ]
+    trues = [
+        {"spans": [[0, 10], [20, 30]], "channels": [1, 0]},
+        {"spans": [[1, 10], [40, 50], [70, 80]], "channels": [1, None, None]},
+    ]
+    assert channel_agreement(preds, trues) == {
+        "accuracy": 0.4, "matched": 5, "right": 2, "none": 1, "wrong": 1, "named": 1,
+    }  # fmt: skip
+
+
+def test_channel_agreement_matches_on_bounds_at_the_iou_given_with_labels_ignored():
+    # [0, 10) against [0, 30): IoU 1/3, matched at 0.1 only; the labels differ and do not matter.
+    preds = [{"spans": [[0, 10]], "channels": [2], "labels": ["spike"]}]
+    trues = [{"spans": [[0, 30]], "channels": [2], "labels": ["level shift"]}]
+    assert channel_agreement(preds, trues)["matched"] == 0
+    assert channel_agreement(preds, trues, iou=0.1) == {
+        "accuracy": 1.0, "matched": 1, "right": 1, "none": 0, "wrong": 0, "named": 0,
+    }  # fmt: skip
+
+
+def test_channel_agreement_without_channels_reads_every_span_as_none_and_is_vacuous_without_a_match():
+    # A result without "channels" (a detector that names none) is None on each span: against channel 0, "none".
+    found = channel_agreement([{"spans": [[0, 10]]}], [{"spans": [[0, 10]], "channels": [0]}])
+    assert (found["accuracy"], found["none"]) == (0.0, 1)
+    assert channel_agreement([{"spans": []}], [{"spans": [[0, 5]], "channels": [1]}])["accuracy"] == 1.0
+    with pytest.raises(ValueError, match="channels"):
+        channel_agreement([{"spans": [[0, 10]], "channels": [0, 1]}], [{"spans": [], "channels": []}])
+
+
+def test_the_scorers_give_the_channel_scores_of_multivariate_examples_only():
+    from ts_florence.evaluation.examples import Example
+    from ts_florence.evaluation.scorers import SCORERS
+
+    def example(channels: int, spans: list, truth_channels: list) -> Example:
+        truth = {"spans": spans, "labels": ["spike"] * len(spans), "channels": truth_channels}
+        return Example("<ANOMALY_DETECTION>", None, "", truth, np.zeros((100, channels)))
+
+    def answer(spans: list, channels: list) -> dict:
+        return {"spans": spans, "labels": ["dip"] * len(spans), "channels": channels, "scores": [0.5] * len(spans)}
+
+    # Univariate: left out. Two channels: [0, 10) on 1 right; [20, 30) on 0 for channel 1 wrong; [40, 46) None
+    # against [40, 60) of channel 0 (IoU 0.3) is matched at 0.1 only, and is "none".
+    examples = [example(1, [[0, 10]], [None]), example(2, [[0, 10], [20, 30], [40, 60]], [1, 1, 0])]
+    preds = [answer([[0, 10]], [0]), answer([[0, 10], [20, 30], [40, 46]], [1, 0, None])]
+    for scorer in ("anomalies", "typed_spans"):
+        scores = SCORERS[scorer](examples, preds)
+        assert scores["channel_accuracy"] == 0.5 and scores["channel_accuracy@0.1"] == approx(1 / 3), scorer
+    nothing = SCORERS["anomalies"](examples[:1], preds[:1])
+    assert nothing["channel_accuracy"] is None and nothing["channel_accuracy@0.1"] is None
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .metrics import (
     CALIBRATION_BINS,
+    CHANNEL_OUTCOMES,
     COCO_IOUS,
     PERIOD_TOLERANCE,
     PLACE_TOLERANCE,
@@ -32,6 +33,7 @@ from .metrics import (
     caption_attribute_accuracy,
     change_point_f1,
     change_point_hits,
+    channel_agreement,
     classification_scores,
     covering,
     event_f1,
@@ -70,6 +72,7 @@ def module_path(name: str) -> str:
 
 __all__ = [
     "CALIBRATION_BINS",
+    "CHANNEL_OUTCOMES",
     "COCO_IOUS",
     "MODULES",
     "PERIOD_TOLERANCE",
@@ -80,6 +83,7 @@ __all__ = [
     "caption_attribute_accuracy",
     "change_point_f1",
     "change_point_hits",
+    "channel_agreement",
     "classification_scores",
     "covering",
     "event_f1",

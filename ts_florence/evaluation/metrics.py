@@ -17,8 +17,9 @@ only appears when the whole corpus is empty on that side. The curves of per-samp
 not ratios over sets: undefined on a series without true samples (or without normal ones), they leave such a
 series out of their mean over series (`point_scores_corpus`), as TSB-AD, whose series all have anomalies, does.
 
-Channels are ignored: a caller who wants spans to match on channel too folds it into the label
-(`f"{label}@{channel}"`).
+Channels are ignored by the span metrics (a caller who wants spans to match on channel too folds it into the
+label, `f"{label}@{channel}"`); `channel_agreement` scores them apart: of the spans matched on their bounds, the
+share that names the true channel.
 """
 
 from __future__ import annotations
@@ -125,14 +126,25 @@ def _span_tp(
     pred, true = _as_spans(pred_spans, "pred_spans"), _as_spans(true_spans, "true_spans")
     p_labels = _check_labels(pred_labels, pred, "pred_labels")
     t_labels = _check_labels(true_labels, true, "true_labels")
+    return len(_matched_pairs(pred, true, threshold, p_labels, t_labels)), len(pred), len(true)
+
+
+def _matched_pairs(
+    pred: np.ndarray, true: np.ndarray, iou: float, pred_labels: Labels | None, true_labels: Labels | None
+) -> list[tuple[int, int]]:
+    """`(prediction, true span)` index pairs of a maximum one-to-one matching of one series: a pair needs IoU >=
+    `iou` (and equal labels when both sides have them); of the maximum matchings, one of the largest total IoU."""
     if len(pred) == 0 or len(true) == 0:
-        return 0, len(pred), len(true)
-    allowed = span_iou(pred, true) >= threshold - _IOU_TOLERANCE
-    if p_labels is not None and t_labels is not None:
-        allowed &= np.asarray(p_labels, dtype=object)[:, None] == np.asarray(t_labels, dtype=object)[None, :]
-    # Maximising the number of allowed pairs in a full assignment gives a maximum matching of the allowed graph.
-    rows, cols = linear_sum_assignment(allowed, maximize=True)
-    return int(allowed[rows, cols].sum()), len(pred), len(true)
+        return []
+    overlap = span_iou(pred, true)
+    allowed = overlap >= iou - _IOU_TOLERANCE
+    if pred_labels is not None and true_labels is not None:
+        allowed &= np.asarray(pred_labels, dtype=object)[:, None] == np.asarray(true_labels, dtype=object)[None, :]
+    # Maximising the number of allowed pairs in a full assignment gives a maximum matching of the allowed graph;
+    # the IoU term, below 1 summed over any matching, only chooses among the maximum ones.
+    weight = allowed * (1.0 + overlap / (min(allowed.shape) + 1))
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c]]
 
 
 def span_prf(
@@ -277,6 +289,51 @@ def span_map(
             per_class.append(_average_precision(ranked, hits, n_true))
         ap[t] = float(np.mean(per_class))
     return {"map": float(np.mean(list(ap.values()))), "ap": ap}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Channel attribution
+
+
+CHANNEL_OUTCOMES: tuple[str, ...] = ("right", "none", "wrong", "named")
+"""How the channel of a matched prediction compares with the truth's: `right` the same (a channel, or None and
+None), `none` None where the truth names a channel, `wrong` another channel, `named` a channel where the truth is
+None (every channel)."""
+
+
+def _channel_outcome(predicted: int | None, true: int | None) -> str:
+    if predicted == true:
+        return "right"
+    if predicted is None:
+        return "none"
+    return "named" if true is None else "wrong"
+
+
+def channel_agreement(
+    preds: Sequence[Mapping[str, Any]], trues: Sequence[Mapping[str, Any]], iou: float = 0.5
+) -> dict[str, Any]:
+    """Whether the spans a model places right also name the right channel, over a corpus.
+
+    `preds[i]` and `trues[i]` are results of series i, `{"spans", "channels"}` (a channel index, or None for
+    every channel; a result without `"channels"` names none, None for each span). Within each series, predictions
+    are matched one to one to true spans at IoU >= `iou`, labels ignored (`span_prf`'s maximum matching, of its
+    maximum matchings one of the largest total IoU); each matched pair is one `CHANNEL_OUTCOMES` outcome. None is
+    one more answer, right only against None: a prediction of None for a defect on one channel is not right.
+    Returns `{"accuracy": right / matched (vacuously 1 with no match), "matched": pairs, **{outcome: count}}`.
+    """
+    _same_size(preds, trues)
+    threshold = _check_iou(iou)
+    counts = Counter({outcome: 0 for outcome in CHANNEL_OUTCOMES})
+    for pred, true in zip(preds, trues, strict=True):
+        p_spans, t_spans = _as_spans(pred["spans"], "predicted spans"), _as_spans(true["spans"], "true spans")
+        p_channels = list(pred.get("channels") or [None] * len(p_spans))
+        t_channels = list(true.get("channels") or [None] * len(t_spans))
+        _check_labels(p_channels, p_spans, "predicted channels")
+        _check_labels(t_channels, t_spans, "true channels")
+        for r, c in _matched_pairs(p_spans, t_spans, threshold, None, None):
+            counts[_channel_outcome(p_channels[r], t_channels[c])] += 1
+    matched = sum(counts.values())
+    return {"accuracy": _ratio(counts["right"], matched), "matched": matched, **counts}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1118,6 +1175,7 @@ def _place_verdict(
 
 __all__ = [
     "CALIBRATION_BINS",
+    "CHANNEL_OUTCOMES",
     "COCO_IOUS",
     "PERIOD_TOLERANCE",
     "PLACE_TOLERANCE",
@@ -1127,6 +1185,7 @@ __all__ = [
     "caption_attribute_accuracy",
     "change_point_f1",
     "change_point_hits",
+    "channel_agreement",
     "classification_scores",
     "covering",
     "event_f1",

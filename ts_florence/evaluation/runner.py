@@ -7,7 +7,8 @@
 
 The evaluation examples of a task are the training pairs its `TaskSpec.examples(record)` gives, their truth the
 target parsed back (`ts_florence.evaluation.examples`), so a score of 1 means the model wrote the target. Spans are
-compared on their bounds; channels are ignored.
+compared on their bounds; channels only by the channel scores (`channel_accuracy`, of the spans matched on their
+bounds). The runner generates (`model.generate`), without the pipeline's cell decoding.
 
 Metrics: `report["scores"][task]` holds what the task's scorer gives (`TaskSpec.score`, by the name
 `TaskSpec.scorer` in the one registry of `ts_florence.evaluation.scorers`, whose docstring lists the metrics of

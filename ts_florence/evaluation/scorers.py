@@ -8,8 +8,11 @@ Metrics by scorer (every value in [0, 1]; a name with a kind in brackets, `fact_
 metric on that kind only):
 
 - `anomalies`: span F1 at IoU 0.3 / 0.5 / 0.7 and mAP over IoU 0.50:0.95 (types must match), event-wise F1 and
-  affiliation F1 (types ignored).
-- `typed_spans`: span F1 at the three IoUs and mAP, types must match.
+  affiliation F1 (types ignored), and the channel scores.
+- `typed_spans`: span F1 at the three IoUs and mAP, types must match; and the channel scores.
+- the channel scores, on the multivariate examples only (`metrics.channel_agreement`): of the predicted spans matched
+  to a true span at IoU 0.5 (0.1), types ignored, the share that names the true channel, `channel_accuracy`
+  (`channel_accuracy@0.1`; None, every channel, is right only against None). Left out when no span is matched.
 - `dense_spans`: span F1 and mAP ignoring the descriptions, and the mean ROUGE-L of the descriptions of the spans
   matched at IoU 0.5.
 - `spans`: span F1 at the three IoUs and mAP.
@@ -38,6 +41,7 @@ from .metrics import (
     affiliation_prf_corpus,
     caption_attribute_accuracy,
     change_point_f1,
+    channel_agreement,
     classification_scores,
     covering,
     event_f1_corpus,
@@ -61,6 +65,8 @@ METRICS: dict[str, str] = {
     "map": "COCO mAP over IoU 0.50:0.95 with the model's own scores",
     "event_f1": "event-wise F1: a true event is found by any overlapping prediction",
     "affiliation_f1": "affiliation F1 (Huet et al. 2022)",
+    "channel_accuracy": "multivariate series: spans matched at IoU 0.5 (types ignored) that name the true channel",
+    "channel_accuracy@0.1": "multivariate series: spans matched at IoU 0.1 (types ignored) that name the true channel",
     "description_rouge_l": "mean ROUGE-L of the descriptions of spans matched at IoU 0.5",
     "covering": "segmentation covering, mean over series",
     "cp_f1": f"change-point F1, margin {CHANGE_POINT_MARGIN:.0%} of the length, mean over series",
@@ -104,12 +110,31 @@ def _span_scores(examples: Sequence[Example], preds: Sequence[dict], labelled: b
     return scores
 
 
+CHANNEL_IOUS = (0.5, 0.1)
+"""IoU thresholds of channel accuracy."""
+
+
+def _channel_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    """The channel scores (module docstring) of the multivariate examples; None where no span is matched."""
+    pairs = [(p, ex.truth) for ex, p in zip(examples, preds, strict=True) if ex.values.shape[1] > 1]
+    scores: dict[str, float | None] = {}
+    for iou in CHANNEL_IOUS:
+        found = channel_agreement([p for p, _ in pairs], [t for _, t in pairs], iou)
+        scores["channel_accuracy" + ("" if iou == 0.5 else f"@{iou}")] = found["accuracy"] if found["matched"] else None
+    return scores
+
+
+def _typed_span_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
+    return {**_span_scores(examples, preds, labelled=True), **_channel_scores(examples, preds)}
+
+
 def _anomaly_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[str, float | None]:
     pred_spans, true_spans = [p["spans"] for p in preds], [ex.truth["spans"] for ex in examples]
     return {
         **_span_scores(examples, preds, labelled=True),
         "event_f1": event_f1_corpus(pred_spans, true_spans)["f1"],
         "affiliation_f1": affiliation_prf_corpus(pred_spans, true_spans, [ex.length for ex in examples])["f1"],
+        **_channel_scores(examples, preds),
     }
 
 
@@ -202,7 +227,7 @@ SCORERS: dict[str, Scorer] = {
     "captions": _caption_scores,
     "labels": _label_scores,
     "anomalies": _anomaly_scores,
-    "typed_spans": partial(_span_scores, labelled=True),
+    "typed_spans": _typed_span_scores,
     "dense_spans": _dense_scores,
     "spans": partial(_span_scores, labelled=False),
     "segmentation": _segmentation_scores,
