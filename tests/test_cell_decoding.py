@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ts_florence.cell_decoding import CellSpan, cell_answer, cell_spans, runs_above
+from ts_florence.cell_decoding import CellSpan, attributed, cell_answer, cell_spans, runs_above, span_channel
 
 
 def test_runs_are_the_stretches_at_or_above_the_threshold():
@@ -44,3 +44,25 @@ def test_runs_closer_than_the_join_gap_are_one_span():
     scores = np.array([[0.9, 0.9, 0.1, 0.9, 0.1, 0.1, 0.1, 0.9]])
     assert [(s.start, s.end) for s in cell_spans(scores, 0.5)] == [(0, 2), (3, 4), (7, 8)]
     assert [(s.start, s.end) for s in cell_spans(scores, 0.5, join_gap=2)] == [(0, 4), (7, 8)]
+
+
+def test_a_span_of_the_answer_gets_the_channel_whose_mean_score_inside_it_is_highest():
+    scores = np.zeros((3, 30))
+    scores[2, 5:10] = 0.6  # channel 2 alone
+    scores[0, 5:7] = 0.9  # higher on channel 0 for two samples only: mean 0.36 against 0.6
+    scores[:, 20:25] = 0.5  # every channel reaches 0.5
+    assert span_channel(scores, 5, 10, 0.5) == 2
+    assert span_channel(scores, 20, 25, 0.5) is None
+    assert span_channel(scores, 20, 25, 0.55) == 0  # not all reach it: the first of the highest
+    assert span_channel(scores[:1], 5, 10, 0.5) is None  # one channel
+
+
+def test_an_answer_is_written_anew_with_the_cell_heads_channels_keeping_labels_and_scores(processor):
+    scores = np.zeros((2, 100))
+    scores[1, 10:20] = 0.8
+    answer = {"spans": [[10, 20], [50, 60]], "labels": ["spike", "flat line"], "channels": [0, 1], "scores": [0.4, 0.7]}
+    spans, labels = attributed(answer, scores, 0.5)
+    assert [(s.start, s.end, s.channel, s.score) for s in spans] == [(10, 20, 1, 0.4), (50, 60, 0, 0.7)]
+    text, char_scores = cell_answer(spans, labels, 100)
+    found = processor.post_process_generation(text, "<ANOMALY_DETECTION>", 100, char_scores=char_scores)
+    assert found["<ANOMALY_DETECTION>"] == {**answer, "channels": [1, 0]}

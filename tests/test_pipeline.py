@@ -315,6 +315,33 @@ def test_cell_decoding_adds_the_cell_heads_runs_the_answer_lacks_with_the_decode
             assert label == ANOMALY_LABELS[int(np.argmin(losses))]
 
 
+def test_cell_decoding_gives_every_span_of_a_multivariate_series_the_cell_heads_channel(cell_head_pipe, monkeypatch):
+    """On a multivariate series the answer's own spans keep their bounds, labels and scores but take the channel
+    of `cell_decoding.span_channel`, as the added spans do; a univariate answer is left as written."""
+    from ts_florence import cell_decoding
+    from ts_florence import pipeline as pipeline_module
+
+    written = "spike<ch_0><loc_100><loc_120>flat line<ch_1><loc_500><loc_560>"
+    monkeypatch.setattr(  # what an untrained decoder does not write: two spans on channels 0 and 1
+        pipeline_module, "decode_generation", lambda model, processor, out: [(written, [0.5] * len(written))]
+    )
+    calls = []
+
+    def last_channel(per_channel, start, end, threshold):
+        calls.append([start, end])
+        return len(per_channel) - 1
+
+    monkeypatch.setattr(cell_decoding, "span_channel", last_channel)
+    values, task = np.random.default_rng(1).normal(size=(300, 3)), "<ANOMALY_DETECTION>"
+    plain = cell_head_pipe(values, task=task, cell_threshold=False, refine_boundaries=False)[task]
+    assert plain["channels"] == [0, 1]
+    found = cell_head_pipe(values, task=task, cell_threshold=0.5, refine_boundaries=False)[task]
+    assert {key: value[:2] for key, value in found.items()} == {**plain, "channels": [2, 2]}
+    assert found["channels"] == [2] * len(found["spans"]) and calls[:2] == plain["spans"]
+    univariate = cell_head_pipe(values[:, 0], task=task, cell_threshold=0.5, refine_boundaries=False)[task]
+    assert univariate["channels"][:2] == [0, 1]
+
+
 def test_cell_decoding_follows_the_models_thresholds_unless_told(cell_head_pipe):
     task, values = "<ANOMALY_DETECTION>", np.sin(np.arange(200) / 3.0)
     config = cell_head_pipe.model.generation_config

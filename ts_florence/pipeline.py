@@ -313,7 +313,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
 
     def _cell_decode(self, result: dict, inputs: tuple, thresholds: dict[str, float]) -> None:
         """Adds to the generated answer (text, character scores) of every row of a task in `thresholds` the cell
-        head's spans that the answer does not overlap, in `result["decoded"]` (`ts_florence.cell_decoding`)."""
+        head's spans that the answer does not overlap, in `result["decoded"]`, and on a multivariate series gives
+        the answer's own spans the cell head's channel (`ts_florence.cell_decoding`)."""
+        from .cell_decoding import attributed
+
         meta, probabilities, decoded = result["meta"], result["cell_probabilities"], result["decoded"]
         prompts, windows = meta["prompts"], meta["windows"]
         extractor = self.processor.feature_extractor
@@ -322,12 +325,15 @@ class TimeSeriesPromptingPipeline(Pipeline):
             token = prompts[row % len(prompts)][0]
             if token in thresholds:
                 length = windows[row // len(prompts)][2]
-                written = self.processor.post_process_generation(decoded[row][0], token, length)[token]["spans"]
+                text, char_scores = decoded[row]
+                answer = self.processor.post_process_generation(text, token, length, char_scores=char_scores)[token]
                 scores = self._point_scores(result, row, per_channel=True)
+                if scores.shape[0] > 1:  # the answer written anew, each span with the cell head's channel
+                    decoded[row] = cell_answer(*attributed(answer, scores, thresholds[token]), length)
                 cells = extractor.patches_per_channel(scores.shape[0]) * extractor.patch_length
                 # Runs closer than 3 cells are one span.
                 spans = cell_spans(scores, thresholds[token], join_gap=-(-3 * length // cells))
-                found[row] = (missing_spans(spans, written), length)
+                found[row] = (missing_spans(spans, answer["spans"]), length)
         queries = [
             (row, span_prefix(span, label, length))
             for row, (spans, length) in found.items()
