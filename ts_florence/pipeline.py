@@ -13,7 +13,7 @@ from transformers import Pipeline
 from transformers.modeling_outputs import BaseModelOutput
 
 from .calibration import calibrate_result
-from .cell_decoding import CELL_LABEL_CHOICES, cell_answer, cell_spans, missing_spans, span_prefix
+from .cell_decoding import CELL_LABEL_CHOICES, attributed, cell_answer, cell_spans, missing_spans, span_prefix
 from .long_format import is_long_frame, predict_long
 from .modeling_ts_florence import CACHE_NAME, CELL_LABELS, PointerKeys, TSFlorenceEncoderOutput
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
@@ -315,8 +315,6 @@ class TimeSeriesPromptingPipeline(Pipeline):
         """Adds to the generated answer (text, character scores) of every row of a task in `thresholds` the cell
         head's spans that the answer does not overlap, in `result["decoded"]`, and on a multivariate series gives
         the answer's own spans the cell head's channel (`ts_florence.cell_decoding`)."""
-        from .cell_decoding import attributed
-
         meta, probabilities, decoded = result["meta"], result["cell_probabilities"], result["decoded"]
         prompts, windows = meta["prompts"], meta["windows"]
         extractor = self.processor.feature_extractor
