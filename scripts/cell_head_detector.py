@@ -45,12 +45,7 @@ def cell_probabilities(model, processor, examples: list, task: str, batch_size: 
         series = {name: value for name, value in inputs.items() if name.startswith("series_")}
         with torch.no_grad():
             encoded = model.encode(inputs["input_ids"], inputs["attention_mask"], **series)
-            logits, _ = model.read_cells(
-                encoded.last_hidden_state,
-                inputs["input_ids"],
-                inputs["series_mask"],
-                series_patches=inputs["series_patches"],
-            )
+            logits, _ = model.read_cells(encoded.last_hidden_state, inputs["input_ids"], inputs["series_mask"])
         probabilities = torch.sigmoid(logits[..., target].float()).numpy()  # [batch x tokens x patch_length]
         for row, example in enumerate(batch):
             channels = example.values.shape[1]

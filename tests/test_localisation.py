@@ -43,30 +43,6 @@ def test_location_fields_round_trip_through_save_and_load(tmp_path):
         assert torch.equal(tensor, loaded.state_dict()[name]), name
 
 
-def test_cell_skip_reads_each_cells_own_values_and_round_trips(tmp_path, processor):
-    """With `cell_skip` the cell head's features of a cell follow that cell's values for the same text-encoder output;
-    without the series' patches it says what is missing; the field and its weights survive save and load."""
-    model = _model(cell_skip=True)
-    patches = processor(series=[_series(40)], text="<ANOMALY_DETECTION>")[
-        "series_patches"
-    ]  # [1 x tokens x patch_length x 4]
-    series_outputs = torch.randn(*patches.shape[:2], model.config.text_config.d_model)
-    changed = patches.clone()
-    changed[0, 1, 2, :3] += 3.0  # a spike in cell 2 of token 1
-    with torch.no_grad():
-        _, before = model.cell_head(series_outputs, patches)
-        _, after = model.cell_head(series_outputs, changed)
-    moved = (after - before).abs().amax(-1)[0]  # [tokens x patch_length]
-    assert moved[1, 2] > 0 and moved[0].max() == 0 and moved[2:].max() == 0
-    with pytest.raises(ValueError, match="series_patches"):
-        model.cell_head(series_outputs)
-    model.save_pretrained(tmp_path)
-    loaded = TSFlorenceForConditionalGeneration.from_pretrained(tmp_path)
-    assert loaded.config.cell_skip is True
-    assert torch.equal(loaded.cell_head.cell_values.weight, model.cell_head.cell_values.weight)
-    assert TSFlorenceForConditionalGeneration(tiny_config()).config.cell_skip is False
-
-
 def test_a_model_without_location_aids_has_no_pointer_or_cell_head():
     model = TSFlorenceForConditionalGeneration(tiny_config())
     assert model.cell_head is None and model.location_pointer is None

@@ -189,10 +189,9 @@ def test_merge_windows_tiles_segments_by_ownership():
     assert merged["labels"] == ["calm", "volatile", "calm"]
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["cell-head", "cell-skip"])
-def cell_head_pipe(burst_model, tmp_path_factory, request):
-    """An untrained model with a cell head (reading the cells' own values too with `cell_skip`), beside the burst
-    model's processor."""
+@pytest.fixture(scope="module")
+def cell_head_pipe(burst_model, tmp_path_factory):
+    """An untrained model with a cell head, beside the burst model's processor."""
     import torch
     from tiny import tiny_config
 
@@ -200,7 +199,7 @@ def cell_head_pipe(burst_model, tmp_path_factory, request):
 
     torch.manual_seed(0)
     config = tiny_config(width=32, num_patches=16)
-    config.cell_head_weight, config.location_pointer, config.cell_skip = 1.0, True, request.param
+    config.cell_head_weight, config.location_pointer = 1.0, True
     folder = tmp_path_factory.mktemp("cell_head_model")
     TSFlorenceForConditionalGeneration(config).save_pretrained(folder)
     TSFlorenceProcessor.from_pretrained(burst_model.folder).save_pretrained(folder)
@@ -222,12 +221,7 @@ def test_point_scores_are_the_cell_heads_probabilities_at_each_sample(cell_head_
     series = {name: value for name, value in inputs.items() if name.startswith("series_")}
     with torch.no_grad():
         encoded = model.encode(inputs["input_ids"], inputs["attention_mask"], **series)
-        logits, _ = model.read_cells(
-            encoded.last_hidden_state,
-            inputs["input_ids"],
-            inputs["series_mask"],
-            series_patches=series["series_patches"],
-        )
+        logits, _ = model.read_cells(encoded.last_hidden_state, inputs["input_ids"], inputs["series_mask"])
     extractor = processor.feature_extractor
     cells = extractor.patches_per_channel(2) * extractor.patch_length
     probabilities = torch.sigmoid(logits[0, ..., 1]).reshape(-1)[: 2 * cells].reshape(2, cells).numpy().max(0)

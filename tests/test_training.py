@@ -573,10 +573,10 @@ def test_lr_scale_gives_the_named_parameters_their_own_learning_rate():
     from ts_florence.training.model import make_optimizer
 
     config = tiny_config()
-    config.cell_head_weight, config.location_pointer, config.cell_skip = 1.0, True, True
+    config.cell_head_weight, config.location_pointer = 1.0, True
     model = TSFlorenceForConditionalGeneration(config)
-    optimizer = make_optimizer(model, OptimArgs(learning_rate=1e-3, lr_scale={"cell_head.cell_values": 20.0}))
-    new = {id(p) for p in model.cell_head.cell_values.parameters()}
+    optimizer = make_optimizer(model, OptimArgs(learning_rate=1e-3, lr_scale={"cell_head.classifier": 20.0}))
+    new = {id(p) for p in model.cell_head.classifier.parameters()}
     rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
     assert sorted(rates[i] for i in new) == pytest.approx([0.02, 0.02])  # weight and bias
     assert {rate for i, rate in rates.items() if i not in new} == {1e-3}

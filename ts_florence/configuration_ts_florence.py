@@ -174,9 +174,6 @@ class TSFlorenceConfig(PreTrainedConfig):
             head on the cell features predicts, for every cell, inside an anomaly / inside an event / holds a change
             point (binary cross-entropy against `series_cell_labels`, weighted by `series_cell_weights`). 0 turns
             the loss off; the cell features exist when this is above 0 or `location_pointer` is on.
-        cell_skip (`bool`): the cell features also read each cell's own values (`modeling_ts_florence.cell_values`:
-            its mean, min and max, its step from its neighbours), not only the text encoder's output at its patch,
-            whose one vector must otherwise say which of the patch's cells holds a defect.
     """
 
     model_type = "ts_florence"
@@ -196,7 +193,6 @@ class TSFlorenceConfig(PreTrainedConfig):
     pointer_dim: int = 64
     cell_dim: int = 16
     cell_head_weight: float = 0.0
-    cell_skip: bool = False
 
     @classmethod
     def from_preset(cls, name: str, **text_overrides) -> TSFlorenceConfig:

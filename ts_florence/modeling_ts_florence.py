@@ -342,53 +342,24 @@ class TSFlorenceMultiModalProjector(nn.Module):
         return self.layer_norm(self.linear(features))
 
 
-def cell_values(series_patches: torch.Tensor) -> torch.Tensor:
-    """What the cell head reads of each cell's own samples (`TSFlorenceConfig.cell_skip`): `series_patches [batch x
-    tokens x patch_length x 4]` (the processor's asinh-scaled mean, min, max and observed share) -> `[batch x tokens
-    x patch_length x CELL_VALUE_FEATURES]`: mean, min, max, mean minus the patch's mean, max minus min, the steps
-    from the previous and to the next cell of the patch (0 at its edges), and the observed share."""
-    mean, low, high, observed = series_patches.unbind(-1)  # each [batch x tokens x patch_length]
-    patch_mean = (mean * observed).sum(-1, keepdim=True) / observed.sum(-1, keepdim=True).clamp(min=1e-6)
-    step = mean[..., 1:] - mean[..., :-1]  # [batch x tokens x patch_length - 1]
-    edge = torch.zeros_like(mean[..., :1])
-    values = torch.stack(
-        [mean, low, high, mean - patch_mean, high - low, torch.cat([edge, step], -1), torch.cat([step, edge], -1)], -1
-    )
-    return torch.cat([values, observed[..., None]], -1)
-
-
-CELL_VALUE_FEATURES = 8
-"""Width of `cell_values`."""
-
-
 class TSFlorenceCellHead(nn.Module):
     """Point granularity: one `cell_dim` vector per cell of every series token, read from the text encoder's output
-    at that token (and, with `TSFlorenceConfig.cell_skip`, from the cell's own values), and a linear classifier of
-    each cell (`CELL_LABELS`). The cell vectors also give the location pointer its resolution within a patch."""
+    at that token, and a linear classifier of each cell (`CELL_LABELS`). The cell vectors also give the location
+    pointer its resolution within a patch."""
 
     def __init__(self, config: TSFlorenceConfig):
         super().__init__()
         self.patch_length, self.cell_dim = config.series_config.patch_length, config.cell_dim
         self.cell_features = nn.Linear(config.text_config.d_model, self.patch_length * self.cell_dim)
-        self.cell_values = nn.Linear(CELL_VALUE_FEATURES, self.cell_dim) if config.cell_skip else None
         self.classifier = nn.Linear(self.cell_dim, len(CELL_LABELS))
 
-    def forward(
-        self, series_outputs: torch.Tensor, series_patches: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """`series_outputs [batch x tokens x d_model]` (and, with `cell_skip`, the processor's `series_patches
-        [batch x tokens x patch_length x 4]`) -> (cell features `[batch x tokens x patch_length x cell_dim]`, cell
-        logits `[batch x tokens x patch_length x 3]`)."""
+    def forward(self, series_outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`series_outputs [batch x tokens x d_model]` -> (cell features `[batch x tokens x patch_length x
+        cell_dim]`, cell logits `[batch x tokens x patch_length x 3]`)."""
         batch, tokens, _ = series_outputs.shape
-        features = self.cell_features(series_outputs).view(batch, tokens, self.patch_length, self.cell_dim)
-        if self.cell_values is not None:
-            if series_patches is None:
-                raise ValueError(
-                    "this model's cell head reads the cells' own values (config.cell_skip): pass series_patches "
-                    "(the processor's output holds them)"
-                )
-            features = features + self.cell_values(cell_values(series_patches.to(features.dtype)))
-        features = nn.functional.gelu(features)
+        features = nn.functional.gelu(self.cell_features(series_outputs)).view(
+            batch, tokens, self.patch_length, self.cell_dim
+        )
         return features, self.classifier(features)
 
 
@@ -742,7 +713,7 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         keys = encoder_outputs.pointer_keys() if isinstance(encoder_outputs, TSFlorenceEncoderOutput) else None
         if self.cell_head is not None and input_ids is not None and series_mask is not None:
             cell_logits, located = self.read_cells(
-                outputs.encoder_last_hidden_state, input_ids, series_mask, series_channel_ids, series_patches
+                outputs.encoder_last_hidden_state, input_ids, series_mask, series_channel_ids
             )
             keys = located if keys is None else keys
         if self.location_pointer is not None and keys is not None:
@@ -790,16 +761,14 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
         input_ids: torch.LongTensor,
         series_mask: torch.Tensor,
         series_channel_ids: torch.Tensor | None = None,
-        series_patches: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, PointerKeys | None]:
         """What the text encoder made of the series, at point granularity: the cell head's logits `[batch x tokens
         x patch_length x 3]` and the location pointer's `PointerKeys` (None without a pointer or without
-        `series_channel_ids`). `encoder_hidden` is the text encoder's output for `input_ids`; `series_patches`
-        (the processor's) is needed by a model with `config.cell_skip`."""
+        `series_channel_ids`). `encoder_hidden` is the text encoder's output for `input_ids`."""
         placeholder = input_ids == self.config.series_token_id
         series_outputs = encoder_hidden.new_zeros(*series_mask.shape, encoder_hidden.shape[-1])
         series_outputs[series_mask.bool()] = encoder_hidden[placeholder]  # [batch x tokens x d_model], as the tokens
-        cell_features, cell_logits = self.cell_head(series_outputs, series_patches)
+        cell_features, cell_logits = self.cell_head(series_outputs)
         if self.location_pointer is None or series_channel_ids is None:
             return cell_logits, None
         return cell_logits, self.location_pointer.keys(series_outputs, cell_features, series_mask, series_channel_ids)
@@ -870,7 +839,6 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
                 inputs_tensor,
                 series_inputs["series_mask"],
                 series_inputs["series_channel_ids"],
-                series_inputs["series_patches"],
             )
             model_kwargs["encoder_outputs"] = TSFlorenceEncoderOutput.with_keys(encoded, keys)
         return model_kwargs

@@ -241,10 +241,8 @@ class TimeSeriesPromptingPipeline(Pipeline):
         # One encoding of each series, shared by all its prompts.
         series_features = features.repeat_interleave(repeat, dim=0)
         series_mask = model_inputs["features"]["series_mask"].repeat_interleave(repeat, dim=0)
-        # The location pointer (TSFlorenceConfig.location_pointer) reads which channel each series token is, and a
-        # cell head with TSFlorenceConfig.cell_skip the cells' own values.
+        # The location pointer (TSFlorenceConfig.location_pointer) reads which channel each series token is.
         channel_ids = model_inputs["features"]["series_channel_ids"].repeat_interleave(repeat, dim=0)
-        patches = model_inputs["features"]["series_patches"].repeat_interleave(repeat, dim=0)
         if candidate_labels is not None:
             scores = self._candidate_log_likelihoods(
                 model_inputs["encoding"], series_features, series_mask, candidate_labels, model_inputs["meta"]
@@ -265,7 +263,6 @@ class TimeSeriesPromptingPipeline(Pipeline):
             series_features=series_features,
             series_mask=series_mask,
             series_channel_ids=channel_ids,
-            series_patches=patches,
             encoder_outputs=encoded,
             return_dict_in_generate=True,
             output_scores=True,
@@ -274,9 +271,9 @@ class TimeSeriesPromptingPipeline(Pipeline):
         decoded = decode_generation(model, self.processor, out)
         result = {"decoded": decoded, "meta": model_inputs["meta"]}
         if encoded is not None:
-            result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, patches, prompts)
+            result["cell_probabilities"] = self._cell_probabilities(encoding, encoded, series_mask, prompts)
             if thresholds:
-                inputs = (encoding, encoded, series_mask, channel_ids, patches)
+                inputs = (encoding, encoded, series_mask, channel_ids)
                 self._cell_decode(result, inputs, thresholds)
             if not return_point_scores:
                 del result["cell_probabilities"]
@@ -298,15 +295,13 @@ class TimeSeriesPromptingPipeline(Pipeline):
             raise ValueError("cell_threshold needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
         return chosen
 
-    def _cell_probabilities(self, encoding, encoded, series_mask, patches, prompts) -> list:
+    def _cell_probabilities(self, encoding, encoded, series_mask, prompts) -> list:
         """Per (window, prompt) row, the cell head's probabilities `[tokens x patch_length]` of the prompt's target
         (`CELL_TARGETS`; the anomaly target for a task the cell head does not predict)."""
         model = self.model
         if getattr(model, "cell_head", None) is None:
             raise ValueError("return_point_scores needs a model with a cell head (TSFlorenceConfig.cell_head_weight)")
-        logits, _ = model.read_cells(
-            encoded.last_hidden_state, encoding["input_ids"], series_mask, series_patches=patches
-        )
+        logits, _ = model.read_cells(encoded.last_hidden_state, encoding["input_ids"], series_mask)
         targets = [CELL_TARGETS.get(token, 0) for _ in range(len(logits) // len(prompts)) for token, _ in prompts]
         rows = torch.arange(len(logits))
         return torch.sigmoid(logits[rows, ..., torch.tensor(targets)].float()).numpy()
@@ -358,12 +353,12 @@ class TimeSeriesPromptingPipeline(Pipeline):
         it); the pointer's keys are computed once per row as well."""
         if not queries:
             return torch.zeros(0)
-        encoding, encoded, series_mask, channel_ids, patches = inputs
+        encoding, encoded, series_mask, channel_ids = inputs
         model = self.model
         rows = sorted({row for row, _ in queries})
         at = torch.tensor(rows)
         hidden, attention_mask = encoded.last_hidden_state[at], encoding["attention_mask"][at]
-        _, keys = model.read_cells(hidden, encoding["input_ids"][at], series_mask[at], channel_ids[at], patches[at])
+        _, keys = model.read_cells(hidden, encoding["input_ids"][at], series_mask[at], channel_ids[at])
         start = torch.full((len(rows), 1), model.config.text_config.decoder_start_token_id)
         first = model(
             attention_mask=attention_mask,

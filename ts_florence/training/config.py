@@ -34,8 +34,6 @@ class ModelArgs:
     """`TSFlorenceConfig.location_pointer` (None: the preset's or the saved model's)."""
     cell_head_weight: float | None = None
     """`TSFlorenceConfig.cell_head_weight` (None: the preset's or the saved model's)."""
-    cell_skip: bool | None = None
-    """`TSFlorenceConfig.cell_skip` (None: the preset's or the saved model's)."""
     series_reconstruction_weight: float | None = None
     """`TSFlorenceConfig.series_reconstruction_weight` (None: the preset's or the saved model's)."""
     dropout: float | None = None
@@ -116,8 +114,8 @@ class OptimArgs:
     """How many steps `freeze` holds; None for the whole run."""
     lr_scale: dict[str, float] = field(default_factory=dict)
     """Parameter-name prefix -> factor of the learning rate for those parameters (the first prefix that matches),
-    e.g. `{"cell_head.cell_values": 20}` for a layer new to a fine-tuned model, which starts at its initialisation
-    while the rest has been trained: at the common rate it barely moves in a few hundred steps."""
+    e.g. `{"cell_head": 10}` for a layer new to a fine-tuned model, which starts at its initialisation while the
+    rest has been trained: at the common rate it barely moves in a few hundred steps."""
 
 
 @dataclass

@@ -24,13 +24,7 @@ def build_model(config: TrainConfig, train_records):
         model_config = TSFlorenceConfig.from_pretrained(source)
     else:
         model_config = TSFlorenceConfig.from_preset(config.model.preset)
-    for name in (
-        "time_code_scale",
-        "location_pointer",
-        "cell_head_weight",
-        "cell_skip",
-        "series_reconstruction_weight",
-    ):
+    for name in ("time_code_scale", "location_pointer", "cell_head_weight", "series_reconstruction_weight"):
         if getattr(config.model, name) is not None:
             setattr(model_config, name, getattr(config.model, name))
     if config.model.dropout is not None:
