@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from ts_florence.evaluation.datasets import MAIN_METRIC, UNSEEN
+from ts_florence.evaluation.datasets import MAIN_METRIC, UNSEEN, UNSEEN_OVERLAP
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,11 +142,12 @@ def unseen_lines(report: dict) -> list[str]:
     """Per unseen real set of the report (`UNSEEN`), the model's main metric against the best classical baseline's of
     the same run, the gap, and, where the model is below, what each answers (spans or change points per series
     beside the truth's): the measured why."""
-    lines = []
+    lines, shown = [], []
     for key in UNSEEN:
         data = report["datasets"].get(key)
         if not data or data.get("skipped"):
             continue
+        shown.append(key)
         truth = data.get("truth_items_per_series", {})
         for row in [r for r in data["rows"] if r["kind"] == "model"]:
             metric = _main_metric(key, row["task"], row)
@@ -170,6 +171,14 @@ def unseen_lines(report: dict) -> list[str]:
             )
             if "flagged" in row["scores"] and "flagged" in best["scores"]:
                 why += f"; they flag {row['scores']['flagged']:.1%} and {best['scores']['flagged']:.1%} of the samples"
+            random = next(
+                (r for r in data["rows"] if r["method"] == "random_scores" and r["task"] == row["task"]), None
+            )
+            if "auc_pr" in row["scores"] and "auc_pr" in best["scores"] and random is not None:
+                why += (
+                    f"; the model's per-sample scores (its cell head) have an AUC-PR of {row['scores']['auc_pr']:.3f}, "
+                    f"random ones {random['scores']['auc_pr']:.3f}, {best['label']}'s {best['scores']['auc_pr']:.3f}"
+                )
             lines.append(line + f"(the model {mine - theirs:+.3f}, below it): {why}.")
     if not lines:
         return []
@@ -179,7 +188,9 @@ def unseen_lines(report: dict) -> list[str]:
         "metric:",
         "",
     ]
-    return head + lines + [""]
+    titles = {key: _title(report["datasets"][key]["title"]) for key in shown}
+    near = [f"- Near {titles[key]} in the training corpus: {UNSEEN_OVERLAP[key]}." for key in shown]
+    return head + lines + near + [""]
 
 
 def _title(title: str) -> str:

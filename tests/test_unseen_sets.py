@@ -181,6 +181,7 @@ def test_the_card_states_the_gap_to_the_best_baseline_and_why_where_the_model_is
             _row("model", "model", D.ANOMALY, "affiliation_f1", 0.80, 2.0, flagged=0.05),
             _row("robust z", "baseline", D.ANOMALY, "affiliation_f1", 0.70, 9.0, flagged=0.01),
         ]},
+        "nab": {"title": "NAB", "rows": [_row("model", "model", D.ANOMALY, "affiliation_f1", 0.1, 1.0)]},  # not unseen
     }}  # fmt: skip
     text = "\n".join(CARDS.unseen_lines(report))
     assert (
@@ -191,5 +192,17 @@ def test_the_card_states_the_gap_to_the_best_baseline_and_why_where_the_model_is
         text
     )
     assert "(the model +0.100, at or above it)." in text
-    assert "/some/path" not in text
+    assert "/some/path" not in text and "NAB" not in text
+    assert "- Near TCPD in river in the training corpus: two of TCPD's series" in text
+    report["datasets"]["mitdb"]["rows"] = [
+        _row("model", "model", D.ANOMALY, "affiliation_f1", 0.0, 0.0, flagged=0.0, auc_pr=0.03),
+        _row("robust z", "baseline", D.ANOMALY, "affiliation_f1", 0.6, 26.0, flagged=0.03, auc_pr=0.07),
+        {**_row("random", "reference", D.ANOMALY, "auc_pr", 0.05, 0.0), "method": "random_scores"},
+    ]
+    text = "\n".join(CARDS.unseen_lines(report))
+    assert (
+        "affiliation_f1 0.000, best classical baseline robust z 0.600 (the model -0.600, below it): the model answers "
+        "0.0 spans per series, robust z 26.0, the truth 1.0; they flag 0.0% and 3.0% of the samples; the model's "
+        "per-sample scores (its cell head) have an AUC-PR of 0.030, random ones 0.050, robust z's 0.070."
+    ) in text
     assert CARDS.unseen_lines({"datasets": {"tcpd": {"title": "TCPD", "skipped": "river is not installed"}}}) == []
