@@ -402,7 +402,7 @@ def load_tcpd(limit: int | None, root: Path | None = None) -> DataSet:
     names = len(TCPD_SERIES)
     return DataSet(
         key="tcpd",
-        title=f"TCPD in river ({folder})",
+        title="TCPD in river (river/drift/datasets)",  # the package's folder, not this machine's path
         cases=cases,
         total=len(rows),
         tasks=(POINTS,),
@@ -441,7 +441,7 @@ def load_mitdb(limit: int | None, root: Path | None = None) -> DataSet:
     cases = [cases[i] for i in subsample(len(cases), limit)]
     return DataSet(
         key="mitdb",
-        title=f"MIT-BIH ECG in sktime ({path.parent})",
+        title="MIT-BIH ECG in sktime (sktime/datasets/data/mitdb)",
         cases=cases,
         total=1,
         tasks=(ANOMALY,),
