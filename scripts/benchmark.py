@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the model, every engine specialist and classical baselines on the same series.
 
-    python scripts/benchmark.py --model runs/tiny                     # frozen split (subsample), TSSB, NAB real
+    python scripts/benchmark.py --model runs/tiny                     # frozen split (subsample), TSSB, NAB, TCPD, MITDB
     python scripts/benchmark.py --model runs/tiny --limit 0           # every series of every data set
     python scripts/benchmark.py --model runs/tiny --methods model clasp robust_z --json bench.json
 
@@ -22,8 +22,20 @@ Data sets (one Markdown table each: method | task | metrics | series/s | n serie
   The window is TSB-AD's default, `find_length_rank(rank=1)` of the series (the autocorrelation's period in
   6..303 samples, else 125). VUS-PR is slow (TSB-AD's loops over buffers and thresholds): about 20 s per method
   on NAB, which is why the frozen split does not report it (`DataSet.point_metrics`).
+- tcpd, mitdb: the unseen real sets, read from the files of packages on PyPI (`ts_florence.evaluation.datasets`,
+  `UNSEEN`; no setting of the model or the baselines was chosen on them, nor are they trained on):
+  - tcpd: the 7 series of the Turing Change Point Dataset that river 0.26.1 ships (`pip install --no-deps
+    river==0.26.1`), with the change points of each of TCPD's human annotators; scored as TSSB (covering and
+    change-point F1, margin 1% of the length; TCPD's own margin is 5 samples), once per (series, annotator).
+  - mitdb: 7,500 samples of one MIT-BIH Arrhythmia Database record, TSB-UAD's labels of abnormal beats, that
+    sktime 1.2.0 ships (`pip install --no-deps sktime==1.2.0`); scored as NAB, with F1@0.5 too (its labels are
+    the beats themselves, not wide windows).
+  A set whose package is not installed is skipped, with the reason printed.
 The dev sets' truth is exact (sample indices); `--dev-data` defaults to `../shared/data` of the repository and
 they are skipped, with the reason printed, when it is not there.
+
+Every row also gives `items_per_series`, the mean number of spans or change points the method answered per series,
+and every data set `truth_items_per_series`, the same of its truth (the model card's "why" of a gap).
 
 Every method is scored by the same code, `runner.score_task`, on the same `Example`s. Span metrics: `f1@0.5`
 and `map` ignore the anomaly or event type (the runner's class-agnostic `<SPAN_PROPOSAL>` scorer), `typed ...`
@@ -131,8 +143,11 @@ from ts_florence.evaluation.datasets import (
     BenchmarkError,
     Case,
     DataSet,
+    DataUnavailable,
     load_frozen,
+    load_mitdb,
     load_nab,
+    load_tcpd,
     load_tssb,
     ucr_overlap,
 )
@@ -141,7 +156,11 @@ from ts_florence.io import write_text_in_place
 
 ROOT = Path(__file__).resolve().parents[1]
 
-DATASETS = ("frozen", "tssb", "nab")
+DATASETS = ("frozen", "tssb", "nab", "tcpd", "mitdb")
+DEV_SETS = ("tssb", "nab")
+"""The data sets read from `--dev-data`; the others come from the corpus (frozen) or from packages (the unseen)."""
+POINT_METRIC_SETS = ("nab", "mitdb")
+"""The data sets that report VUS-PR (tsb-ad)."""
 DEFAULT_WINDOW = 4096
 """Default `--model-window` when the corpus's build config does not say its `max_length`."""
 
@@ -149,9 +168,23 @@ COLUMNS = {
     "frozen": ("event_f1", "affiliation_f1", "f1@0.5", "typed f1@0.5", "flagged", "covering", "cp_f1"),
     "tssb": ("covering", "cp_f1"),
     "nab": ("event_f1", "affiliation_f1", "flagged", "auc_pr", "vus_pr"),
+    "tcpd": ("covering", "cp_f1", "items_per_series"),
+    "mitdb": ("event_f1", "affiliation_f1", "f1@0.5", "flagged", "auc_pr", "vus_pr", "items_per_series"),
 }
 """Metric columns of each table; the JSON has every metric. `flagged`: share of the samples inside predicted
-spans (`flagged_share`); `auc_pr`, `vus_pr`: of per-sample scores (`point_score_metrics`)."""
+spans (`flagged_share`); `auc_pr`, `vus_pr`: of per-sample scores (`point_score_metrics`); `items_per_series`: not
+a metric, the mean number of spans or change points answered per series (`items_per_series`)."""
+
+
+def items_per_series(task: str, results: list[dict]) -> float:
+    """Mean number of spans (anomalies, events) or change points per result; of a segmentation, the starts of its
+    segments after the first (the change points it is scored on)."""
+    if not results:
+        return 0.0
+    if task in (ANOMALY, EVENT):
+        return float(np.mean([len(r["spans"]) for r in results]))
+    points = [r["points"] if "points" in r else [span[0] for span in r["spans"]] for r in results]
+    return float(np.mean([sum(int(p) > 0 for p in found) for found in points]))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -199,6 +232,7 @@ def _row(data: DataSet, method: Method, task: str, prompt: str | None, cases: li
         "prompt": prompt,
         "scores": _reported(data, scores),
         "series_per_second": series_per_second,
+        "items_per_series": items_per_series(task, preds),
         "n_series": len(cases),
         "failures": failures,
         "scoring_seconds": seconds,
@@ -295,6 +329,15 @@ def run_dataset(
     return rows
 
 
+def truth_items(data: DataSet) -> dict[str, float]:
+    """Task -> mean number of true spans or change points per series of `data`."""
+    out = {}
+    for task in data.tasks:
+        truths = [c.examples[task].truth for c in data.cases if task in c.examples]
+        out[task] = items_per_series(task, truths)
+    return out
+
+
 def _point_metrics_note(data: DataSet, rows: list[dict]) -> str:
     cases = [c for c in data.cases if ANOMALY in c.examples]
     windows = [vus_window(c.values[0]) for c in cases]
@@ -324,10 +367,14 @@ def markdown_table(key: str, rows: list[dict[str, Any]]) -> str:
         if row["prompt"] and row["prompt"] != row["task"]:
             task = f"`{row['prompt']}` scored as `{row['task']}`"
         cells = [row["label"], task]
-        cells += [f"{row['scores'][c]:.3f}" if c in row["scores"] else "" for c in columns]
+        cells += [f"{_cell(row, c):.3f}" if _cell(row, c) is not None else "" for c in columns]
         cells += [f"{row['series_per_second']:.1f}", str(row["n_series"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict[str, Any], column: str) -> float | None:
+    return row.get(column) if column == "items_per_series" else row["scores"].get(column)
 
 
 def report_markdown(report: dict[str, Any]) -> str:
@@ -376,7 +423,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--dev-data",
         type=Path,
         default=None,
-        help="folder with tssb/ and nab/ (default: ../shared/data from the repository, if there)",
+        help="folder with tssb/ and nab/ (default: ../shared/data from the repository, if there); the unseen sets "
+        "(tcpd, mitdb) come from packages",
     )
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
     parser.add_argument(
@@ -463,8 +511,8 @@ def _main(args: argparse.Namespace) -> int:
 
     config, config_source = engine_config(args.corpus)
     methods = _choose_methods(args.methods, config)
-    if "nab" in args.datasets:
-        check_point_metrics()  # fail now, not after the model ran, when tsb-ad (VUS-PR, NAB's) is missing
+    if set(POINT_METRIC_SETS) & set(args.datasets):
+        check_point_metrics()  # fail now, not after the model ran, when tsb-ad (VUS-PR, NAB's and MITDB's) is missing
     window = _model_window(args.model_window, config)
     check_checkpoint(args.model)
     pipe = load_model(args.model, args.device, args.dtype) if any(m.kind == "model" for m in methods) else None
@@ -501,8 +549,11 @@ def _main(args: argparse.Namespace) -> int:
         "frozen": lambda: load_frozen(args.corpus, limits["frozen"], progress=not args.no_progress),
         "tssb": lambda: load_tssb(dev_data, limits["tssb"]),
         "nab": lambda: load_nab(dev_data, limits["nab"]),
+        "tcpd": lambda: load_tcpd(limits["tcpd"]),
+        "mitdb": lambda: load_mitdb(limits["mitdb"]),
     }
-    titles = {"frozen": "Frozen evaluation split", "tssb": "TSSB", "nab": "NAB real series"}
+    titles = {"frozen": "Frozen evaluation split", "tssb": "TSSB", "nab": "NAB real series", "tcpd": "TCPD in river",
+              "mitdb": "MIT-BIH ECG in sktime"}  # fmt: skip
     warmed: set[str] = set()  # methods whose numba code is compiled
     report: dict[str, Any] = {
         "model": str(args.model),
@@ -522,12 +573,17 @@ def _main(args: argparse.Namespace) -> int:
         "datasets": {},
     }
     for key in args.datasets:
-        if key != "frozen" and dev_data is None:
+        if key in DEV_SETS and dev_data is None:
             print(f"\n## {titles[key]}: skipped ({dev_reason})", flush=True)
             report["datasets"][key] = {"title": titles[key], "skipped": dev_reason}
             continue
         data_start = time.perf_counter()
-        data = loaders[key]()
+        try:
+            data = loaders[key]()
+        except DataUnavailable as err:
+            print(f"\n## {titles[key]}: skipped ({err})", flush=True)
+            report["datasets"][key] = {"title": titles[key], "skipped": str(err)}
+            continue
         if key == "tssb":
             overlap = ucr_overlap(args.corpus, [c.id.split(":", 1)[1] for c in data.cases])
             if overlap is None:
@@ -547,6 +603,7 @@ def _main(args: argparse.Namespace) -> int:
             "series": len(data.cases),
             "total": data.total,
             "rows": rows,
+            "truth_items_per_series": truth_items(data),
             "notes": data.notes,
         }
         print(f"\n## {data.title}\n\n{markdown_table(key, rows)}", flush=True)
