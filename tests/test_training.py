@@ -164,6 +164,50 @@ def test_grouped_mixture_gives_batches_of_one_task_in_the_same_proportions():
         resolve_task_weights({"<CAPTION>": 0.0}, ["<CAPTION>"])
 
 
+def test_mixture_grouped_by_channels_keeps_every_examples_chance_in_batches_of_one_class():
+    """`classes`: each batch holds one task and one class, and every example of a task is drawn about as often as
+    without classes (the class is picked by its share of the task's examples)."""
+    from ts_florence.data import channel_classes
+
+    tasks = ["<CAPTION>"] * 600 + ["<ANOMALY_DETECTION>"] * 400
+    channels = np.array([1, 1, 1, 4, 12] * 200)  # per task: 60 % univariate, 20 % four channels, 20 % twelve
+    classes = channel_classes(channels)
+    assert classes[:5].tolist() == [0, 0, 0, 2, 4]
+    weights = resolve_task_weights(None, sorted(set(tasks)))
+    draws = np.array(list(TaskMixtureSampler(tasks, weights, 8 * 6000, seed=1, group_size=8, classes=classes)))
+    batches = draws.reshape(-1, 8)
+    assert all(len({tasks[i] for i in b}) == 1 and len(set(classes[b])) == 1 for b in batches)
+    counts = np.bincount(draws, minlength=len(tasks))
+    for name in set(tasks):
+        members = [i for i, task in enumerate(tasks) if task == name]
+        for c in np.unique(classes):
+            of_class = [i for i in members if classes[i] == c]
+            # each example's expected count is the same across the task's classes
+            assert abs(counts[of_class].mean() / counts[members].mean() - 1) < 0.15, (name, c)
+    assert draws.tolist() == list(TaskMixtureSampler(tasks, weights, 8 * 6000, seed=1, group_size=8, classes=classes))
+    with pytest.raises(ValueError, match="3 classes for 1000 examples"):
+        TaskMixtureSampler(tasks, weights, 10, classes=[0, 1, 2])
+
+
+def test_record_channels_reads_the_channel_counts_without_decoding_series():
+    import datasets
+
+    from ts_florence.data import record_channels
+
+    records = datasets.Dataset.from_list([{"values": [[1.0, 2.0]]}, {"values": [[1.0], [2.0], [3.0]]}] * 3)
+    assert record_channels(records).tolist() == [1, 3] * 3
+    assert record_channels(records.select([1, 4, 5])).tolist() == [3, 1, 3]
+
+
+def test_group_by_channels_needs_group_by_task():
+    config = T.load_config(
+        Path(__file__).resolve().parents[1] / "training/configs/tiny.yaml",
+        ["data.group_by_task=false", "data.group_by_channels=true"],
+    )
+    with pytest.raises(ValueError, match="data.group_by_channels groups the batches of data.group_by_task"):
+        T.train(config)
+
+
 def test_tables_of_labelled_series_become_records(tmp_path):
     wide = tmp_path / "wide.csv"
     pd.DataFrame({"label": ["a", "b"], "t0": [1.0, 2.0], "t1": [3.0, np.nan], "t2": [5.0, 6.0]}).to_csv(

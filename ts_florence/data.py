@@ -85,6 +85,27 @@ def resolve_task_weights(weights: Mapping[str, float] | None, present: Sequence[
     return {token: w / total for token, w in raw.items() if w > 0}
 
 
+CHANNEL_CLASSES = (1, 2, 3, 5, 9)
+"""Lower ends of the channel-count classes that `TaskMixtureSampler` groups by (`data.group_by_channels`): 1, 2,
+3-4, 5-8, 9 and more channels. A series of c channels has min(num_patches, max_series_tokens // c) * c tokens, so
+in the tiny preset the classes are 32, 64, 96-128, 160-256 and 252-256 tokens wide."""
+
+
+def record_channels(records) -> np.ndarray:
+    """The channel count of every record of a records `datasets.Dataset`, read from the Arrow lengths of `values`
+    (no series is decoded)."""
+    import pyarrow.compute as pc
+
+    table = records.select_columns(["values"]).with_format("arrow")
+    parts = [pc.list_value_length(batch["values"]).to_numpy() for batch in table.iter(batch_size=8192)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def channel_classes(channels: np.ndarray) -> np.ndarray:
+    """The `CHANNEL_CLASSES` class (0, 1, ...) of each channel count."""
+    return np.searchsorted(np.asarray(CHANNEL_CLASSES), np.asarray(channels), side="right") - 1
+
+
 class TaskMixtureSampler(torch.utils.data.Sampler[int]):
     """Draws `num_samples` example indices: each draw picks a task with probability `weights[task]`, then
     `group_size` of that task's examples uniformly. The sequence is a function of `seed` alone, so every process of
@@ -92,10 +113,19 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
     it stopped.
 
     With `group_size` equal to the batch size every batch holds one task, so short detection targets are not
-    padded to the length of a caption in the same batch (the decoder's cost follows the longest target)."""
+    padded to the length of a caption in the same batch (the decoder's cost follows the longest target). With
+    `classes` (one per example, e.g. `channel_classes`) a group also holds examples of one class: it picks a class
+    of the task with probability proportional to the class's examples, then examples of that class uniformly, so
+    that every example of a task keeps the same chance of being drawn as without classes."""
 
     def __init__(
-        self, tasks: Sequence[str], weights: Mapping[str, float], num_samples: int, seed: int = 0, group_size: int = 1
+        self,
+        tasks: Sequence[str],
+        weights: Mapping[str, float],
+        num_samples: int,
+        seed: int = 0,
+        group_size: int = 1,
+        classes: Sequence[int] | None = None,
     ):
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
@@ -110,6 +140,15 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
             raise ValueError(f"tasks {empty} have a weight but no example")
         self.probs = np.asarray([weights[name] for name in self.names], dtype=float)
         self.probs /= self.probs.sum()
+        self.classes = None
+        if classes is not None:
+            classes = np.asarray(classes)
+            if classes.shape != task_array.shape:
+                raise ValueError(f"{len(classes)} classes for {len(task_array)} examples")
+            # per task: the members of each of its classes, and the share of the task's examples in each
+            self.classes = [
+                [members[classes[members] == c] for c in np.unique(classes[members])] for members in self.members
+            ]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -120,11 +159,22 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
         for begin in range(0, self.num_samples, chunk):
             size = min(chunk, self.num_samples - begin)
             picks = rng.choice(len(self.names), size=-(-size // self.group_size), p=self.probs)
-            picks = np.repeat(picks, self.group_size)[:size]
+            if self.classes is not None:
+                # one class per group, by its share of the task's examples
+                shares = rng.random(len(picks))
+                groups = [self._class_members(task, share) for task, share in zip(picks, shares, strict=True)]
+                pools = [pool for pool in groups for _ in range(self.group_size)][:size]
+            else:
+                pools = [self.members[task] for task in np.repeat(picks, self.group_size)[:size]]
             offsets = rng.random(size)
-            for task, offset in zip(picks, offsets, strict=True):
-                members = self.members[task]
+            for members, offset in zip(pools, offsets, strict=True):
                 yield int(members[int(offset * len(members))])
+
+    def _class_members(self, task: int, share: float) -> np.ndarray:
+        """The members of the class of `task` that `share` (uniform in [0, 1)) falls in, by class size."""
+        pools = self.classes[task]
+        bounds = np.cumsum([len(pool) for pool in pools])
+        return pools[int(np.searchsorted(bounds, share * bounds[-1], side="right"))]
 
 
 class SeriesAugmentation:
@@ -424,8 +474,11 @@ def records_from_table(
 
 
 __all__ = [
+    "CHANNEL_CLASSES",
     "ExampleDataset",
     "cell_annotations",
+    "channel_classes",
+    "record_channels",
     "SeriesAugmentation",
     "StreamingExamples",
     "TSFlorenceCollator",

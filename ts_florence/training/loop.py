@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..data import (
@@ -21,7 +22,9 @@ from ..data import (
     TaskMixtureSampler,
     TSFlorenceCollator,
     build_example_index,
+    channel_classes,
     read_records,
+    record_channels,
     resolve_task_weights,
     source_excluded,
     stream_records,
@@ -79,6 +82,8 @@ def check_config(config: TrainConfig) -> None:
         raise ValueError("no training data: set data.path (a corpus folder, records file or CSV/Parquet table)")
     if config.data.streaming and (config.data.augment is not None or config.data.group_by_task):
         raise ValueError("data.augment and data.group_by_task work on an indexed corpus or table, not with streaming")
+    if config.data.group_by_channels and not config.data.group_by_task:
+        raise ValueError("data.group_by_channels groups the batches of data.group_by_task: set both")
     if config.data.streaming and config.data.num_workers:
         raise ValueError(
             "data.num_workers works on an indexed corpus or table: each worker would read the whole stream"
@@ -167,7 +172,12 @@ def indexed_training_set(config: TrainConfig, accelerator):
     total = config.optim.max_steps * config.optim.gradient_accumulation_steps
     total *= config.optim.per_device_batch_size * accelerator.num_processes
     group = config.optim.per_device_batch_size if config.data.group_by_task else 1
-    sampler = TaskMixtureSampler(train_set.tasks, weights, total, seed=config.run.seed, group_size=group)
+    classes = None
+    if config.data.group_by_channels:
+        classes = channel_classes(record_channels(records)[np.asarray(index["record"])])
+    sampler = TaskMixtureSampler(
+        train_set.tasks, weights, total, seed=config.run.seed, group_size=group, classes=classes
+    )
     return train_set, sampler, weights, records
 
 

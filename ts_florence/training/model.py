@@ -40,6 +40,8 @@ def build_model(config: TrainConfig, train_records):
             texts += tokenizer_texts(train_records, config.model.tokenizer_texts)
         processor = TSFlorenceProcessor.from_preset(config.model.preset, texts=texts)
         model = TSFlorenceForConditionalGeneration(model_config)
+    if config.model.attn_implementation is not None:
+        model.model.language_model.set_attn_implementation(config.model.attn_implementation)  # BART's, not the series
     if config.model.lora is not None:
         from peft import LoraConfig, get_peft_model
 
