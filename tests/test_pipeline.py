@@ -179,6 +179,22 @@ def test_merge_windows_keeps_one_of_overlapping_spans_of_one_label_from_two_wind
     assert merged["labels"] == ["spike", "spike", "variance burst", "level shift"]
 
 
+def test_spans_that_refinement_made_repeat_an_earlier_one_are_dropped():
+    from ts_florence.windowing import drop_repeated_spans
+
+    found = {
+        "spans": [[16028, 16029], [500, 520], [16028, 16029], [34500, 36018], [34500, 36800], [34600, 34700]],
+        "labels": ["dip", "dip", "dip", "flat line", "flat line", "flat line"],
+        "channels": [None, None, None, 1, 1, 2],
+        "scores": [0.4, 0.3, 0.2, 0.5, 0.6, 0.1],
+    }
+    kept = drop_repeated_spans("<ANOMALY_DETECTION>", found)
+    assert kept["spans"] == [[16028, 16029], [500, 520], [34500, 36018], [34600, 34700]]
+    assert kept["scores"] == [0.4, 0.3, 0.5, 0.1] and kept["channels"] == [None, None, 1, 2]
+    points = {"points": [3, 3], "scores": [0.5, 0.5]}
+    assert drop_repeated_spans("<CHANGE_POINT_DETECTION>", points) is points
+
+
 def test_merge_windows_tiles_segments_by_ownership():
     per_window = [
         {"spans": [[0, 60], [60, 100]], "labels": ["calm", "volatile"], "scores": [0.9, 0.8]},

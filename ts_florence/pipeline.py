@@ -18,7 +18,7 @@ from .long_format import is_long_frame, predict_long
 from .modeling_ts_florence import CACHE_NAME, CELL_LABELS, PointerKeys, TSFlorenceEncoderOutput
 from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
-from .windowing import merge_point_scores, merge_windows, window_starts
+from .windowing import drop_repeated_spans, merge_point_scores, merge_windows, window_starts
 
 logger = logging.getLogger(__name__)
 
@@ -471,7 +471,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
                     merged = per_window[0]
                 else:
                     merged = merge_windows(token, per_window, starts, meta["window"], item.length)
-                merged = add_timestamps(merged, item.timestamps)
+                merged = add_timestamps(drop_repeated_spans(token, merged), item.timestamps)
                 if calibrate:
                     merged = calibrate_result(merged, token, self.model.generation_config)
                 if point_scores[0] is not None:

@@ -149,6 +149,28 @@ def merge_windows(
     return {key: [it.get(key) for it in items] for key in keys if key != "timestamps"}
 
 
+def drop_repeated_spans(task: str, result: dict) -> dict:
+    """`result` (series indices) without the spans that repeat an earlier one: of spans of one label and channel
+    that overlap, the first is kept (the decoder's answer comes before the cell head's additions). Two spans that
+    did not overlap as the model wrote them can after boundary refinement (`ts_florence.boundaries`): both snapped
+    onto the same extreme sample, or onto the same stuck run."""
+    if get_task(task).output_kind not in ("labelled_spans", "spans") or not result.get("spans"):
+        return result
+    spans, n = result["spans"], len(result["spans"])
+    labels, channels = result.get("labels") or [None] * n, result.get("channels") or [None] * n
+    keep: list[int] = []
+    for i, (start, end) in enumerate(spans):
+        if not any(
+            labels[j] == labels[i] and channels[j] == channels[i] and start < spans[j][1] and spans[j][0] < end
+            for j in keep
+        ):
+            keep.append(i)
+    if len(keep) == n:
+        return result
+    return {key: [value[i] for i in keep] if isinstance(value, list) and len(value) == n else value
+            for key, value in result.items()}  # fmt: skip
+
+
 def merge_point_scores(scores: Sequence[np.ndarray], starts: Sequence[int], length: int) -> list[float]:
     """Per-sample scores of a series of `length` samples from those of its windows (window `k` covers samples
     `starts[k]` on): each sample takes the largest score of the windows that hold it."""
@@ -158,4 +180,4 @@ def merge_point_scores(scores: Sequence[np.ndarray], starts: Sequence[int], leng
     return out.tolist()
 
 
-__all__ = ["span_iou", "nms_1d", "window_starts", "merge_windows", "merge_point_scores"]
+__all__ = ["drop_repeated_spans", "span_iou", "nms_1d", "window_starts", "merge_windows", "merge_point_scores"]
