@@ -39,7 +39,7 @@ from ts_florence.evaluation.calibration import CALIBRATION_IOU, choose_calibrati
 from ts_florence.evaluation.metrics import CALIBRATION_BINS, expected_calibration_error, reliability_bins  # noqa: E402
 from ts_florence.evaluation.scorers import CHANGE_POINT_MARGIN  # noqa: E402
 from ts_florence.io import update_generation_config, write_text_in_place  # noqa: E402
-from ts_florence.records import has_truth, load_split, values_array  # noqa: E402
+from ts_florence.records import load_split, truth_order, values_array  # noqa: E402
 from ts_florence.tasks import get_task  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,14 +87,10 @@ def truth_examples(
     truth (and a source in `sources`, when given), taken in a fixed random order (seed `SEED`); and how many such
     records the split has."""
     data = load_split(corpus, split)
-    candidates = [
-        i
-        for i, source in enumerate(data["source"])
-        if has_truth({"source": source}) and (sources is None or source in sources)
-    ]
     spec = get_task(task)
     chosen = []
-    for i in np.random.default_rng(SEED).permutation(candidates).tolist():
+    order = truth_order(data, sources, SEED)
+    for i in order:
         record = data[i]
         n = len(record["values"][0])
         pairs = spec.extract(record, n)
@@ -102,7 +98,7 @@ def truth_examples(
             chosen.append((values_array(record).T, pairs[0][1], n))
         if len(chosen) == count:
             break
-    return chosen, len(candidates)
+    return chosen, len(order)
 
 
 def outcomes(pipe, task: str, examples: list[tuple], batch_size: int) -> tuple[np.ndarray, np.ndarray]:

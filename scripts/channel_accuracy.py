@@ -26,10 +26,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 
 from ts_florence.evaluation.metrics import CHANNEL_OUTCOMES  # noqa: E402
-from ts_florence.records import has_truth, load_split, values_array  # noqa: E402
+from ts_florence.records import load_split, truth_order, values_array  # noqa: E402
 from ts_florence.tasks import get_task  # noqa: E402
 
 TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>")
@@ -60,14 +59,10 @@ def multivariate_examples(corpus: Path, split: str, task: str, count: int, sourc
     from ts_florence.evaluation.examples import Example
 
     data = load_split(corpus, split)
-    candidates = [
-        i
-        for i, source in enumerate(data["source"])
-        if has_truth({"source": source}) and (sources is None or source in sources)
-    ]
     spec = get_task(task)
     chosen = []
-    for i in np.random.default_rng(SEED).permutation(candidates).tolist():
+    order = truth_order(data, sources, SEED)
+    for i in order:
         record = data[i]
         if len(record["values"]) < 2:
             continue
@@ -77,7 +72,7 @@ def multivariate_examples(corpus: Path, split: str, task: str, count: int, sourc
             chosen.append(Example(task, None, "", pairs[0][1], values))
         if len(chosen) == count:
             break
-    return chosen, len(candidates)
+    return chosen, len(order)
 
 
 def answers(pipe, task: str, examples: list, batch_size: int) -> list[dict]:

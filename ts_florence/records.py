@@ -162,6 +162,17 @@ def has_truth(record: dict[str, Any]) -> bool:
     return source_kind(record) != "real"
 
 
+def truth_order(records, sources: set[str] | None = None, seed: int = 0) -> list[int]:
+    """Indices of the records (a records `datasets.Dataset`) with exact truth (`has_truth`), and a `source` in
+    `sources` when given, in a fixed random order (`seed`): how scripts take "the first N series with truth"."""
+    candidates = [
+        i
+        for i, source in enumerate(records["source"])
+        if has_truth({"source": source}) and (sources is None or source in sources)
+    ]
+    return np.random.default_rng(seed).permutation(candidates).tolist()
+
+
 def load_split(corpus: str | os.PathLike, split: str):
     """One split of a corpus folder (`data/<split>-*.parquet`), read from its Parquet files directly
     (`datasets.load_dataset(folder)` reads the same, but its shared cache can serve an older corpus that lived in
