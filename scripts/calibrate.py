@@ -36,11 +36,11 @@ import numpy as np  # noqa: E402
 
 from ts_florence.calibration import CALIBRATION_KEY, calibrate_scores, calibrations  # noqa: E402
 from ts_florence.evaluation.calibration import CALIBRATION_IOU, choose_calibration, item_outcomes  # noqa: E402
+from ts_florence.evaluation.examples import truth_pairs  # noqa: E402
 from ts_florence.evaluation.metrics import CALIBRATION_BINS, expected_calibration_error, reliability_bins  # noqa: E402
 from ts_florence.evaluation.scorers import CHANGE_POINT_MARGIN  # noqa: E402
 from ts_florence.io import update_generation_config, write_text_in_place  # noqa: E402
-from ts_florence.records import load_split, truth_order, values_array  # noqa: E402
-from ts_florence.tasks import get_task  # noqa: E402
+from ts_florence.records import load_split, truth_order  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>", "<CHANGE_POINT_DETECTION>")
@@ -87,18 +87,12 @@ def truth_examples(
     truth (and a source in `sources`, when given), taken in a fixed random order (seed `SEED`); and how many such
     records the split has."""
     data = load_split(corpus, split)
-    spec = get_task(task)
     chosen = []
-    order = truth_order(data, sources, SEED)
-    for i in order:
-        record = data[i]
-        n = len(record["values"][0])
-        pairs = spec.extract(record, n)
-        if pairs:
-            chosen.append((values_array(record).T, pairs[0][1], n))
+    for values, truth in truth_pairs(data, task, sources, SEED):
+        chosen.append((values, truth, values.shape[0]))
         if len(chosen) == count:
             break
-    return chosen, len(order)
+    return chosen, len(truth_order(data, sources))
 
 
 def outcomes(pipe, task: str, examples: list[tuple], batch_size: int) -> tuple[np.ndarray, np.ndarray]:

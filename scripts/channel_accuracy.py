@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 from ts_florence.evaluation.metrics import CHANNEL_OUTCOMES  # noqa: E402
-from ts_florence.records import load_split, truth_order, values_array  # noqa: E402
+from ts_florence.records import load_split, truth_order  # noqa: E402
 from ts_florence.tasks import get_task  # noqa: E402
 
 TASKS = ("<ANOMALY_DETECTION>", "<EVENT_DETECTION>")
@@ -56,23 +56,16 @@ def multivariate_examples(corpus: Path, split: str, task: str, count: int, sourc
     """Up to `count` `Example`s of `task` from multivariate records of `split` with exact truth holding a true span
     (and a source in `sources`, when given), in a fixed random order (seed `SEED`); and how many records with
     exact truth the split has."""
-    from ts_florence.evaluation.examples import Example
+    from ts_florence.evaluation.examples import Example, truth_pairs
 
     data = load_split(corpus, split)
-    spec = get_task(task)
     chosen = []
-    order = truth_order(data, sources, SEED)
-    for i in order:
-        record = data[i]
-        if len(record["values"]) < 2:
-            continue
-        values = values_array(record).T  # [time x channels]
-        pairs = spec.extract(record, values.shape[0])
-        if pairs and pairs[0][1]["spans"]:
-            chosen.append(Example(task, None, "", pairs[0][1], values))
+    for values, truth in truth_pairs(data, task, sources, SEED):
+        if values.shape[1] > 1 and truth["spans"]:
+            chosen.append(Example(task, None, "", truth, values))
         if len(chosen) == count:
             break
-    return chosen, len(order)
+    return chosen, len(truth_order(data, sources))
 
 
 def answers(pipe, task: str, examples: list, batch_size: int) -> list[dict]:

@@ -271,3 +271,15 @@ def test_files_in_place_move_into_a_folder_that_keeps_its_other_entries(tmp_path
         (tmp / "README.md").write_text("card")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "checkpoints", "config.json"]
     assert (tmp_path / "config.json").read_text() == "new"
+
+
+def test_truth_order_keeps_the_records_with_exact_truth_in_a_fixed_order():
+    import datasets
+
+    from ts_florence.records import truth_order
+
+    sources = ["synthetic", "data/nab", "semi:nab", "synthetic", "data/ucr", "semi:ucr"]
+    records = datasets.Dataset.from_dict({"source": sources})
+    order = truth_order(records, seed=0)
+    assert sorted(order) == [0, 2, 3, 5] and order == truth_order(records, seed=0)
+    assert sorted(truth_order(records, {"semi:ucr", "data/ucr"})) == [5]

@@ -10,13 +10,13 @@ model wrote the target.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..records import values_array
+from ..records import truth_order, values_array
 from ..tasks import get_task
 
 
@@ -101,4 +101,18 @@ def build_examples(records: Iterable[Mapping[str, Any]], tasks: Sequence[str]) -
     return examples
 
 
-__all__ = ["Example", "build_examples"]
+def truth_pairs(
+    records, task: str, sources: set[str] | None = None, seed: int = 0
+) -> Iterator[tuple[np.ndarray, dict]]:
+    """`(values [time x channels], exact truth)` of `task` for each record with exact truth (and a source in
+    `sources`, when given) that has a pair of the task, in `records.truth_order`."""
+    spec = get_task(task)
+    for i in truth_order(records, sources, seed):
+        record = records[i]
+        values = values_array(record).T
+        pairs = spec.extract(record, values.shape[0])
+        if pairs:
+            yield values, pairs[0][1]
+
+
+__all__ = ["Example", "build_examples", "truth_pairs"]
