@@ -190,10 +190,11 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
                 f"cell scores have {cell_scores.shape[1]} cells, a series of {length} samples has {len(starts)}"
             )
         rows = cell_scores if per_channel else cell_scores.max(0, keepdims=True)
-        out = np.full((len(rows), length), -np.inf)
-        # Cells cover contiguous, increasing ranges: a running maximum over each cell's samples.
-        for j, (start, end) in enumerate(zip(starts, ends, strict=True)):
-            out[:, start:end] = np.maximum(out[:, start:end], rows[:, j : j + 1])
+        if length >= len(starts):  # the cells cut the samples into consecutive runs, one cell per sample
+            out = np.repeat(rows, ends - starts, axis=1)
+        else:  # each cell holds one sample, a sample one or more consecutive cells
+            out = np.full((len(rows), length), -np.inf)
+            np.maximum.at(out, (slice(None), starts), rows)
         return out if per_channel else out[0]
 
     def cell_targets(
