@@ -4,12 +4,14 @@ the training log kept beside the model, and the model's own answers on the examp
 
     python scripts/benchmark.py --model ts_florence/pretrained/ts-florence-tiny --json bench.json
     ts-florence evaluate --model ts_florence/pretrained/ts-florence-tiny --data corpus --tasks "<CAPTION>" \\
-        "<DETAILED_CAPTION>" "<CAPTION_TO_PHRASE_GROUNDING>" --limit 300 --out eval-text
+        "<DETAILED_CAPTION>" "<MORE_DETAILED_CAPTION>" "<CAPTION_TO_PHRASE_GROUNDING>" "<OPEN_VOCABULARY_DETECTION>" \\
+        "<SPAN_TO_CATEGORY>" "<SPAN_TO_DESCRIPTION>" "<DENSE_SPAN_CAPTION>" --limit 300 --out eval-text
     python scripts/score_examples.py --json examples.json
     python scripts/calibrate.py --model ts_florence/pretrained/ts-florence-tiny --corpus corpus --write \\
         --plot docs/images/calibration_reliability.png --json calibration.json
+    ts-florence engine audit corpus --limit 500 --num-proc 2 --json audit.json
     python scripts/make_cards.py --benchmark bench.json --stats corpus/stats.json \\
-        --evaluate eval-text/report.json --examples examples.json --calibration calibration.json
+        --evaluate eval-text/report.json --examples examples.json --calibration calibration.json --audit audit.json
 
 Writes `model_cards/ts-florence-tiny/README.md` (Hub YAML metadata with a `model-index` of every benchmark
 row of the model, then intended use, one example per task, the evaluation beside the engine and the classical
@@ -212,29 +214,45 @@ def _row_name(row: dict) -> str:
     return row["label"]
 
 
-def text_task_lines(evaluation: dict) -> list[str]:
-    """The `ts-florence evaluate` report of the text tasks (captions, grounding), which the benchmark has not: the
-    overall metrics beside the answer that reads nothing and the target caption (the engine's, scored alike: the
-    ceiling of fact precision); the metrics per kind (`fact_precision[period]`) stay in evaluate.json."""
+def text_task_lines(evaluation: dict, audit: dict | None = None) -> list[str]:
+    """The `ts-florence evaluate` report of the text, grounding and span tasks, which the benchmark has not: the
+    overall metrics beside the answer that reads nothing, the best constant answer (`constant_prediction`: the most
+    frequent answer, or the whole series) and the target caption (the engine's, scored alike: the ceiling of fact
+    precision); the metrics per kind (`fact_precision[period]`) stay in evaluate.json. With the engine's `audit`
+    (`ts-florence engine audit --json`), the share of the engine's own spans placed right that carry the true label:
+    the bar of `<SPAN_TO_CATEGORY>`."""
     lines = [
-        f"Captions and grounding (`ts-florence evaluate`, {evaluation['split']} split, at most {evaluation['limit']} "
-        "examples per task):",
+        f"Captions, grounding and span tasks (`ts-florence evaluate`, {evaluation['split']} split, at most "
+        f"{evaluation['limit']} examples per task):",
         "",
-        "| task | examples | metric | model | reference: reads nothing | target: the engine's caption |",
-        "|---|---:|---|---:|---:|---:|",
+        "| task | examples | metric | model | reference: reads nothing | constant: most frequent answer, whole series "
+        "| target: the engine's caption |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for task, scores in evaluation["scores"].items():
         for metric, value in scores.items():
             if "[" in metric:
                 continue
             shown = []
-            for key in ("reference_scores", "target_scores"):
+            for key in ("reference_scores", "constant_scores", "target_scores"):
                 other = evaluation.get(key, {}).get(task, {}).get(metric)
                 shown.append("" if other is None else f"{other:.3f}")
             lines.append(
                 f"| `{task}` | {evaluation['examples'][task]} | {metric} | {value:.3f} | {' | '.join(shown)} |"
             )
-    return lines + [""]
+    lines.append("")
+    merged = (audit or {}).get("scores", {}).get("merged+filtered", {})
+    if merged.get("anomaly label agreement") is not None:
+        accuracy = evaluation["scores"].get("<SPAN_TO_CATEGORY>", {}).get("accuracy")
+        verdict = "" if accuracy is None else f" The model's `<SPAN_TO_CATEGORY>` accuracy is {accuracy:.3f}."
+        lines += [
+            f"The engine's own labels (`ts-florence engine audit`, {audit['series']} frozen series with exact truth): "
+            f"of its spans placed right (IoU 0.5), {merged['anomaly label agreement']:.3f} of the anomalies and "
+            f"{merged['event label agreement']:.3f} of the events carry the true label, the bar the model's "
+            f"span-to-category answer should reach.{verdict}",
+            "",
+        ]
+    return lines
 
 
 def example_lines(examples: dict) -> list[str]:
@@ -379,6 +397,7 @@ def model_card(
     run_examples: bool = True,
     curve: dict | None = None,
     calibration: dict | None = None,
+    audit: dict | None = None,
 ) -> str:
     from ts_florence.tasks import TASKS
 
@@ -419,7 +438,7 @@ def model_card(
     if calibration:
         body += calibration_lines(calibration)
     if evaluation:
-        body += text_task_lines(evaluation)
+        body += text_task_lines(evaluation, audit)
     body += ["## Limits", ""] + limits(report) + [""]
     if examples:
         body += example_lines(examples)
@@ -448,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", help="`scripts/score_examples.py --json` output, for the card")
     parser.add_argument("--curve", help="`scripts/benchmark_curve.py --out` of the model's training run")
     parser.add_argument("--calibration", help="`scripts/calibrate.py --json` output for --model, for the card")
+    parser.add_argument("--audit", help="`ts-florence engine audit --json` output of the corpus, for the card")
     parser.add_argument("--out", default=str(ROOT / "model_cards"))
     args = parser.parse_args(argv)
     from ts_florence.engine.build import config_from_dict, dataset_card
@@ -460,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     examples = json.loads(Path(args.examples).read_text()) if args.examples else None
     curve = json.loads(Path(args.curve).read_text()) if args.curve else None
     calibration = json.loads(Path(args.calibration).read_text()) if args.calibration else None
-    card = model_card(model_dir, report, stats, evaluation, examples, curve=curve, calibration=calibration)
+    audit = json.loads(Path(args.audit).read_text()) if args.audit else None
+    card = model_card(model_dir, report, stats, evaluation, examples, curve=curve, calibration=calibration, audit=audit)
     for folder in (out / MODEL_NAME, out / CORPUS_NAME):
         folder.mkdir(parents=True, exist_ok=True)
     write_text_in_place(out / MODEL_NAME / "README.md", card)
@@ -470,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         "examples.json": examples,
         "curve.json": curve,
         "calibration.json": calibration,
+        "audit.json": audit,
     }
     for name, document in documents.items():
         if document is not None:

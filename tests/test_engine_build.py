@@ -211,7 +211,7 @@ def test_audit_scores_every_specialist_and_the_merged_output_against_truth(tmp_p
     assert report["series"] == 12
     assert set(report["scores"]) == set(SPECIALISTS) | {MERGED}
     merged = report["scores"][MERGED]
-    assert {"anomaly F1@0.5", "covering", "change-point F1 (1%)"} <= set(merged)
+    assert {"anomaly F1@0.5", "anomaly label agreement", "covering", "change-point F1 (1%)"} <= set(merged)
     values = [v for scores in report["scores"].values() for v in scores.values() if v is not None]
     assert values and all(0.0 <= v <= 1.0 for v in values)
     table = format_table(report)

@@ -129,6 +129,40 @@ def test_the_answer_that_reads_nothing_is_scored_on_the_same_examples(model, pro
     assert report_markdown(report).count("reference: reads nothing") == 2
 
 
+def test_the_best_constant_answer_is_scored_beside_the_text_and_span_tasks(model, processor):
+    tasks = [
+        "<SPAN_TO_CATEGORY>",
+        "<CAPTION_TO_PHRASE_GROUNDING>",
+        "<OPEN_VOCABULARY_DETECTION>",
+        "<ANOMALY_DETECTION>",
+    ]
+    tasks += ["<REGIME_SEGMENTATION>"]
+    report = evaluate_model(model, processor, _records(), tasks, max_new_tokens=8, progress=False)
+    constant = report["constant_scores"]
+    # Four spans with four labels, once each: the constant answer is one of them (the last by name on a tie).
+    assert constant["<SPAN_TO_CATEGORY>"]["accuracy"] == pytest.approx(1 / 4)
+    # The whole series for every phrase or label: "one spike" (3 of 128 samples) is not found, "a level shift"
+    # (50 of 200, IoU 0.25) is found at IoU 0.1 only.
+    grounding = constant["<CAPTION_TO_PHRASE_GROUNDING>"]
+    assert (grounding["recall@0.5"], grounding["recall@0.1"]) == (0.0, 0.5)
+    assert constant["<OPEN_VOCABULARY_DETECTION>"]["f1@0.5"] == 0.0
+    assert constant["<ANOMALY_DETECTION>"]["f1@0.5"] == 0.0
+    assert "<REGIME_SEGMENTATION>" not in constant  # its constant answer is the reference's one segment
+    assert report_markdown(report).count("constant: the most frequent answer") == 4
+
+
+def test_constant_prediction_spans_the_whole_series_with_the_majority_label():
+    from ts_florence.evaluation.examples import build_examples
+
+    examples = build_examples(_records(), ["<ANOMALY_DETECTION>", "<CAPTION_TO_PHRASE_GROUNDING>"])
+    anomalies = runner.constant_prediction("<ANOMALY_DETECTION>", examples["<ANOMALY_DETECTION>"])
+    assert [p["spans"] for p in anomalies] == [[[0, ex.length]] for ex in examples["<ANOMALY_DETECTION>"]]
+    assert {label for p in anomalies for label in p["labels"]} == {"spike"}  # spike and level shift tie: by name
+    grounded = runner.constant_prediction("<CAPTION_TO_PHRASE_GROUNDING>", examples["<CAPTION_TO_PHRASE_GROUNDING>"])
+    assert [p["labels"] for p in grounded] == [ex.truth["labels"] for ex in examples["<CAPTION_TO_PHRASE_GROUNDING>"]]
+    assert runner.constant_prediction("<CHANGE_POINT_DETECTION>", []) is None
+
+
 def test_limit_keeps_a_fixed_subsample_and_is_reported(model, processor):
     first = evaluate_model(
         model, processor, _records(), ["<SPAN_TO_CATEGORY>"], limit=2, max_new_tokens=6, progress=False

@@ -19,6 +19,7 @@ from ts_florence.evaluation import (
     event_f1,
     event_f1_corpus,
     grounding_recall,
+    label_agreement,
     module_path,
     point_labels,
     point_scores_corpus,
@@ -163,6 +164,24 @@ def test_channel_agreement_without_channels_reads_every_span_as_none_and_is_vacu
     assert channel_agreement([{"spans": []}], [{"spans": [[0, 5]], "channels": [1]}])["accuracy"] == 1.0
     with pytest.raises(ValueError, match="channels"):
         channel_agreement([{"spans": [[0, 10]], "channels": [0, 1]}], [{"spans": [], "channels": []}])
+
+
+def test_label_agreement_is_the_share_of_right_labels_among_the_spans_placed_right():
+    # Series 1: [0, 10) spike matches [0, 10) spike (right); [20, 30) dip matches [21, 30) level shift (IoU 0.9,
+    # wrong); [50, 60) matches nothing. Series 2: [0, 10) against [0, 40) has IoU 0.25, no match at 0.5.
+    preds = [
+        {"spans": [[0, 10], [20, 30], [50, 60]], "labels": ["spike", "dip", "spike"]},
+        {"spans": [[0, 10]], "labels": ["flat line"]},
+    ]
+    trues = [
+        {"spans": [[0, 10], [21, 30]], "labels": ["spike", "level shift"]},
+        {"spans": [[0, 40]], "labels": ["flat line"]},
+    ]
+    assert label_agreement(preds, trues) == {"accuracy": 0.5, "matched": 2}
+    assert label_agreement(preds, trues, iou=0.2) == {"accuracy": 2 / 3, "matched": 3}
+    assert label_agreement([{"spans": [], "labels": []}], [trues[1]]) == {"accuracy": 1.0, "matched": 0}
+    with pytest.raises(ValueError, match="labels"):
+        label_agreement([{"spans": [[0, 10]], "labels": ["a", "b"]}], [trues[1]])
 
 
 def test_the_scorers_give_the_channel_scores_of_multivariate_examples_only():

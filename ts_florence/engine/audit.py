@@ -35,6 +35,11 @@ def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
     return [[a["start"], a["end"]] for a in annotations if a.get("kind") == kind]
 
 
+def _labelled(annotations: list[dict], kind: str) -> dict[str, list]:
+    chosen = [a for a in annotations if a.get("kind") == kind]
+    return {"spans": [[a["start"], a["end"]] for a in chosen], "labels": [a["label"] for a in chosen]}
+
+
 def annotated_change_points(segments: list[dict], points: list[dict]) -> list[int]:
     """The change points that annotations say: the change points and the starts of the segments after the first."""
     found = {p["index"] for p in points} | {s["start"] for s in segments if s["start"] > 0}
@@ -123,7 +128,13 @@ def _audit_parts(records: list[dict], config, num_proc: int) -> list[dict]:
 
 def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
     """Scores per source (specialist names and `merged+filtered`) on records with exact truth."""
-    from ..evaluation.metrics import caption_attribute_accuracy, change_point_f1, covering, span_prf_corpus
+    from ..evaluation.metrics import (
+        caption_attribute_accuracy,
+        change_point_f1,
+        covering,
+        label_agreement,
+        span_prf_corpus,
+    )
 
     rows = _audit_parts(records, config, num_proc)
 
@@ -145,6 +156,12 @@ def audit_records(records: list[dict], config, num_proc: int = 1) -> dict:
                 scores[f"{kind} F1@0.5"] = None  # this source does not detect that kind
                 continue
             scores[f"{kind} F1@0.5"] = span_prf_corpus(preds, truths, iou=0.5)["f1"]
+            # Of the spans placed right (IoU 0.5), the share with the true label: the span-to-category accuracy
+            # of this source's labels, the bar of the model's <SPAN_TO_CATEGORY>.
+            scores[f"{kind} label agreement"] = label_agreement(
+                [_labelled(r["preds"][source].get("spans", []), kind) for r in span_rows],
+                [_labelled(r["record"]["spans"], kind) for r in span_rows],
+            )["accuracy"]
         seg_rows = [r for r in rows if r["record"]["segments"]]
         produces_segments = any(
             r["preds"][source].get("segments") or r["preds"][source].get("change_points") for r in seg_rows

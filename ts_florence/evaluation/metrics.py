@@ -336,6 +336,27 @@ def channel_agreement(
     return {"accuracy": _ratio(counts["right"], matched), "matched": matched, **counts}
 
 
+def label_agreement(
+    preds: Sequence[Mapping[str, Any]], trues: Sequence[Mapping[str, Any]], iou: float = 0.5
+) -> dict[str, Any]:
+    """Whether the spans placed right also carry the right label, over a corpus: what span-to-category accuracy is
+    for an annotator that finds its own spans. `preds[i]` and `trues[i]` are results of series i, `{"spans",
+    "labels"}`; within each series, predictions are matched one to one to true spans at IoU >= `iou`, labels
+    ignored (as `channel_agreement`). Returns `{"accuracy": same label / matched (vacuously 1 with no match),
+    "matched": pairs}`."""
+    _same_size(preds, trues)
+    threshold = _check_iou(iou)
+    right = matched = 0
+    for pred, true in zip(preds, trues, strict=True):
+        p_spans, t_spans = _as_spans(pred["spans"], "predicted spans"), _as_spans(true["spans"], "true spans")
+        p_labels = _check_labels(pred["labels"], p_spans, "predicted labels")
+        t_labels = _check_labels(true["labels"], t_spans, "true labels")
+        pairs = _matched_pairs(p_spans, t_spans, threshold, None, None)
+        matched += len(pairs)
+        right += sum(p_labels[r] == t_labels[c] for r, c in pairs)
+    return {"accuracy": _ratio(right, matched), "matched": matched}
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Anomalies: event-wise F1 and affiliation
 
@@ -1192,6 +1213,7 @@ __all__ = [
     "event_f1_corpus",
     "expected_calibration_error",
     "grounding_recall",
+    "label_agreement",
     "margin_in_samples",
     "point_labels",
     "point_scores_corpus",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,36 @@ def reference_prediction(task: str, length: int) -> dict[str, Any] | None:
     return None
 
 
+def constant_prediction(task: str, examples: Sequence[Example]) -> list[dict[str, Any]] | None:
+    """The best constant answers to `examples` of `task`, which read nothing of the series but know the examples'
+    answers: for a text task the most frequent target text among them (for a label, the majority class); for a
+    task of spans, one span over the whole series, labelled with the most frequent true label (phrase grounding:
+    with each phrase of the truth). None for segments and points, where the constant answer is
+    `reference_prediction`'s. What a model must clear to show that its text, or its place, depends on the series."""
+    kind = get_task(task).output_kind
+    if kind in ("segments", "points"):
+        return None
+    if kind == "text":
+        texts = Counter(ex.truth["text"] for ex in examples)
+        top = max(texts, key=lambda text: (texts[text], text)) if texts else ""
+        return [{"text": top} for _ in examples]
+    labels = Counter(label for ex in examples for label in ex.truth.get("labels") or [])
+    top = max(labels, key=lambda label: (labels[label], label)) if labels else None
+    preds = []
+    for ex in examples:
+        if task == "<CAPTION_TO_PHRASE_GROUNDING>":
+            named = list(dict.fromkeys(ex.truth["labels"]))
+        else:
+            named = [top] if kind == "labelled_spans" else [ex.text_input]
+        pred = {"spans": [[0, ex.length]] * len(named), "scores": [1.0] * len(named)}
+        if kind == "labelled_spans" or ex.text_input is not None:
+            pred["labels"] = named
+        if get_task(task).with_channels:
+            pred["channels"] = [None] * len(named)
+        preds.append(pred)
+    return preds
+
+
 def score_task(task: str, examples: Sequence[Example], preds: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The metrics of `task` for predicted results (as `TaskSpec.parse` gives) of `examples`; metrics that do
     not apply (no attribute truth, no matched span, unscored predictions) are left out."""
@@ -147,9 +178,10 @@ def evaluate_model(
     "series_per_second": {task: x}, "reference_scores": {task: {metric: value}}, "limit"}`;
     `series_per_second` counts examples (a record may give a task several) over the wall time of input building,
     generation and decoding; `reference_scores` are those of `reference_prediction` on the same examples, for the
-    tasks located in time; `target_scores` those of the target captions themselves, for caption tasks (the ceiling
-    of fact precision: 1 when the engine's captions state only true facts). Examples whose prompt is too long for the
-    model (`skipped_too_long`: task -> count) are scored as answered with nothing (`_nothing`).
+    tasks located in time; `constant_scores` those of `constant_prediction`, for text and span tasks;
+    `target_scores` those of the target captions themselves, for caption tasks (the ceiling of fact precision: 1
+    when the engine's captions state only true facts). Examples whose prompt is too long for the model
+    (`skipped_too_long`: task -> count) are scored as answered with nothing (`_nothing`).
     Raises ValueError on an unknown task, no records, or no example of any task.
     """
     tasks = _checked_arguments(tasks, limit, batch_size)
@@ -169,6 +201,7 @@ def evaluate_model(
         "scores": {},
         "series_per_second": {},
         "reference_scores": {},
+        "constant_scores": {},
         "target_scores": {},
         "limit": limit,
     }
@@ -192,6 +225,9 @@ def evaluate_model(
             reference = [reference_prediction(token, ex.length) for ex in todo]
             if reference[0] is not None:  # a task located in time
                 report["reference_scores"][token] = score_task(token, todo, reference)
+            constant = constant_prediction(token, todo)
+            if constant is not None:
+                report["constant_scores"][token] = score_task(token, todo, constant)
             if get_task(token).scorer == "captions":
                 report["target_scores"][token] = score_task(token, todo, [ex.truth for ex in todo])
             logger.info("%s: %d examples, %s", token, len(todo), report["scores"][token])
@@ -336,6 +372,7 @@ def report_markdown(report: Mapping[str, Any]) -> str:
     lines.append("|---|---:|---:|" + "---:|" * len(columns))
     extra_rows = (
         ("reference_scores", "reference: reads nothing (`reference_prediction`)"),
+        ("constant_scores", "constant: the most frequent answer, the whole series (`constant_prediction`)"),
         ("target_scores", "target: the engine's caption"),
     )
     for task in tasks:
@@ -387,6 +424,7 @@ __all__ = [
     "evaluate_model",
     "evaluate_path",
     "load_records",
+    "constant_prediction",
     "reference_prediction",
     "report_markdown",
     "score_task",
