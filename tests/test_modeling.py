@@ -180,3 +180,20 @@ def test_presets_have_the_sizes_they_promise():
 def test_unknown_preset_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         TSFlorenceConfig.from_preset("huge")
+
+
+def test_no_repeat_ngram_sizes_block_repeats_on_the_rows_of_their_tasks_only():
+    from ts_florence.modeling_ts_florence import TaskNoRepeatNGramLogitsProcessor
+    from ts_florence.tokenization_ts_florence import SPECIAL_TOKEN_IDS
+
+    caption, detection = SPECIAL_TOKEN_IDS["<CAPTION>"], SPECIAL_TOKEN_IDS["<ANOMALY_DETECTION>"]
+    encoder_input_ids = torch.tensor([[caption, 5, 6], [detection, 5, 6]])
+    processor = TaskNoRepeatNGramLogitsProcessor({"<CAPTION>": 2, "<DETAILED_CAPTION>": 3}, encoder_input_ids)
+    # Both rows wrote 7 8 ... 7: a 2-gram "7 8" would repeat if 8 came next.
+    input_ids = torch.tensor([[2, 7, 8, 9, 7], [2, 7, 8, 9, 7]])
+    scores = processor(input_ids, torch.zeros(2, 12))
+    assert scores[0, 8] == float("-inf") and torch.isfinite(scores[0, :8]).all()  # the caption row: 8 banned
+    assert torch.isfinite(scores[1]).all()  # the detection row is left alone
+    # Beam search with 2 beams per input: the caption input's two beams are its rows.
+    scores = processor(input_ids.repeat_interleave(2, 0), torch.zeros(4, 12))
+    assert torch.isinf(scores[:2, 8]).all() and torch.isfinite(scores[2:]).all()

@@ -53,7 +53,8 @@ def default_generation_config(config: TSFlorenceConfig) -> dict:
     n-grams legitimately (two spikes share a label and nearby bins) and blocking them truncates span lists.
     `end_threshold` (None: greedy's own choice) and `end_thresholds` (`{task token: threshold}`, for the rows of
     those tasks when `end_threshold` is None) are read by `EndThresholdLogitsProcessor`, `constrain_locations` by
-    `LocationGrammarLogitsProcessor`."""
+    `LocationGrammarLogitsProcessor`; `no_repeat_ngram_sizes` (`{task token: n}`, text tasks) by
+    `TaskNoRepeatNGramLogitsProcessor`."""
     text = config.text_config
     return dict(
         constrain_locations=True,
@@ -130,6 +131,32 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
         for token, value in thresholds.items():
             per_row[(encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()] = float(value)
         return None if per_row.isnan().all() else per_row
+
+
+class TaskNoRepeatNGramLogitsProcessor(LogitsProcessor):
+    """transformers' `NoRepeatNGramLogitsProcessor` on the rows of some tasks only, each with its own n-gram size
+    (`generation_config.no_repeat_ngram_sizes`, `{task token: n}`, read from the task token of each row's prompt).
+
+    A caption that repeats a sentence says nothing more; blocking repeated n-grams of text tasks stops the loops
+    an undertrained decoder falls into ("... std about 0.00trough of -0.00trough of ..."), while location answers,
+    whose n-grams repeat legitimately (two spikes share a label and nearby bins), are left alone."""
+
+    def __init__(self, sizes: dict[str, int], encoder_input_ids: torch.LongTensor):
+        from transformers import NoRepeatNGramLogitsProcessor
+
+        self.groups = []  # (rows [batch] bool, processor)
+        for token, n in sizes.items():
+            rows = (encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()
+            if int(n) > 0 and rows.any():
+                self.groups.append((rows, NoRepeatNGramLogitsProcessor(int(n))))
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        for rows, processor in self.groups:
+            if rows.numel() != scores.shape[0]:  # beam search expands the batch: the rows of each input together
+                rows = rows.repeat_interleave(scores.shape[0] // rows.numel())
+            at = rows.nonzero().flatten().to(scores.device)
+            scores[at] = processor(input_ids[at], scores[at])
+        return scores
 
 
 class LocationGrammarLogitsProcessor(LogitsProcessor):
@@ -798,6 +825,9 @@ class TSFlorenceForConditionalGeneration(TSFlorencePreTrainedModel, GenerationMi
             threshold = EndThresholdLogitsProcessor.thresholds_of_tasks(by_task, encoder_input_ids)
         if getattr(generation_config, "constrain_locations", True) and encoder_input_ids is not None:
             processors.append(LocationGrammarLogitsProcessor(encoder_input_ids))
+        sizes = getattr(generation_config, "no_repeat_ngram_sizes", None)
+        if sizes and encoder_input_ids is not None:
+            processors.append(TaskNoRepeatNGramLogitsProcessor(sizes, encoder_input_ids))
         if threshold is not None:
             eos = generation_config.eos_token_id
             processors.append(EndThresholdLogitsProcessor(eos[0] if isinstance(eos, list) else eos, threshold))
@@ -848,6 +878,7 @@ __all__ = [
     "CELL_LABELS",
     "EndThresholdLogitsProcessor",
     "LocationGrammarLogitsProcessor",
+    "TaskNoRepeatNGramLogitsProcessor",
     "default_generation_config",
     "time_code",
     "TSFlorenceSeriesEncoder",
