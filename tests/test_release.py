@@ -117,6 +117,21 @@ def test_the_model_cards_metrics_are_the_benchmarks():
     ).read_text()
 
 
+def test_the_model_cards_text_and_span_figures_are_the_evaluate_and_audit_reports():
+    card = (CARDS / "ts-florence-tiny" / "README.md").read_text()
+    evaluation = json.loads((CARDS / "ts-florence-tiny" / "evaluate.json").read_text())
+    tasks = {"<CAPTION>", "<CAPTION_TO_PHRASE_GROUNDING>", "<SPAN_TO_CATEGORY>", "<DENSE_SPAN_CAPTION>"}
+    assert tasks <= set(evaluation["scores"])
+    for task, scores in evaluation["scores"].items():
+        for metric, value in scores.items():
+            if "[" not in metric:
+                assert f"| `{task}` | {evaluation['examples'][task]} | {metric} | {value:.3f} |" in card
+    accuracy = evaluation["constant_scores"]["<SPAN_TO_CATEGORY>"]["accuracy"]  # the majority label's
+    assert f"| accuracy | {evaluation['scores']['<SPAN_TO_CATEGORY>']['accuracy']:.3f} |  | {accuracy:.3f} |" in card
+    merged = json.loads((CARDS / "ts-florence-tiny" / "audit.json").read_text())["scores"]["merged+filtered"]
+    assert f"{merged['anomaly label agreement']:.3f} of the anomalies" in card
+
+
 def test_the_dataset_card_is_the_one_the_build_writes_from_its_stats():
     from ts_florence.engine.build import config_from_dict, dataset_card
 
