@@ -98,6 +98,17 @@ def bin_times(device=None) -> torch.Tensor:
     return (torch.arange(NUM_LOC_BINS, device=device, dtype=torch.float32) + 0.5) / NUM_LOC_BINS
 
 
+def task_rows(encoder_input_ids: torch.LongTensor, token: str) -> torch.Tensor:
+    """`[batch]` bool (on the CPU): the rows whose prompt (`encoder_input_ids`) holds the task token `token`."""
+    return (encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()
+
+
+def expand_rows(per_row: torch.Tensor, batch: int) -> torch.Tensor:
+    """`per_row [inputs]` for a decoding batch of `batch` rows: beam search and sampling with several sequences
+    put the rows of each input together, so each value is repeated for them."""
+    return per_row if per_row.numel() == batch else per_row.repeat_interleave(batch // per_row.numel())
+
+
 class EndThresholdLogitsProcessor(LogitsProcessor):
     """Ends a sequence when, and only when, the probability of `</s>` reaches `threshold` (a float, or one per
     row `[batch]`, NaN for a row decoded as without it); otherwise `</s>` is banned and the most likely other token
@@ -115,9 +126,8 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         threshold = torch.as_tensor(self.threshold, device=scores.device, dtype=torch.float32)
-        if threshold.ndim == 1 and threshold.numel() != scores.shape[0]:
-            # Beam search and sampling with several sequences expand the batch: one threshold per input row.
-            threshold = threshold.repeat_interleave(scores.shape[0] // threshold.numel())
+        if threshold.ndim == 1:
+            threshold = expand_rows(threshold, scores.shape[0])
         end = scores.float().softmax(-1)[:, self.eos_token_id] >= threshold  # [batch]
         is_eos = torch.arange(scores.shape[-1], device=scores.device) == self.eos_token_id
         keep = torch.where(end[:, None], is_eos[None, :], ~is_eos[None, :]) | threshold.isnan().reshape(-1, 1)
@@ -129,7 +139,7 @@ class EndThresholdLogitsProcessor(LogitsProcessor):
         the task token of each row's prompt; NaN for rows of other tasks, None when no row has one."""
         per_row = torch.full((encoder_input_ids.shape[0],), float("nan"))
         for token, value in thresholds.items():
-            per_row[(encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()] = float(value)
+            per_row[task_rows(encoder_input_ids, token)] = float(value)
         return None if per_row.isnan().all() else per_row
 
 
@@ -146,15 +156,13 @@ class TaskNoRepeatNGramLogitsProcessor(LogitsProcessor):
 
         self.groups = []  # (rows [batch] bool, processor)
         for token, n in sizes.items():
-            rows = (encoder_input_ids == SPECIAL_TOKEN_IDS[token]).any(-1).cpu()
+            rows = task_rows(encoder_input_ids, token)
             if int(n) > 0 and rows.any():
                 self.groups.append((rows, NoRepeatNGramLogitsProcessor(int(n))))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         for rows, processor in self.groups:
-            if rows.numel() != scores.shape[0]:  # beam search expands the batch: the rows of each input together
-                rows = rows.repeat_interleave(scores.shape[0] // rows.numel())
-            at = rows.nonzero().flatten().to(scores.device)
+            at = expand_rows(rows, scores.shape[0]).nonzero().flatten().to(scores.device)
             scores[at] = processor(input_ids[at], scores[at])
         return scores
 

@@ -31,13 +31,14 @@ logger = logging.getLogger(__name__)
 MERGED = "merged+filtered"
 
 
-def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
-    return [[a["start"], a["end"]] for a in annotations if a.get("kind") == kind]
-
-
 def _labelled(annotations: list[dict], kind: str) -> dict[str, list]:
+    """`{"spans", "labels"}` of the annotations of one kind ("anomaly", "event")."""
     chosen = [a for a in annotations if a.get("kind") == kind]
     return {"spans": [[a["start"], a["end"]] for a in chosen], "labels": [a["label"] for a in chosen]}
+
+
+def _spans(annotations: list[dict], kind: str) -> list[list[int]]:
+    return _labelled(annotations, kind)["spans"]
 
 
 def annotated_change_points(segments: list[dict], points: list[dict]) -> list[int]:

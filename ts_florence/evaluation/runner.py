@@ -102,7 +102,8 @@ def constant_prediction(task: str, examples: Sequence[Example]) -> list[dict[str
     task of spans, one span over the whole series, labelled with the most frequent true label (phrase grounding:
     with each phrase of the truth). None for segments and points, where the constant answer is
     `reference_prediction`'s. What a model must clear to show that its text, or its place, depends on the series."""
-    kind = get_task(task).output_kind
+    spec = get_task(task)
+    kind = spec.output_kind
     if kind in ("segments", "points"):
         return None
     if kind == "text":
@@ -113,14 +114,14 @@ def constant_prediction(task: str, examples: Sequence[Example]) -> list[dict[str
     top = max(labels, key=lambda label: (labels[label], label)) if labels else None
     preds = []
     for ex in examples:
-        if task == "<CAPTION_TO_PHRASE_GROUNDING>":
+        if kind == "labelled_spans" and spec.input_kind == "text":  # grounding: the phrases are the caption's
             named = list(dict.fromkeys(ex.truth["labels"]))
         else:
             named = [top] if kind == "labelled_spans" else [ex.text_input]
         pred = {"spans": [[0, ex.length]] * len(named), "scores": [1.0] * len(named)}
         if kind == "labelled_spans" or ex.text_input is not None:
             pred["labels"] = named
-        if get_task(task).with_channels:
+        if spec.with_channels:
             pred["channels"] = [None] * len(named)
         preds.append(pred)
     return preds
@@ -421,10 +422,10 @@ __all__ = [
     "METRICS",
     "Example",
     "build_examples",
+    "constant_prediction",
     "evaluate_model",
     "evaluate_path",
     "load_records",
-    "constant_prediction",
     "reference_prediction",
     "report_markdown",
     "score_task",
