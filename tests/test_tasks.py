@@ -25,8 +25,10 @@ from ts_florence.tasks import (
     index_to_bin,
     parse_generation,
     point_to_text,
+    render_text_locations,
     span_to_text,
     task_prompts,
+    write_text_locations,
 )
 
 DESIGN_TOKENS = [
@@ -328,6 +330,44 @@ def test_format_target_sorts_and_deduplicates_points_and_proposals():
 def test_format_target_rejects_labels_that_cannot_be_parsed_back(label):
     with pytest.raises(ValueError, match="a label must be non-empty text without '<'"):
         get_task("<EVENT_DETECTION>").format_target({"spans": [[0, 1]], "labels": [label]}, 10)
+
+
+def test_caption_targets_write_places_and_durations_as_locations():
+    caption = (
+        "A series of 500 hourly samples. It repeats every 50 samples (2 days), with a 12-sample cycle. It peaks"
+        " at 3.5 around sample 120, has a flat line lasting 9 samples between samples 200 and 209 and is calm"
+        " from sample 300 to 500. About 1.5% of values are missing; 2 spikes."
+    )
+    target = get_task("<CAPTION>").format_target({"text": caption}, 500)
+    assert target == (
+        "A series of <loc_999> hourly samples. It repeats every <loc_99> samples (2 days), with a <loc_23>-sample"
+        " cycle. It peaks at 3.5 around sample <loc_240>, has a flat line lasting <loc_17> samples between samples"
+        " <loc_400> and <loc_416> and is calm from sample <loc_600> to <loc_998>. About 1.5% of values are"
+        " missing; 2 spikes."
+    )
+    # exact for series of at most 1,000 samples: every sample has a bin of its own
+    assert get_task("<CAPTION>").parse(target, 500) == {"text": caption}
+    assert get_task("<CLASSIFICATION>").format_target({"text": "every 50 samples"}, 500) == "every 50 samples"
+
+
+@pytest.mark.parametrize("n", [1, 7, 999, 1000, 1001, 3954, 100_000])
+def test_text_locations_round_trip_within_half_a_bin(n):
+    for d in sorted({min(2, n), max(1, n // 7), max(1, n // 2), n}):
+        rendered = render_text_locations(write_text_locations(f"every {d:,} samples", n), n)
+        value = int(rendered.split()[1].replace(",", ""))
+        # half a bin and the rounding to a sample; a duration below one bin is one bin (at least a sample)
+        assert abs(value - max(d, n / 1000)) <= n / 2000 + 0.5, (d, rendered)
+    for i in sorted({0, n // 3, n - 1}):
+        rendered = render_text_locations(write_text_locations(f"at sample {i:,}.", n), n)
+        step = 10 ** max(0, len(str(n)) - 3)
+        assert abs(int(rendered[10:-1].replace(",", "")) - i) <= n / 1000 + step
+
+
+def test_text_locations_leave_stray_tokens_to_the_parser():
+    # a model that writes a location where no sample number goes: the token is dropped, not rendered
+    assert get_task("<CAPTION>").parse("A flat<loc_3> series of <loc_999> samples.", 200) == {
+        "text": "A flat series of 200 samples."
+    }
 
 
 def test_format_target_rejects_text_holding_special_tokens_and_mismatched_lists():

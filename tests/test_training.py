@@ -189,6 +189,44 @@ def test_mixture_grouped_by_channels_keeps_every_examples_chance_in_batches_of_o
         TaskMixtureSampler(tasks, weights, 10, classes=[0, 1, 2])
 
 
+@pytest.mark.parametrize("grouped", [False, True])
+def test_example_weights_draw_the_weighted_examples_more_often_and_keep_the_mixture(grouped):
+    from ts_florence.data import channel_classes, source_factors
+
+    tasks = ["<CAPTION>"] * 600 + ["<ANOMALY_DETECTION>"] * 400
+    sources = ["semi:ucr"] * 100 + ["synthetic"] * 500 + ["semi:shape-regimes:x"] * 50 + ["semi:ucr"] * 350
+    factors = source_factors(sources, {"^semi:(?!shape-regimes)": 3.0})
+    assert factors[[0, 100, 600, 650]].tolist() == [3.0, 1.0, 1.0, 3.0]
+    weights = {"<CAPTION>": 1.0, "<ANOMALY_DETECTION>": 1.0}
+    classes = channel_classes(np.array([1, 4] * 500)) if grouped else None
+    group = 4 if grouped else 1
+    draws = np.array(
+        list(
+            TaskMixtureSampler(
+                tasks, weights, 40000, seed=2, group_size=group, classes=classes, example_weights=factors
+            )
+        )
+    )
+    counts = np.bincount(draws, minlength=len(tasks))
+    # within a task, an example of factor 3 is drawn about 3 times as often as one of factor 1
+    assert abs(counts[:100].mean() / counts[100:600].mean() - 3) < 0.3
+    assert abs(counts[650:].mean() / counts[600:650].mean() - 3) < 0.6
+    # the task mixture is untouched: half the draws each
+    assert abs((draws < 600).mean() - 0.5) < 0.02
+    # without weights the draws are the sampler's uniform ones, as before
+    plain = list(TaskMixtureSampler(tasks, weights, 100, seed=2, group_size=group, classes=classes))
+    ones = list(
+        TaskMixtureSampler(
+            tasks, weights, 100, seed=2, group_size=group, classes=classes, example_weights=np.ones(1000)
+        )
+    )
+    assert plain == ones
+    with pytest.raises(ValueError, match="positive finite weights expected"):
+        TaskMixtureSampler(tasks, weights, 10, example_weights=np.zeros(1000))
+    with pytest.raises(ValueError, match="factors must be positive"):
+        source_factors(sources, {"semi": -1})
+
+
 def test_record_channels_reads_the_channel_counts_without_decoding_series():
     import datasets
 

@@ -14,6 +14,7 @@ training (a corpus folder, a records file, a table); a corpus too large to index
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -116,7 +117,11 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
     padded to the length of a caption in the same batch (the decoder's cost follows the longest target). With
     `classes` (one per example, e.g. `channel_classes`) a group also holds examples of one class: it picks a class
     of the task with probability proportional to the class's examples, then examples of that class uniformly, so
-    that every example of a task keeps the same chance of being drawn as without classes."""
+    that every example of a task keeps the same chance of being drawn as without classes.
+
+    With `example_weights` (one per example, e.g. `source_weights` of the records) the examples of a task (and the
+    classes of a task) are drawn in proportion to their weights rather than uniformly; the task mixture stays as
+    `weights` says."""
 
     def __init__(
         self,
@@ -126,6 +131,7 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
         seed: int = 0,
         group_size: int = 1,
         classes: Sequence[int] | None = None,
+        example_weights: Sequence[float] | None = None,
     ):
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
@@ -140,6 +146,14 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
             raise ValueError(f"tasks {empty} have a weight but no example")
         self.probs = np.asarray([weights[name] for name in self.names], dtype=float)
         self.probs /= self.probs.sum()
+        self.weights = None
+        if example_weights is not None:
+            self.weights = np.asarray(example_weights, dtype=float)
+            valid = self.weights.shape == task_array.shape and np.isfinite(self.weights).all()
+            if not (valid and self.weights.min() > 0):
+                raise ValueError(
+                    f"example_weights: {len(task_array)} positive finite weights expected, one per example"
+                )
         self.classes = None
         if classes is not None:
             classes = np.asarray(classes)
@@ -149,6 +163,11 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
             self.classes = [
                 [members[classes[members] == c] for c in np.unique(classes[members])] for members in self.members
             ]
+        # the cumulative weights of each pool the draws pick members from (a task's, or a class's of a task)
+        self._cumulative = {}
+        if self.weights is not None:
+            pools = [*self.members, *(pool for task in self.classes or () for pool in task)]
+            self._cumulative = {id(pool): np.cumsum(self.weights[pool]) for pool in pools}
 
     def __len__(self) -> int:
         return self.num_samples
@@ -168,12 +187,23 @@ class TaskMixtureSampler(torch.utils.data.Sampler[int]):
                 pools = [self.members[task] for task in np.repeat(picks, self.group_size)[:size]]
             offsets = rng.random(size)
             for members, offset in zip(pools, offsets, strict=True):
-                yield int(members[int(offset * len(members))])
+                yield int(members[self._position(members, offset)])
+
+    def _size(self, members: np.ndarray) -> float:
+        return len(members) if self.weights is None else float(self._cumulative[id(members)][-1])
+
+    def _position(self, members: np.ndarray, offset: float) -> int:
+        """The position in `members` (one of the sampler's pools) that `offset` (uniform in [0, 1)) falls on,
+        uniformly or by weight."""
+        if self.weights is None:
+            return int(offset * len(members))
+        bounds = self._cumulative[id(members)]
+        return min(int(np.searchsorted(bounds, offset * bounds[-1], side="right")), len(members) - 1)
 
     def _class_members(self, task: int, share: float) -> np.ndarray:
-        """The members of the class of `task` that `share` (uniform in [0, 1)) falls in, by class size."""
+        """The members of the class of `task` that `share` (uniform in [0, 1)) falls in, by class size (weight)."""
         pools = self.classes[task]
-        bounds = np.cumsum([len(pool) for pool in pools])
+        bounds = np.cumsum([self._size(pool) for pool in pools])
         return pools[int(np.searchsorted(bounds, share * bounds[-1], side="right"))]
 
 
@@ -183,8 +213,9 @@ class SeriesAugmentation:
     random crop keeping at least `1 - crop` of the length (window slicing, Le Guennec et al. 2016; the processor
     stretches the crop back onto the model's patch grid). NaN cells stay missing.
 
-    Only for tasks whose target holds no time location (`output_kind == "text"` and no span input): a crop moves
-    every location, and noise would change what a detection target marks. Examples of other tasks pass unchanged.
+    Only for tasks whose target holds no time location (`output_kind == "text"`, no span input and no sample numbers
+    written as locations, `TaskSpec.text_locations`): a crop moves every location, and noise would change what a
+    detection target marks. Examples of other tasks pass unchanged.
     """
 
     def __init__(
@@ -194,7 +225,7 @@ class SeriesAugmentation:
             raise ValueError(f"augmentation: scale, jitter >= 0 and 0 <= crop < 1, got {scale}, {jitter}, {crop}")
         for token in tasks:
             spec = get_task(token)
-            if spec.output_kind != "text" or spec.input_kind == "span":
+            if spec.output_kind != "text" or spec.input_kind == "span" or spec.text_locations:
                 raise ValueError(
                     f"augmentation: {token} targets carry time locations, which a crop or noise would falsify; "
                     "augment only tasks with text outputs and no span input, such as <CLASSIFICATION>"
@@ -359,6 +390,19 @@ def read_records(path: str | os.PathLike, split: str | None = None):
 def source_excluded(source: str, patterns: Sequence[str]) -> bool:
     """Whether a record's `source` matches one of the regular expressions `patterns`."""
     return any(re.search(pattern, source) for pattern in patterns)
+
+
+def source_factors(sources: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
+    """Per record, the factor of the first pattern of `weights` (regular expression -> factor) its `source`
+    matches, else 1."""
+    patterns = [(re.compile(pattern), float(factor)) for pattern, factor in weights.items()]
+    bad = [factor for _, factor in patterns if not (math.isfinite(factor) and factor > 0)]
+    if bad:
+        raise ValueError(f"source_weights: factors must be positive and finite, got {bad}")
+    factors = np.ones(len(sources))
+    for i, source in enumerate(sources):
+        factors[i] = next((factor for pattern, factor in patterns if pattern.search(source)), 1.0)
+    return factors
 
 
 def stream_records(path: str | os.PathLike, split: str):

@@ -141,6 +141,80 @@ def _decode_point(loc_bin: int, n: int) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Sample numbers of captions as location tokens
+
+_NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+_NOT_IN_NUMBER = r"(?![.,]?\d)"
+_POSITIONS_RE = re.compile(rf"\b(samples? )({_NUMBER}){_NOT_IN_NUMBER}(?:( and | to )({_NUMBER}){_NOT_IN_NUMBER})?")
+_DURATION_RE = re.compile(rf"(?<![\d.,])({_NUMBER}){_NOT_IN_NUMBER}(?=(?: [a-z]+)? samples\b|-sample\b)")
+_LOC_POSITIONS_RE = re.compile(r"\b(samples? )<loc_([0-9]+)>(?:( and | to )<loc_([0-9]+)>)?")
+_LOC_DURATION_RE = re.compile(r"<loc_([0-9]+)>(?=(?: [a-z]+)? samples\b|-sample\b)")
+
+
+def _sample_number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def _place_text(index: int, n: int) -> str:
+    step = 10 ** max(0, len(str(max(n, 1))) - 3)  # the caption writer's rounding (engine.phrases.position_step)
+    return f"{int(round(index / step) * step):,}"
+
+
+def write_text_locations(text: str, length: int) -> str:
+    """A caption with its sample numbers as location tokens, the target of the caption tasks.
+
+    The model reads the series on a fixed grid of cells, never its length, so "2,024 samples" or "every 12
+    samples" are numbers it cannot know, while where a thing lies on the grid is what its detection answers
+    already say with location tokens. So the sample numbers of a caption are written as bins of the series:
+    - a place ("at sample 300", "between samples 200 and 260", "from sample 0 to 850") as the bin of that sample
+      (`index_to_bin`); the second number after "and"/"to" as the bin of the sample before it, an end;
+    - a duration (a number before "samples" or "-sample": the length, a period, how long something lasts) d as
+      bin k = round(1000 d / length) - 1, the end bin of a span of d samples from the start.
+    Every other number (values, counts, percentages, time units) stays as written. `render_text_locations` is
+    the inverse: exact for series of at most 1,000 samples, within half a bin (length / 2,000) beyond."""
+    n = _check_length(length)
+
+    def places(m: re.Match[str]) -> str:
+        first = min(_sample_number(m.group(2)), n - 1)
+        out = m.group(1) + LOC_TOKENS[index_to_bin(first, n)]
+        if m.group(3):
+            end = min(max(_sample_number(m.group(4)), first + 1), n)
+            out += m.group(3) + LOC_TOKENS[index_to_bin(end - 1, n)]
+        return out
+
+    def duration(m: re.Match[str]) -> str:
+        k = round(_sample_number(m.group(1)) * NUM_LOC_BINS / n) - 1
+        return LOC_TOKENS[min(max(k, 0), NUM_LOC_BINS - 1)]
+
+    return _DURATION_RE.sub(duration, _POSITIONS_RE.sub(places, text))
+
+
+def render_text_locations(text: str, length: int) -> str:
+    """The caption a model wrote with `write_text_locations`' location tokens, in sample numbers of a series of
+    `length` samples: places at the first sample of their bin (an end at the end of its bin), rounded as the
+    caption writer rounds places; durations at the end of their bin. Location tokens elsewhere are left for the
+    parser to drop."""
+    n = _check_length(length)
+
+    def places(m: re.Match[str]) -> str:
+        first = _token_value(m.group(2), NUM_LOC_BINS)
+        if first is None:
+            return m.group(0)
+        start = min(bin_to_start(first, n), n - 1)
+        out = m.group(1) + _place_text(start, n)
+        if m.group(3):
+            last = _token_value(m.group(4), NUM_LOC_BINS)
+            out += m.group(3) + (_place_text(bin_to_end(last, n), n) if last is not None else "")
+        return out
+
+    def duration(m: re.Match[str]) -> str:
+        k = _token_value(m.group(1), NUM_LOC_BINS)
+        return m.group(0) if k is None else f"{max(1, round((k + 1) * n / NUM_LOC_BINS)):,}"
+
+    return _LOC_DURATION_RE.sub(duration, _LOC_POSITIONS_RE.sub(places, text))
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Output grammar
 
 _TEXT_NOISE_RE = re.compile("|".join([*map(re.escape, CONTROL_TOKENS), r"<loc_[0-9]+>", r"<ch_[0-9]+>"]))
@@ -234,6 +308,8 @@ def _score(probs: np.ndarray | None, chars: Sequence[int]) -> float | None:
 
 
 def _parse_text(spec: TaskSpec, text: str, n: int, text_input: str | None, probs: np.ndarray | None) -> Result:
+    if spec.text_locations:
+        text = render_text_locations(text, n)
     return {"text": _TEXT_NOISE_RE.sub("", text).strip()}
 
 
@@ -302,7 +378,7 @@ def _format_text(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
     if _TEXT_NOISE_RE.search(text):
         # The parser removes these from text outputs, so such a target could never round-trip.
         raise ValueError(f"{spec.token} target must not contain control, location or channel tokens: {text!r}")
-    return text
+    return write_text_locations(text, n) if spec.text_locations else text
 
 
 def _format_labelled(spec: TaskSpec, result: Mapping[str, Any], n: int) -> str:
@@ -403,6 +479,9 @@ class TaskSpec:
     """For a task whose outputs become corpus annotations: the metric of its scorer that decides whether
     `engine refine` lets the model's outputs of it into the corpus (the model must beat the answer that reads
     nothing there, on the frozen split). None: its outputs are no corpus annotations."""
+    text_locations: bool = False
+    """For a text task: whether the sample numbers of its target (places, durations) are written as location tokens
+    (`write_text_locations`) and rendered back by `parse` (`render_text_locations`)."""
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"<[A-Z_]+>", self.token):
@@ -639,6 +718,7 @@ _TABLE = (
         output_kind="text",
         scorer="captions",
         description="One-sentence caption of the series.",
+        text_locations=True,
         extract=partial(_caption_pairs, "brief"),
     ),
     TaskSpec(
@@ -648,6 +728,7 @@ _TABLE = (
         output_kind="text",
         scorer="captions",
         description="Detailed caption: trend, seasonality, noise and notable events.",
+        text_locations=True,
         extract=partial(_caption_pairs, "detailed"),
     ),
     TaskSpec(
@@ -657,6 +738,7 @@ _TABLE = (
         output_kind="text",
         scorer="captions",
         description="Paragraph-long caption with numbers and places of what the series shows.",
+        text_locations=True,
         extract=partial(_caption_pairs, "more_detailed"),
     ),
     TaskSpec(

@@ -185,7 +185,7 @@ def _caption_scores(examples: Sequence[Example], preds: Sequence[dict]) -> dict[
         if ex.caption_truth is not None:
             found = caption_attribute_accuracy(pred["text"], ex.caption_truth)
             verdicts += [found[k] for k in ("trend", "period", "event_count", "places") if found[k] is not None]
-    checked = [(p["text"], ex.target, ex.caption_truth) for ex, p in zip(examples, preds, strict=True)]
+    checked = [(p["text"], ex.truth["text"], ex.caption_truth) for ex, p in zip(examples, preds, strict=True)]
     checked = [row for row in checked if row[2] is not None]
     facts = fact_scores(*map(list, zip(*checked, strict=True))) if checked else {}
     return {

@@ -27,6 +27,7 @@ from ..data import (
     record_channels,
     resolve_task_weights,
     source_excluded,
+    source_factors,
     stream_records,
 )
 from ..tasks import TASKS
@@ -80,8 +81,13 @@ def check_config(config: TrainConfig) -> None:
     """ValueError for settings that cannot train, before anything is loaded."""
     if not config.data.path:
         raise ValueError("no training data: set data.path (a corpus folder, records file or CSV/Parquet table)")
-    if config.data.streaming and (config.data.augment is not None or config.data.group_by_task):
-        raise ValueError("data.augment and data.group_by_task work on an indexed corpus or table, not with streaming")
+    if config.data.streaming and (
+        config.data.augment is not None or config.data.group_by_task or config.data.source_weights
+    ):
+        raise ValueError(
+            "data.augment, data.group_by_task and data.source_weights work on an indexed corpus or table, "
+            "not with streaming"
+        )
     if config.data.group_by_channels and not config.data.group_by_task:
         raise ValueError("data.group_by_channels groups the batches of data.group_by_task: set both")
     if config.data.streaming and config.data.num_workers:
@@ -175,8 +181,24 @@ def indexed_training_set(config: TrainConfig, accelerator):
     classes = None
     if config.data.group_by_channels:
         classes = channel_classes(record_channels(records)[np.asarray(index["record"])])
+    example_weights = None
+    if config.data.source_weights:
+        factors = source_factors(records["source"], config.data.source_weights)
+        example_weights = factors[np.asarray(index["record"])]
+        logger.info(
+            "source weights %s: %d of %d training pairs weighted",
+            config.data.source_weights,
+            int((example_weights != 1).sum()),
+            len(example_weights),
+        )
     sampler = TaskMixtureSampler(
-        train_set.tasks, weights, total, seed=config.run.seed, group_size=group, classes=classes
+        train_set.tasks,
+        weights,
+        total,
+        seed=config.run.seed,
+        group_size=group,
+        classes=classes,
+        example_weights=example_weights,
     )
     return train_set, sampler, weights, records
 
