@@ -155,11 +155,6 @@ def _sample_number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def _place_text(index: int, n: int) -> str:
-    step = 10 ** max(0, len(str(max(n, 1))) - 3)  # the caption writer's rounding (engine.phrases.position_step)
-    return f"{int(round(index / step) * step):,}"
-
-
 def write_text_locations(text: str, length: int) -> str:
     """A caption with its sample numbers as location tokens, the target of the caption tasks.
 
@@ -194,6 +189,8 @@ def render_text_locations(text: str, length: int) -> str:
     `length` samples: places at the first sample of their bin (an end at the end of its bin), rounded as the
     caption writer rounds places; durations at the end of their bin. Location tokens elsewhere are left for the
     parser to drop."""
+    from .engine.phrases import place_number  # the caption writer's rounding of places
+
     n = _check_length(length)
 
     def places(m: re.Match[str]) -> str:
@@ -201,10 +198,10 @@ def render_text_locations(text: str, length: int) -> str:
         if first is None:
             return m.group(0)
         start = min(bin_to_start(first, n), n - 1)
-        out = m.group(1) + _place_text(start, n)
+        out = m.group(1) + place_number(start, n)
         if m.group(3):
             last = _token_value(m.group(4), NUM_LOC_BINS)
-            out += m.group(3) + (_place_text(bin_to_end(last, n), n) if last is not None else "")
+            out += m.group(3) + (place_number(bin_to_end(last, n), n) if last is not None else "")
         return out
 
     def duration(m: re.Match[str]) -> str:

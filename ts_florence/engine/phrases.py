@@ -51,7 +51,8 @@ def position_step(length: int) -> int:
     return 10 ** max(0, int(math.floor(math.log10(max(length, 1)))) - 2)
 
 
-def _place_number(index: float, length: int) -> str:
+def place_number(index: float, length: int) -> str:
+    """A sample position as captions write it: rounded to `position_step(length)`, with thousands separators."""
     step = position_step(length)
     return format_number(int(round(index / step) * step), digits=12)
 
@@ -124,8 +125,8 @@ def _places(start: int, end: int, length: int, unique_parts: bool) -> tuple[str,
     if end - start <= 2 and step == 1:
         forms.append(f"at sample {format_number(start, digits=12)}")
     if end - start > 2 and end - start >= 0.02 * length:
-        forms.append(f"between samples {_place_number(start, length)} and {_place_number(end, length)}")
-    forms.append(f"around sample {_place_number(center, length)}")
+        forms.append(f"between samples {place_number(start, length)} and {place_number(end, length)}")
+    forms.append(f"around sample {place_number(center, length)}")
     if unique_parts:
         relative = center / max(1, length - 1)
         forms += [phrase for phrase, low, high in PARTS if low <= relative <= high]
@@ -199,7 +200,7 @@ def _segment_items(description: SeriesDescription) -> list[PhraseItem]:
         return []
     items = []
     for k, (start, end, label) in enumerate(description.segments):
-        a, b = _place_number(start, n), _place_number(end, n)
+        a, b = place_number(start, n), place_number(end, n)
         variants = [f"{article(label)} {label} {noun} from sample {a} to {b}" for noun in REGIME_NOUNS]
         variants += [f"{label} from sample {a} to {b}", f"{label} between samples {a} and {b}"]
         items.append(PhraseItem(f"segment:{k}", ((start, end),), tuple(variants)))
