@@ -183,6 +183,8 @@ def indexed_training_set(config: TrainConfig, accelerator):
         classes = channel_classes(record_channels(records)[np.asarray(index["record"])])
     example_weights = None
     if config.data.source_weights:
+        if "source" not in records.column_names:
+            raise ValueError(f"data.source_weights: the records of {config.data.path} have no 'source' column")
         factors = source_factors(records["source"], config.data.source_weights)
         example_weights = factors[np.asarray(index["record"])]
         logger.info(
