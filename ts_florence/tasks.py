@@ -18,6 +18,7 @@ generated text: they keep what follows the grammar and drop the rest.
 from __future__ import annotations
 
 import difflib
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -151,6 +152,18 @@ _LOC_POSITIONS_RE = re.compile(r"\b(samples? )<loc_([0-9]+)>(?:( and | to )<loc_
 _LOC_DURATION_RE = re.compile(r"<loc_([0-9]+)>(?=(?: [a-z]+)? samples\b|-sample\b)")
 
 
+def position_step(length: int) -> int:
+    """Rounding step of sample positions in a series of `length` samples: 1 below 1,000 samples, then 3
+    significant digits of the length (10 up to 9,999, 100 up to 99,999, ...)."""
+    return 10 ** max(0, int(math.floor(math.log10(max(length, 1)))) - 2)
+
+
+def place_number(index: float, length: int) -> str:
+    """A sample position as captions write it: rounded to `position_step(length)`, with thousands separators."""
+    step = position_step(length)
+    return f"{int(round(index / step) * step):,}"
+
+
 def _sample_number(text: str) -> int:
     return int(text.replace(",", ""))
 
@@ -189,8 +202,6 @@ def render_text_locations(text: str, length: int) -> str:
     `length` samples: places at the first sample of their bin (an end at the end of its bin), rounded as the
     caption writer rounds places; durations at the end of their bin. Location tokens elsewhere are left for the
     parser to drop."""
-    from .engine.phrases import place_number  # the caption writer's rounding of places
-
     n = _check_length(length)
 
     def places(m: re.Match[str]) -> str:

@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..tasks import place_number, position_step
 from ..vocabulary import NOUNS, PARTS, PLURALS, REGIME_NOUNS, SAMPLING_SECONDS
 from .descriptions import EventDescription, SeriesDescription
 
@@ -43,18 +44,6 @@ def format_number(value: float, digits: int = 3, signed: bool = False) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"+{text}" if signed and rounded > 0 else text
-
-
-def position_step(length: int) -> int:
-    """Rounding step of sample positions in a series of `length` samples: 1 below 1,000 samples, then 3
-    significant digits of the length (10 up to 9,999, 100 up to 99,999, ...)."""
-    return 10 ** max(0, int(math.floor(math.log10(max(length, 1)))) - 2)
-
-
-def place_number(index: float, length: int) -> str:
-    """A sample position as captions write it: rounded to `position_step(length)`, with thousands separators."""
-    step = position_step(length)
-    return format_number(int(round(index / step) * step), digits=12)
 
 
 def period_duration(period: float, sampling: str | None) -> tuple[str, str | None] | None:
