@@ -147,9 +147,10 @@ def _decode_point(loc_bin: int, n: int) -> int:
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
 _NOT_IN_NUMBER = r"(?![.,]?\d)"
 _POSITIONS_RE = re.compile(rf"\b(samples? )({_NUMBER}){_NOT_IN_NUMBER}(?:( and | to )({_NUMBER}){_NOT_IN_NUMBER})?")
-_DURATION_RE = re.compile(rf"(?<![\d.,])({_NUMBER}){_NOT_IN_NUMBER}(?=(?: [a-z]+)? samples\b|-sample\b)")
+_BEFORE_SAMPLES = r"(?=(?: [a-z]+)? samples\b|-sample\b)"  # what follows a duration: "12 (hourly) samples", "12-sample"
+_DURATION_RE = re.compile(rf"(?<![\d.,])({_NUMBER}){_NOT_IN_NUMBER}{_BEFORE_SAMPLES}")
 _LOC_POSITIONS_RE = re.compile(r"\b(samples? )<loc_([0-9]+)>(?:( and | to )<loc_([0-9]+)>)?")
-_LOC_DURATION_RE = re.compile(r"<loc_([0-9]+)>(?=(?: [a-z]+)? samples\b|-sample\b)")
+_LOC_DURATION_RE = re.compile(rf"<loc_([0-9]+)>{_BEFORE_SAMPLES}")
 
 
 def position_step(length: int) -> int:
