@@ -227,6 +227,19 @@ def test_example_weights_draw_the_weighted_examples_more_often_and_keep_the_mixt
         source_factors(sources, {"semi": -1})
 
 
+def test_source_factors_per_task_weight_only_the_named_tasks_examples():
+    from ts_florence.data import source_factors
+
+    sources = ["ucr:a", "semi:ucr", "ucr:a", "synthetic", "ucr:b"]
+    tasks = ["<ANOMALY_DETECTION>", "<ANOMALY_DETECTION>", "<CAPTION>", "<ANOMALY_DETECTION>", "<ANOMALY_DETECTION>"]
+    weights = {"^(?!semi:|synthetic)": {"<ANOMALY_DETECTION>": 0.1}, "^semi:": 3.0}
+    assert source_factors(sources, weights, tasks).tolist() == [0.1, 3.0, 1.0, 1.0, 0.1]
+    with pytest.raises(ValueError, match="need the task of every item"):
+        source_factors(sources, weights)
+    with pytest.raises(ValueError, match="factors must be positive"):
+        source_factors(sources, {"ucr": {"<CAPTION>": 0.0}}, tasks)
+
+
 def test_record_channels_reads_the_channel_counts_without_decoding_series():
     import datasets
 

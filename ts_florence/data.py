@@ -392,16 +392,30 @@ def source_excluded(source: str, patterns: Sequence[str]) -> bool:
     return any(re.search(pattern, source) for pattern in patterns)
 
 
-def source_factors(sources: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
-    """Per record, the factor of the first pattern of `weights` (regular expression -> factor) its `source`
-    matches, else 1."""
-    patterns = [(re.compile(pattern), float(factor)) for pattern, factor in weights.items()]
-    bad = [factor for _, factor in patterns if not (math.isfinite(factor) and factor > 0)]
+def source_factors(
+    sources: Sequence[str], weights: Mapping[str, float | Mapping[str, float]], tasks: Sequence[str] | None = None
+) -> np.ndarray:
+    """Per item, the factor of the first pattern of `weights` (regular expression -> factor) its `source`
+    matches, else 1. A factor may also be a mapping task -> factor, for the items of those tasks only (other
+    tasks: 1); then `tasks` gives each item's task."""
+    patterns = [(re.compile(pattern), factor) for pattern, factor in weights.items()]
+    values = [v for _, f in patterns for v in (f.values() if isinstance(f, Mapping) else [f])]
+    bad = [v for v in values if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0)]
     if bad:
         raise ValueError(f"source_weights: factors must be positive and finite, got {bad}")
+    by_task = any(isinstance(f, Mapping) for _, f in patterns)
+    if by_task and (tasks is None or len(tasks) != len(sources)):
+        raise ValueError("source_weights: factors per task need the task of every item")
+    first = {}  # source -> the factor of the first pattern it matches (None: no pattern)
+    for source in set(sources):
+        first[source] = next((factor for pattern, factor in patterns if pattern.search(source)), None)
     factors = np.ones(len(sources))
     for i, source in enumerate(sources):
-        factors[i] = next((factor for pattern, factor in patterns if pattern.search(source)), 1.0)
+        factor = first[source]
+        if isinstance(factor, Mapping):
+            factors[i] = float(factor.get(tasks[i], 1.0))
+        elif factor is not None:
+            factors[i] = float(factor)
     return factors
 
 

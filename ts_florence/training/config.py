@@ -82,10 +82,12 @@ class DataArgs:
     exclude_sources: list[str] = field(default_factory=list)
     """Regular expressions; training records whose `source` matches one are left out (hold out the datasets a
     benchmark fine-tunes and tests on, e.g. the UCR sets of scripts/finetune_ucr.py)."""
-    source_weights: dict[str, float] = field(default_factory=dict)
+    source_weights: dict[str, float | dict[str, float]] = field(default_factory=dict)
     """Regular expression -> factor: an example whose record's `source` matches a pattern (the first that does) is
     drawn that many times as often as the other examples of its task (e.g. the engine's injected defects,
-    `{"^semi:(?!shape-regimes)": 3}`); the task mixture stays as `task_weights` says. Not with `streaming`."""
+    `{"^semi:(?!shape-regimes)": 3}`); the task mixture stays as `task_weights` says. A factor may be a mapping
+    task -> factor, for those tasks' examples only (e.g. the engine-labelled anomalies of real series drawn a tenth
+    as often: `{"^(?!semi:|synthetic)": {"<ANOMALY_DETECTION>": 0.1}}`). Not with `streaming`."""
     max_target_length: int = 256
     group_by_task: bool = False
     """Batches of one task each (the mixture draws a task per batch instead of per example): a detection batch is

@@ -185,8 +185,8 @@ def indexed_training_set(config: TrainConfig, accelerator):
     if config.data.source_weights:
         if "source" not in records.column_names:
             raise ValueError(f"data.source_weights: the records of {config.data.path} have no 'source' column")
-        factors = source_factors(records["source"], config.data.source_weights)
-        example_weights = factors[np.asarray(index["record"])]
+        pair_sources = np.asarray(records["source"], dtype=object)[np.asarray(index["record"])]
+        example_weights = source_factors(pair_sources.tolist(), config.data.source_weights, index["task"])
         logger.info(
             "source weights %s: %d of %d training pairs weighted",
             config.data.source_weights,
