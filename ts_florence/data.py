@@ -404,6 +404,7 @@ def source_factors(
     if bad:
         raise ValueError(f"source_weights: factors must be positive and finite, got {bad}")
     by_task = any(isinstance(f, Mapping) for _, f in patterns)
+    tasks = list(tasks) if by_task and tasks is not None else tasks  # a `datasets` column reads Arrow per item
     if by_task and (tasks is None or len(tasks) != len(sources)):
         raise ValueError("source_weights: factors per task need the task of every item")
     first = {}  # source -> the factor of the first pattern it matches (None: no pattern)
