@@ -50,6 +50,17 @@ def test_refiner_gives_a_dip_its_samples_from_a_span_one_cell_off():
     assert _refined_span(values, [1496, 1500], "dip") == [1500, 1503]
 
 
+def test_a_spike_or_dip_takes_the_label_of_its_extremes_sign():
+    values = _noisy_sine(seed=2)
+    values[700] += 1.0
+    values[3000] -= 1.0
+    result = {"spans": [[699, 702], [2998, 3001]], "labels": ["dip", "spike"], "scores": [0.5, 0.6]}
+    refined = refine_result("<ANOMALY_DETECTION>", result, values, RADIUS)
+    assert refined["spans"] == [[700, 701], [3000, 3001]] and refined["labels"] == ["spike", "dip"]
+    quiet = {"spans": [[1200, 1203]], "labels": ["dip"], "scores": [0.5]}  # nothing stands out: left as it is
+    assert refine_result("<ANOMALY_DETECTION>", quiet, _noisy_sine(seed=2), RADIUS) == quiet
+
+
 def test_refiner_keeps_the_score_label_and_channel_of_a_refined_span():
     values = _noisy_sine()
     values[[100, 2731]] += 1.0
@@ -214,12 +225,16 @@ def _series_and_result(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_series_and_result(), st.integers(1, 12))
 def test_refined_results_keep_their_shape_with_valid_spans_and_unchanged_labels_and_scores(drawn, radius):
+    """Labels stay, but a spike may become a dip and a dip a spike (by the sign of its extreme)."""
     task, result, values = drawn
     n = values.shape[1]
     refined = refine_result(task, result, values, radius)
     assert refined.keys() == result.keys()
     for key in result:
-        if key not in ("spans", "points"):
+        if key == "labels":
+            narrow = {"spike", "dip"}
+            assert all((a in narrow and b in narrow) or a == b for a, b in zip(refined[key], result[key], strict=True))
+        elif key not in ("spans", "points"):
             assert refined[key] == result[key]
     if "points" in result:
         points = refined["points"]
