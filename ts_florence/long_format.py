@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 
 from .io import as_numbers, file_in_place, parse_datetimes
-from .processing_ts_florence import batch_order
 
 logger = logging.getLogger(__name__)
 
@@ -351,12 +350,11 @@ def predict_items(
 
 
 def _run(pipe, items: list[LongItem], batch_size: int, progress: bool, kwargs: dict) -> list[dict]:
-    """The pipeline's result of every item, one batch per call: items in the pipeline's own order (`batch_order`:
-    by channel count, then length), so the batches are those of one call on all of them, with a progress bar
-    between them."""
+    """The pipeline's result of every item, one batch per call: items in the pipeline's own order (by channel count,
+    then as given), so the batches are those of one call on all of them, with a progress bar between them."""
     from tqdm.auto import tqdm
 
-    order = batch_order([item.values.shape[::-1] for item in items])  # values are (time, channels)
+    order = sorted(range(len(items)), key=lambda i: (items[i].values.shape[1], i))
     results: list[dict | None] = [None] * len(items)
     with tqdm(total=len(items), unit="item", desc="items", disable=not progress) as bar:
         for begin in range(0, len(order), batch_size):

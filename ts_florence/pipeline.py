@@ -16,7 +16,7 @@ from .calibration import calibrate_result
 from .cell_decoding import CELL_LABEL_CHOICES, attributed, cell_answer, cell_spans, missing_spans, span_prefix
 from .long_format import is_long_frame, predict_long
 from .modeling_ts_florence import CACHE_NAME, CELL_LABELS, PointerKeys, TSFlorenceEncoderOutput
-from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, batch_order, decode_generation
+from .processing_ts_florence import SeriesInput, add_timestamps, as_series_list, decode_generation
 from .tasks import get_task, task_prompts
 from .windowing import drop_repeated_spans, merge_point_scores, merge_windows, window_starts
 
@@ -174,8 +174,10 @@ class TimeSeriesPromptingPipeline(Pipeline):
         return [{**preprocess_params, "task": tasks, "text": None, "window": w} for w, tasks in groups.items()]
 
     def _run(self, items, batch_size: int, preprocess_params: dict, forward_params: dict, postprocess_params: dict):
-        # Batches of series of one channel count and near lengths (`batch_order`); results in the order given.
-        order = batch_order([item.values.shape for item in items])
+        # Series of one channel count share a batch where they can: a batch is padded to its longest series in tokens
+        # (a univariate series has num_patches tokens, a multivariate one up to max_series_tokens), and the text
+        # encoder's cost follows the padded length. Results come back in the order given.
+        order = sorted(range(len(items)), key=lambda i: (items[i].values.shape[0], i))
         outputs: list[dict | None] = [None] * len(items)
         for begin in range(0, len(items), batch_size):
             chosen = order[begin : begin + batch_size]
@@ -326,7 +328,7 @@ class TimeSeriesPromptingPipeline(Pipeline):
                 spans = cell_spans(scores, thresholds[token], join_gap=-(-3 * length // cells))
                 found[row] = (missing_spans(spans, answer["spans"]), length)
         queries = [
-            (row, label, span_prefix(span, "", length))
+            (row, span_prefix(span, label, length))
             for row, (spans, length) in found.items()
             for span in spans
             for label in CELL_LABEL_CHOICES[prompts[row % len(prompts)][0]]
@@ -341,67 +343,57 @@ class TimeSeriesPromptingPipeline(Pipeline):
             text, char_scores = cell_answer(spans, labels, length)
             decoded[row] = (decoded[row][0] + text, list(decoded[row][1]) + char_scores)
 
-    def _prefix_log_likelihoods(self, inputs: tuple, queries: list[tuple[int, str, str]], chunk: int = 256):
-        """The decoder's log-likelihood of each `(row, label, suffix)` of `queries`: that of `label + suffix` as the
-        start of row's answer (summed over the tokens, teacher-forced, with the location pointer).
+    def _prefix_log_likelihoods(self, inputs: tuple, queries: list[tuple[int, str]], chunk: int = 256):
+        """The decoder's log-likelihood of each `(row, text)` of `queries` as the start of row's answer (summed over
+        the text's tokens, teacher-forced, with the location pointer).
 
-        The label's tokens do not depend on the span: they run once per (row, label), all rows of one label in one
-        batch (labels of one length, so no padding moves a position), and give the label's log-likelihood and the
-        distribution of the suffix's first token. Each query then runs only its suffix's other tokens (the
-        channel and the span's start: one or two) on top of its row's and label's cache, as beam search reuses
-        it. The cross-attention keys and values of the text encoder's output and the pointer's keys are computed
-        once per row."""
-        found = torch.zeros(len(queries))
+        Every query of a row starts from the same decoder state: its first step (the distribution of the first
+        token) and the cross-attention keys and values of the text encoder's output are computed once per row and
+        shared by the row's queries, which run only their own few tokens on top (the cache, as beam search reuses
+        it); the pointer's keys are computed once per row as well."""
         if not queries:
-            return found
+            return torch.zeros(0)
         encoding, encoded, series_mask, channel_ids = inputs
-        model, tokenizer = self.model, self.processor.tokenizer
-        rows = sorted({row for row, _, _ in queries})
-        slot = {row: i for i, row in enumerate(rows)}
+        model = self.model
+        rows = sorted({row for row, _ in queries})
         at = torch.tensor(rows)
         hidden, attention_mask = encoded.last_hidden_state[at], encoding["attention_mask"][at]
         _, keys = model.read_cells(hidden, encoding["input_ids"][at], series_mask[at], channel_ids[at])
-        by_label: dict[str, list[int]] = {}
-        for q, (_, label, _) in enumerate(queries):
-            by_label.setdefault(label, []).append(q)
-        for label, members in by_label.items():
-            label_ids = tokenizer(label, add_special_tokens=False)["input_ids"]
-            start = [model.config.text_config.decoder_start_token_id]
-            first = model(
-                attention_mask=attention_mask,
-                encoder_outputs=TSFlorenceEncoderOutput.with_keys(BaseModelOutput(last_hidden_state=hidden), keys),
-                decoder_input_ids=torch.tensor([start + label_ids] * len(rows)),
-                use_cache=True,
+        start = torch.full((len(rows), 1), model.config.text_config.decoder_start_token_id)
+        first = model(
+            attention_mask=attention_mask,
+            encoder_outputs=TSFlorenceEncoderOutput.with_keys(BaseModelOutput(last_hidden_state=hidden), keys),
+            decoder_input_ids=start,
+            use_cache=True,
+        )
+        first_log_probs = first.logits[:, -1].float().log_softmax(-1)  # [rows x vocab]
+        slot = {row: i for i, row in enumerate(rows)}
+        found = []
+        for begin in range(0, len(queries), chunk):
+            part = queries[begin : begin + chunk]
+            index = torch.tensor([slot[row] for row, _ in part])
+            target = self.processor.tokenizer(
+                [text for _, text in part], padding=True, add_special_tokens=False, return_tensors="pt"
             )
-            log_probs = first.logits.float().log_softmax(-1)  # [rows x 1 + label tokens x vocab]
-            label_ids = torch.tensor(label_ids)
-            label_total = log_probs[:, :-1].gather(-1, label_ids.expand(len(rows), -1)[..., None]).sum((1, 2))
-            after = log_probs[:, -1]  # [rows x vocab]: the suffix's first token
-            for begin in range(0, len(members), chunk):
-                part = members[begin : begin + chunk]
-                index = torch.tensor([slot[queries[q][0]] for q in part])
-                target = tokenizer(
-                    [queries[q][2] for q in part], padding=True, add_special_tokens=False, return_tensors="pt"
-                )
-                ids, real = target["input_ids"], target["attention_mask"].bool()  # [queries x tokens]
-                total = label_total[index] + after[index, ids[:, 0]]
-                if ids.shape[1] > 1:
-                    cache = copy.deepcopy(getattr(first, CACHE_NAME))
-                    cache.reorder_cache(index)
-                    selected = PointerKeys(**{f.name: getattr(keys, f.name)[index] for f in fields(PointerKeys)})
-                    logits = model(
-                        attention_mask=attention_mask[index],
-                        encoder_outputs=TSFlorenceEncoderOutput.with_keys(
-                            BaseModelOutput(last_hidden_state=hidden[index]), selected
-                        ),
-                        decoder_input_ids=ids[:, :-1],
-                        use_cache=True,
-                        **{CACHE_NAME: cache},
-                    ).logits  # [queries x tokens - 1 x vocab]: step t predicts token t + 1
-                    picked = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-                    total = total + (picked * real[:, 1:]).sum(-1)
-                found[torch.tensor(part)] = total
-        return found
+            ids, real = target["input_ids"], target["attention_mask"].bool()  # [queries x tokens]
+            total = first_log_probs[index, ids[:, 0]]
+            if ids.shape[1] > 1:
+                cache = copy.deepcopy(getattr(first, CACHE_NAME))
+                cache.reorder_cache(index)
+                selected = PointerKeys(**{f.name: getattr(keys, f.name)[index] for f in fields(PointerKeys)})
+                logits = model(
+                    attention_mask=attention_mask[index],
+                    encoder_outputs=TSFlorenceEncoderOutput.with_keys(
+                        BaseModelOutput(last_hidden_state=hidden[index]), selected
+                    ),
+                    decoder_input_ids=ids[:, :-1],
+                    use_cache=True,
+                    **{CACHE_NAME: cache},
+                ).logits  # [queries x tokens - 1 x vocab]: step t predicts token t + 1
+                picked = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+                total = total + (picked * real[:, 1:]).sum(-1)
+            found.append(total)
+        return torch.cat(found)
 
     def _candidate_log_likelihoods(self, encoding, series_features, series_mask, candidates, meta):
         """`[rows x candidates]`: the log-likelihood of each candidate as the answer of each (series, prompt) row,

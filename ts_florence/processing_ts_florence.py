@@ -35,14 +35,6 @@ class SeriesInput:
         return self.values.shape[1]
 
 
-def batch_order(shapes: Sequence[tuple[int, int]]) -> list[int]:
-    """The order in which the pipeline batches series of `(channels, length)` `shapes`: by channel count, then by
-    length, then as given. A batch is padded to its longest series in tokens (a univariate series has num_patches
-    tokens, a multivariate one up to max_series_tokens) and the text encoder, its cross-attention and the location
-    pointer cost what the padded length does, so neighbours in this order share a batch at little padding."""
-    return sorted(range(len(shapes)), key=lambda i: (shapes[i][0], shapes[i][1], i))
-
-
 def _is_single_series(series: Any) -> bool:
     """A list/tuple of numbers is one series; a list of arrays, lists, tensors or pandas objects is a batch.
 
@@ -503,6 +495,5 @@ __all__ = [
     "SeriesInput",
     "add_timestamps",
     "as_series_list",
-    "batch_order",
     "split_task",
 ]
