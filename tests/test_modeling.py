@@ -197,3 +197,25 @@ def test_no_repeat_ngram_sizes_block_repeats_on_the_rows_of_their_tasks_only():
     # Beam search with 2 beams per input: the caption input's two beams are its rows.
     scores = processor(input_ids.repeat_interleave(2, 0), torch.zeros(4, 12))
     assert torch.isinf(scores[:2, 8]).all() and torch.isfinite(scores[2:]).all()
+
+
+def test_autocorrelation_starts_at_zero_so_a_trained_model_continues_unchanged(model, processor, tmp_path):
+    model.save_pretrained(tmp_path)
+    config = TSFlorenceConfig.from_pretrained(tmp_path)
+    config.series_config.autocorrelation = True
+    with_acf = TSFlorenceForConditionalGeneration.from_pretrained(tmp_path, config=config).eval()
+    weight = with_acf.model.series_tower.autocorrelation_embedding.weight
+    assert not weight.any()
+    x = _series(120)
+    plain = processor(series=x, text="<CAPTION>", text_target="a wave")
+    processor.feature_extractor.autocorrelation = True
+    acf = processor(series=x, text="<CAPTION>", text_target="a wave")
+    with torch.no_grad():
+        assert torch.allclose(model(**plain).logits, with_acf(**acf).logits, atol=1e-6)
+    series = [k for k in acf if k.startswith("series_")]
+    with torch.no_grad():
+        weight.normal_()
+        moved = with_acf.get_series_features(**{k: acf[k] for k in series})
+        assert not torch.allclose(model.get_series_features(**{k: plain[k] for k in series}), moved, atol=1e-3)
+    with pytest.raises(ValueError, match="5 features per cell, the model reads 4"):
+        model(**acf)

@@ -179,3 +179,30 @@ def test_decode_generation_scores_each_token_with_the_models_normalised_probabil
         expected_text, expected_scores = processor.decode_with_scores(ids, probs)
         assert text == expected_text and len(char_scores) == len(expected_scores) > 0
         assert np.allclose(char_scores, expected_scores, atol=1e-6)
+
+
+def test_autocorrelation_cells_peak_at_the_period():
+    from ts_florence.processing_ts_florence import autocorrelation_cells
+
+    t = np.arange(1000)
+    z = np.sin(2 * np.pi * t / 50)[None, :] + 0.1 * np.random.default_rng(0).normal(size=(1, 1000))
+    starts = np.arange(1000)
+    acf = autocorrelation_cells(z, np.ones_like(z, bool), starts)[0]
+    assert acf[0] == pytest.approx(1.0) and np.all(np.abs(acf) <= 1.0)
+    assert 45 <= np.argmax(acf[20:80]) + 20 <= 55  # the first peak after the first trough, at the period
+    assert acf[25] < -0.5  # half a period: opposite
+    flat = autocorrelation_cells(np.zeros((1, 300)), np.ones((1, 300), bool), np.arange(0, 300, 3))
+    assert not flat.any()  # a constant channel: nothing repeats
+
+
+def test_autocorrelation_feature_is_a_fifth_cell_feature_and_saved(tmp_path):
+    plain = TSFlorenceSeriesFeatureExtractor(patch_length=4, num_patches=8)
+    with_acf = TSFlorenceSeriesFeatureExtractor(patch_length=4, num_patches=8, autocorrelation=True)
+    x = np.sin(np.arange(300) / 4.0)
+    x[[10, 11]] = np.nan
+    a, b = plain(x)["series_patches"], with_acf(x)["series_patches"]
+    assert a.shape[-1] == 4 and b.shape[-1] == 5
+    assert torch.equal(a, b[..., :4])  # the four features are unchanged
+    assert b[0, 0, 0, 4] == pytest.approx(1.0)  # lag 0
+    with_acf.save_pretrained(tmp_path)
+    assert TSFlorenceSeriesFeatureExtractor.from_pretrained(tmp_path).autocorrelation is True

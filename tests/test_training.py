@@ -678,3 +678,21 @@ def test_lr_scale_gives_the_named_parameters_their_own_learning_rate():
     assert len(rates) == len([p for p in model.parameters() if p.requires_grad])
     with pytest.raises(ValueError, match="no trained parameter starts with 'cell_head.nothing'"):
         make_optimizer(model, OptimArgs(lr_scale={"cell_head.nothing": 2.0}))
+
+
+def test_autocorrelation_option_turns_the_feature_on_in_model_and_processor(model, processor, tmp_path):
+    from ts_florence.training.model import build_model
+
+    model.save_pretrained(tmp_path / "m")
+    processor.save_pretrained(tmp_path / "m")
+    config = T.load_config(None, [f"model.init_from={tmp_path / 'm'}", "model.autocorrelation=true"])
+    built, built_processor = build_model(config, None)
+    assert built.config.series_config.autocorrelation and built_processor.feature_extractor.autocorrelation
+    assert not built.model.series_tower.autocorrelation_embedding.weight.any()  # starts where the saved model was
+    built.save_pretrained(tmp_path / "acf")
+    built_processor.save_pretrained(tmp_path / "acf")
+    again = TSFlorenceForConditionalGeneration.from_pretrained(tmp_path / "acf")
+    assert again.config.series_config.autocorrelation
+    inputs = built_processor(series=np.sin(np.arange(90) / 5.0), text="<CAPTION>")
+    assert inputs["series_patches"].shape[-1] == 5
+    again(**inputs, decoder_input_ids=inputs["input_ids"][:, :2])  # the saved pair reads its own features

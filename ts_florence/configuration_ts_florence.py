@@ -110,6 +110,9 @@ class TSFlorenceSeriesConfig(PreTrainedConfig):
         intermediate_size (`int`): feed-forward width of the series transformer.
         dropout (`float`): dropout in the series transformer.
         initializer_range (`float`): standard deviation of the weight initialisation.
+        autocorrelation (`bool`): each cell also carries the channel's autocorrelation at the lag of its place (the
+            feature extractor's `autocorrelation`); its embedding starts at zero, so a model trained without it
+            continues unchanged until training uses it.
     """
 
     model_type = "ts_florence_series"
@@ -125,6 +128,7 @@ class TSFlorenceSeriesConfig(PreTrainedConfig):
     intermediate_size: int = 512
     dropout: float = 0.1
     initializer_range: float = 0.02
+    autocorrelation: bool = False
 
     def validate_architecture(self):
         super().validate_architecture()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 from transformers import AutoModel, GenerationConfig, GenerationMixin, LogitsProcessor, PreTrainedModel
+from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
@@ -299,6 +300,11 @@ class TSFlorenceSeq2SeqModelOutput(Seq2SeqModelOutput):
     series_hidden_states: torch.Tensor | None = None
 
 
+class ZeroInitLinear(nn.Linear):
+    """A linear layer whose weights `TSFlorencePreTrainedModel._init_weights` sets to zero: a new input added to a
+    trained model's sum leaves its outputs unchanged until training moves it."""
+
+
 class TSFlorenceSeriesEncoder(nn.Module):
     """Embeds patches of every channel and runs a transformer over all tokens of a series jointly, so
     channels can attend to each other. Any length and up to `max_channels` channels in; at most
@@ -310,6 +316,10 @@ class TSFlorenceSeriesEncoder(nn.Module):
         # 4 features per cell, plus 4 patch summaries (mean, min, max, observed) that keep extremes explicit
         self.patch_embedding = nn.Linear(config.patch_length * 4 + 4, config.hidden_size)
         self.scale_embedding = nn.Linear(2, config.hidden_size)
+        # the cells' autocorrelation (TSFlorenceSeriesConfig.autocorrelation), one weight per cell of a patch
+        self.autocorrelation_embedding = (
+            ZeroInitLinear(config.patch_length, config.hidden_size, bias=False) if config.autocorrelation else None
+        )
         self.position_embedding = nn.Embedding(config.num_patches, config.hidden_size)
         self.channel_embedding = nn.Embedding(config.max_channels, config.hidden_size)
         self.dropout = nn.Dropout(config.dropout)
@@ -334,11 +344,18 @@ class TSFlorenceSeriesEncoder(nn.Module):
         series_mask: torch.Tensor,
     ) -> torch.Tensor:
         """Returns `[batch x tokens x hidden_size]`; padded tokens hold unspecified values."""
-        batch, tokens, patch_length, _ = series_patches.shape
+        batch, tokens, patch_length, features = series_patches.shape
         if patch_length != self.config.patch_length:
             raise ValueError(
                 f"patch length of the input ({patch_length}) != config.patch_length "
                 f"({self.config.patch_length}): the processor and the model do not match"
+            )
+        expected = 5 if self.config.autocorrelation else 4
+        if features != expected:
+            raise ValueError(
+                f"series_patches carry {features} features per cell, the model reads {expected} "
+                f"(series_config.autocorrelation={self.config.autocorrelation}): the processor's feature extractor "
+                "(autocorrelation) and the model do not match"
             )
         # The processor writes float32; a model loaded or cast to another dtype (`dtype=torch.bfloat16`) reads it so.
         dtype = self.patch_embedding.weight.dtype
@@ -354,13 +371,15 @@ class TSFlorenceSeriesEncoder(nn.Module):
             ],
             dim=-1,
         )  # [batch x tokens x 4]
-        flat = series_patches.reshape(batch, tokens, patch_length * 4)  # [batch x tokens x patch_length*4]
+        flat = series_patches[..., :4].reshape(batch, tokens, patch_length * 4)  # [batch x tokens x patch_length*4]
         hidden = (
             self.patch_embedding(torch.cat([flat, summaries], dim=-1))
             + self.scale_embedding(series_scale)
             + self.position_embedding(series_position_ids)
             + self.channel_embedding(series_channel_ids)
         )
+        if self.autocorrelation_embedding is not None:
+            hidden = hidden + self.autocorrelation_embedding(series_patches[..., 4])
         hidden = self.layers(self.dropout(hidden), src_key_padding_mask=~series_mask.bool())
         return self.layer_norm(hidden)
 
@@ -480,6 +499,12 @@ class TSFlorencePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _no_split_modules = ["TSFlorenceSeriesEncoder", "BartEncoderLayer", "BartDecoderLayer"]
+
+    def _init_weights(self, module):
+        if isinstance(module, ZeroInitLinear):
+            init.zeros_(module.weight)
+            return
+        super()._init_weights(module)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):

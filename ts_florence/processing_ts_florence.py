@@ -137,6 +137,24 @@ def as_series_list(series: Any, timestamps: Any | None = None) -> tuple[list[Ser
     return [_to_series_input(s, None if timestamps is None else timestamps[i], i) for i, s in enumerate(series)], True
 
 
+def autocorrelation_cells(z: np.ndarray, observed: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each channel's autocorrelation at the lags of the cells: `[channels x cells]`, cell j holding the largest
+    autocorrelation over the lags `[starts[j], starts[j+1])` (the one lag `starts[j]` when that range is empty), so
+    a peak between two cells' first lags survives the reduction. `z [channels x time]` are the scaled values (0
+    where missing), `observed` their mask. The estimate is the usual biased one (products of the observed, centred
+    values summed over each lag's pairs, over the sum of squares), by FFT; it lies in [-1, 1], 1 at lag 0, and 0
+    for a constant channel."""
+    channels, length = z.shape
+    mean = (z * observed).sum(1, keepdims=True) / np.maximum(observed.sum(1, keepdims=True), 1)
+    x = np.where(observed, z - mean, 0.0)
+    size = 1 << int(2 * length - 1).bit_length()
+    spectrum = np.fft.rfft(x, n=size, axis=1)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, :length]  # [channels x lags]
+    energy = acf[:, :1]
+    acf = np.where(energy > 1e-12, acf / np.where(energy > 1e-12, energy, 1.0), 0.0)
+    return np.maximum.reduceat(np.clip(acf, -1.0, 1.0), np.minimum(starts, length - 1), axis=1)
+
+
 class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
     r"""
     Reduces (or stretches) each channel to `num_patches * patch_length` cells and cuts them into patches.
@@ -147,19 +165,40 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
     as a fourth feature. A series with `C` channels gets `min(num_patches, max_series_tokens // C)` patches
     per channel.
 
+    With `autocorrelation`, a fifth feature per cell is the channel's autocorrelation at the lag of the cell's
+    place (`autocorrelation_cells`): the cell at sample `k` carries how alike the series is to itself shifted by
+    `k` samples, so a seasonal period is a peak the model reads at the place of that many samples, the way it
+    reads a spike, and writes as a location token (captions write periods as the bin of that many samples,
+    `TaskSpec.text_locations`). TimesNet finds periods with the FFT for the same reason.
+
     Args:
         patch_length (`int`): cells per patch.
         num_patches (`int`): patches per channel of a univariate series.
         max_series_tokens (`int`): token budget of one series over all channels.
+        autocorrelation (`bool`): add the autocorrelation feature (the model's
+            `TSFlorenceSeriesConfig.autocorrelation` must match).
     """
 
     model_input_names = ["series_patches", "series_channel_ids", "series_position_ids", "series_scale", "series_mask"]
 
-    def __init__(self, patch_length: int = 16, num_patches: int = 64, max_series_tokens: int = 256, **kwargs):
+    def __init__(
+        self,
+        patch_length: int = 16,
+        num_patches: int = 64,
+        max_series_tokens: int = 256,
+        autocorrelation: bool = False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.patch_length = patch_length
         self.num_patches = num_patches
         self.max_series_tokens = max_series_tokens
+        self.autocorrelation = bool(autocorrelation)
+
+    @property
+    def cell_feature_count(self) -> int:
+        """Features per cell in `series_patches`: mean, minimum, maximum, observed share (, autocorrelation)."""
+        return 5 if self.autocorrelation else 4
 
     def patches_per_channel(self, channels: int) -> int:
         return max(1, min(self.num_patches, self.max_series_tokens // channels))
@@ -250,19 +289,19 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
         low = np.minimum.reduceat(np.where(observed, z, np.inf), starts, axis=1)
         high = np.maximum.reduceat(np.where(observed, z, -np.inf), starts, axis=1)
         seen = count > 0
-        cell_features = np.stack(
-            [
-                np.arcsinh(mean),
-                np.where(seen, np.arcsinh(np.where(seen, low, 0.0)), 0.0),
-                np.where(seen, np.arcsinh(np.where(seen, high, 0.0)), 0.0),
-                np.minimum(count / total, 1.0),
-            ],
-            axis=-1,
-        )  # [channels x cells x 4]
+        features = [
+            np.arcsinh(mean),
+            np.where(seen, np.arcsinh(np.where(seen, low, 0.0)), 0.0),
+            np.where(seen, np.arcsinh(np.where(seen, high, 0.0)), 0.0),
+            np.minimum(count / total, 1.0),
+        ]
+        if self.autocorrelation:
+            features.append(autocorrelation_cells(z, observed, starts))
+        cell_features = np.stack(features, axis=-1)  # [channels x cells x cell_feature_count]
         scale_features = np.concatenate([np.arcsinh(loc) / 10.0, np.log(scale) / 10.0], axis=1)  # [channels x 2]
         return {
             # [channels*patches x patch_length x 4]
-            "series_patches": cell_features.reshape(channels * patches, self.patch_length, 4),
+            "series_patches": cell_features.reshape(channels * patches, self.patch_length, self.cell_feature_count),
             "series_channel_ids": np.repeat(np.arange(channels), patches),
             "series_position_ids": np.tile((np.arange(patches) * self.num_patches) // patches, channels),
             "series_scale": np.repeat(scale_features, patches, axis=0),
@@ -277,7 +316,7 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
         encoded = [self._encode_one(item.values) for item in items]
         width = max(len(e["series_channel_ids"]) for e in encoded)
         batch = {
-            "series_patches": np.zeros((len(items), width, self.patch_length, 4), np.float32),
+            "series_patches": np.zeros((len(items), width, self.patch_length, self.cell_feature_count), np.float32),
             "series_channel_ids": np.zeros((len(items), width), np.int64),
             "series_position_ids": np.zeros((len(items), width), np.int64),
             "series_scale": np.zeros((len(items), width, 2), np.float32),

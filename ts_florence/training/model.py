@@ -27,6 +27,8 @@ def build_model(config: TrainConfig, train_records):
     for name in ("time_code_scale", "location_pointer", "cell_head_weight", "series_reconstruction_weight"):
         if getattr(config.model, name) is not None:
             setattr(model_config, name, getattr(config.model, name))
+    if config.model.autocorrelation is not None:
+        model_config.series_config.autocorrelation = bool(config.model.autocorrelation)
     if config.model.dropout is not None:
         if not 0 <= config.model.dropout < 1:
             raise ValueError(f"model.dropout must be in [0, 1), got {config.model.dropout}")
@@ -40,6 +42,7 @@ def build_model(config: TrainConfig, train_records):
             texts += tokenizer_texts(train_records, config.model.tokenizer_texts)
         processor = TSFlorenceProcessor.from_preset(config.model.preset, texts=texts)
         model = TSFlorenceForConditionalGeneration(model_config)
+    processor.feature_extractor.autocorrelation = model_config.series_config.autocorrelation
     if config.model.attn_implementation is not None:
         model.model.language_model.set_attn_implementation(config.model.attn_implementation)  # BART's, not the series
     if config.model.lora is not None:
