@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import warnings
@@ -208,8 +209,9 @@ def test_autocorrelation_starts_at_zero_so_a_trained_model_continues_unchanged(m
     assert not weight.any()
     x = _series(120)
     plain = processor(series=x, text="<CAPTION>", text_target="a wave")
-    processor.feature_extractor.autocorrelation = True
-    acf = processor(series=x, text="<CAPTION>", text_target="a wave")
+    acf_processor = copy.deepcopy(processor)  # the fixture is shared by the session
+    acf_processor.feature_extractor.autocorrelation = True
+    acf = acf_processor(series=x, text="<CAPTION>", text_target="a wave")
     with torch.no_grad():
         assert torch.allclose(model(**plain).logits, with_acf(**acf).logits, atol=1e-6)
     series = [k for k in acf if k.startswith("series_")]
