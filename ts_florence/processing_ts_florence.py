@@ -21,6 +21,9 @@ from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task, split_task
 
 logger = logging.getLogger(__name__)
 
+PERIOD_CHECKED_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
+"""Caption tasks whose period statements `post_process_generation` checks against the series (`caption_check`)."""
+
 
 @dataclass
 class SeriesInput:
@@ -137,22 +140,27 @@ def as_series_list(series: Any, timestamps: Any | None = None) -> tuple[list[Ser
     return [_to_series_input(s, None if timestamps is None else timestamps[i], i) for i, s in enumerate(series)], True
 
 
-def autocorrelation_cells(z: np.ndarray, observed: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Each channel's autocorrelation at the lags of the cells: `[channels x cells]`, cell j holding the largest
-    autocorrelation over the lags `[starts[j], starts[j+1])` (the one lag `starts[j]` when that range is empty), so
-    a peak between two cells' first lags survives the reduction. `z [channels x time]` are the scaled values (0
-    where missing), `observed` their mask. The estimate is the usual biased one (products of the observed, centred
-    values summed over each lag's pairs, over the sum of squares), by FFT; it lies in [-1, 1], 1 at lag 0, and 0
-    for a constant channel."""
-    channels, length = z.shape
+def autocorrelation(z: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Each channel's autocorrelation at every lag: `[channels x time]`. `z [channels x time]` are the values (any
+    value where missing), `observed` their mask. The estimate is the usual biased one (products of the observed,
+    centred values summed over each lag's pairs, over the sum of squares), by FFT; it lies in [-1, 1], 1 at lag 0,
+    and 0 for a constant channel."""
+    length = z.shape[1]
     mean = (z * observed).sum(1, keepdims=True) / np.maximum(observed.sum(1, keepdims=True), 1)
     x = np.where(observed, z - mean, 0.0)
     size = 1 << int(2 * length - 1).bit_length()
     spectrum = np.fft.rfft(x, n=size, axis=1)
     acf = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=1)[:, :length]  # [channels x lags]
     energy = acf[:, :1]
-    acf = np.where(energy > 1e-12, acf / np.where(energy > 1e-12, energy, 1.0), 0.0)
-    return np.maximum.reduceat(np.clip(acf, -1.0, 1.0), np.minimum(starts, length - 1), axis=1)
+    return np.clip(np.where(energy > 1e-12, acf / np.where(energy > 1e-12, energy, 1.0), 0.0), -1.0, 1.0)
+
+
+def autocorrelation_cells(z: np.ndarray, observed: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Each channel's `autocorrelation` at the lags of the cells: `[channels x cells]`, cell j holding the largest
+    over the lags `[starts[j], starts[j+1])` (the one lag `starts[j]` when that range is empty), so a peak between
+    two cells' first lags survives the reduction."""
+    acf = autocorrelation(z, observed)
+    return np.maximum.reduceat(acf, np.minimum(starts, z.shape[1] - 1), axis=1)
 
 
 class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
@@ -477,7 +485,8 @@ class TSFlorenceProcessor(ProcessorMixin):
         within one cell plus one bin of this processor's feature extractor (`ts_florence.boundaries`): the model
         sees only `patches * patch_length` cells per channel. `series` is a `SeriesInput`, a 2-D array
         `[channels x time]` (read so when its first axis is not `series_length` long, else as `(time, channels)`),
-        or one series in any other form `as_series_list` takes."""
+        or one series in any other form `as_series_list` takes. With `series`, a caption's period statements that
+        the series does not repeat at are also removed (`ts_florence.caption_check`)."""
         token, inline_input = split_task(task)
         result = get_task(token).parse(
             text, series_length, text_input=text_input or inline_input, char_scores=char_scores
@@ -501,6 +510,10 @@ class TSFlorenceProcessor(ProcessorMixin):
             extractor = self.feature_extractor
             cells = extractor.patches_per_channel(values.shape[0]) * extractor.patch_length
             result = refine_result(token, result, values, refinement_radius(series_length, cells))
+            if "text" in result and token in PERIOD_CHECKED_TASKS:
+                from .caption_check import check_periods
+
+                result = {**result, "text": check_periods(result["text"], values)}
         return {token: add_timestamps(result, timestamps)}
 
     @classmethod
