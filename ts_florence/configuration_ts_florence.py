@@ -87,6 +87,12 @@ PRESETS: dict[str, dict[str, dict]] = {
 LOCATION_DEFAULTS: dict[str, float | bool] = dict(time_code_scale=1.0, location_pointer=True, cell_head_weight=1.0)
 
 
+def cell_feature_count(autocorrelation: bool) -> int:
+    """Features per cell of `series_patches`: mean, minimum, maximum, observed share, and with `autocorrelation` the
+    autocorrelation at the cell's lag (the feature extractor writes them, the series encoder reads them)."""
+    return 5 if autocorrelation else 4
+
+
 @strict
 class TSFlorenceSeriesConfig(PreTrainedConfig):
     r"""

@@ -33,7 +33,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.models.bart.modeling_bart import shift_tokens_right
 
-from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig
+from .configuration_ts_florence import TSFlorenceConfig, TSFlorenceSeriesConfig, cell_feature_count
 from .io import check_saved_files
 from .tasks import MAX_CHANNELS, NUM_LOC_BINS
 from .tokenization_ts_florence import SPECIAL_TOKEN_IDS
@@ -350,7 +350,7 @@ class TSFlorenceSeriesEncoder(nn.Module):
                 f"patch length of the input ({patch_length}) != config.patch_length "
                 f"({self.config.patch_length}): the processor and the model do not match"
             )
-        expected = 5 if self.config.autocorrelation else 4
+        expected = cell_feature_count(self.config.autocorrelation)
         if features != expected:
             raise ValueError(
                 f"series_patches carry {features} features per cell, the model reads {expected} "

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, FeatureExtractionMixin, ProcessorMixin
 
+from .configuration_ts_florence import cell_feature_count
 from .io import check_saved_files
 from .tasks import MAX_CHANNELS, SERIES_TOKEN, get_task, split_task
 
@@ -205,8 +206,8 @@ class TSFlorenceSeriesFeatureExtractor(FeatureExtractionMixin):
 
     @property
     def cell_feature_count(self) -> int:
-        """Features per cell in `series_patches`: mean, minimum, maximum, observed share (, autocorrelation)."""
-        return 5 if self.autocorrelation else 4
+        """Features per cell in `series_patches` (`configuration_ts_florence.cell_feature_count`)."""
+        return cell_feature_count(self.autocorrelation)
 
     def patches_per_channel(self, channels: int) -> int:
         return max(1, min(self.num_patches, self.max_series_tokens // channels))
