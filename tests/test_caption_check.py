@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ts_florence.caption_check import check_periods, period_support
+from ts_florence.caption_check import check_periods, measured_period, period_support, state_period
 
 
 def _sine(period=50, n=1000, seed=0):
@@ -50,4 +50,47 @@ def test_post_processing_with_the_series_checks_the_period(processor):
     text = "A smooth level series with a cycle of 60 samples, with one spike."
     kept = processor.post_process_generation(text, "<CAPTION>", 1000)["<CAPTION>"]["text"]
     checked = processor.post_process_generation(text, "<CAPTION>", 1000, series=x)["<CAPTION>"]["text"]
-    assert kept == text and checked == "A smooth level series, with one spike."
+    assert kept == text and checked == "A smooth level series with a cycle of 50 samples, with one spike."
+    noise = np.random.default_rng(3).normal(size=1000)
+    checked = processor.post_process_generation(text, "<CAPTION>", 1000, series=noise)["<CAPTION>"]["text"]
+    assert checked == "A smooth level series, with one spike."
+
+
+def test_the_measured_period_is_the_shortest_repeat_and_none_without_one():
+    rng = np.random.default_rng(4)
+    assert measured_period(_sine()) == 50
+    assert measured_period(_sine(period=24, n=2000) + np.arange(2000) * 0.01) == 24  # a trend does not hide it
+    assert measured_period(rng.normal(size=1000)) is None
+    assert measured_period(np.cumsum(rng.normal(size=1000))) is None  # a random walk wanders, it does not repeat
+    assert measured_period(_sine(period=400, n=1000)) is None  # under three cycles
+    assert measured_period(np.stack([rng.normal(size=1000), _sine(period=30)])) == 30  # some channel repeats
+    with_gaps = _sine()
+    with_gaps[100:160] = np.nan
+    assert measured_period(with_gaps) == 50
+
+
+@pytest.mark.parametrize(
+    "text, brief, expected",
+    [
+        ("A clean flat series, with one sharp spike.", True,
+         "A clean flat series with a cycle of 50 samples, with one sharp spike."),
+        ("2 channels, mostly clean, with one spike.", True, "2 channels, mostly clean, with a cycle of 50 samples, with one spike."),
+        ("A smooth series repeating every 50 samples.", True, None),  # a period stated already
+        ("A series of 1,000 samples. The series shows no seasonal cycle. It has low noise.", False,
+         "A series of 1,000 samples. The series repeats every 50 samples. It has low noise."),
+        ("A series of 1,000 samples. No regular cycle appears in the series.", False,
+         "A series of 1,000 samples. The series repeats every 50 samples."),
+        ("A series of 1,000 samples. It has low noise (std about 0.1).", False,
+         "A series of 1,000 samples. The series repeats every 50 samples. It has low noise (std about 0.1)."),
+    ],
+)  # fmt: skip
+def test_a_caption_without_a_period_states_the_measured_one(text, brief, expected):
+    x = np.stack([_sine(), _sine(seed=1)]) if text.startswith("2 channels") else _sine()
+    assert state_period(text, x, brief) == (text if expected is None else expected)
+    assert state_period(text, np.random.default_rng(5).normal(size=1000), brief) == text  # nothing repeats
+
+
+def test_a_detailed_caption_of_several_channels_gets_no_period():
+    both = np.stack([np.random.default_rng(6).normal(size=1000), _sine()])
+    text = "A series of 1,000 samples. Channel 0 shows no seasonal cycle."
+    assert state_period(text, both, brief=False) == text  # the sentence names a channel the measure does not read

@@ -487,7 +487,8 @@ class TSFlorenceProcessor(ProcessorMixin):
         sees only `patches * patch_length` cells per channel. `series` is a `SeriesInput`, a 2-D array
         `[channels x time]` (read so when its first axis is not `series_length` long, else as `(time, channels)`),
         or one series in any other form `as_series_list` takes. With `series`, a caption's period statements that
-        the series does not repeat at are also removed (`ts_florence.caption_check`)."""
+        the series does not repeat at are also removed, and a caption that then states none is given the period the
+        series repeats at, if any (`ts_florence.caption_check`)."""
         token, inline_input = split_task(task)
         result = get_task(token).parse(
             text, series_length, text_input=text_input or inline_input, char_scores=char_scores
@@ -512,9 +513,10 @@ class TSFlorenceProcessor(ProcessorMixin):
             cells = extractor.patches_per_channel(values.shape[0]) * extractor.patch_length
             result = refine_result(token, result, values, refinement_radius(series_length, cells))
             if "text" in result and token in PERIOD_CHECKED_TASKS:
-                from .caption_check import check_periods
+                from .caption_check import check_periods, state_period
 
-                result = {**result, "text": check_periods(result["text"], values)}
+                text = check_periods(result["text"], values)
+                result = {**result, "text": state_period(text, values, brief=token == "<CAPTION>")}
         return {token: add_timestamps(result, timestamps)}
 
     @classmethod
