@@ -74,7 +74,8 @@ def test_the_measured_period_is_the_shortest_repeat_and_none_without_one():
     [
         ("A clean flat series, with one sharp spike.", True,
          "A clean flat series with a cycle of 50 samples, with one sharp spike."),
-        ("2 channels, mostly clean, with one spike.", True, "2 channels, mostly clean, with a cycle of 50 samples, with one spike."),
+        ("2 channels, mostly clean, with one spike.", True,
+         "2 channels, mostly clean, with a cycle of 50 samples, with one spike."),
         ("A smooth series repeating every 50 samples.", True, None),  # a period stated already
         ("A series of 1,000 samples. The series shows no seasonal cycle. It has low noise.", False,
          "A series of 1,000 samples. The series repeats every 50 samples. It has low noise."),
