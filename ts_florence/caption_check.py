@@ -125,7 +125,8 @@ _NO_SEASON = re.compile(
     r"(?:(?<=^)|(?<=[.!?] ))(?:(?P<s>[^.!?]*?) (?:shows no seasonal cycle|has no clear seasonality)"
     r"|No regular cycle appears in (?P<o>[^.!?]*?))\."
 )
-_BRIEF_SUBJECT = re.compile(r"\bseries\b|^\d[\d,]* channels(?:, mostly [^,.]*)?")
+_BRIEF_SUBJECT = re.compile(r"\bseries(?=[,.]|$)|^\d[\d,]* channels(?:, mostly [^,.]*)?")  # the brief template's
+_MENTIONS_A_PERIOD = re.compile(r"\b(?:periods?|periodic\w*|cycles?|seasonal\w*|repeat\w*|every)\b", re.IGNORECASE)
 
 
 def state_period(text: str, values: np.ndarray, brief: bool, support: float = PERIOD_SUPPORT) -> str:
@@ -133,8 +134,9 @@ def state_period(text: str, values: np.ndarray, brief: bool, support: float = PE
     gets the clause the corpus' brief captions use ("A clean flat series with a cycle of 50 samples, with one
     sharp spike."); a detailed caption of a univariate series has its statement of no seasonality replaced by
     "The series repeats every 50 samples." or, without one, that sentence after its first. Unchanged when the
-    text already states a period or the series repeats at none."""
-    if _CLAUSE.search(text) or _SENTENCE.search(text):
+    text already speaks of a period in any words (besides those statements of none), when a brief caption is not
+    in the corpus' form, or when the series repeats at none."""
+    if _MENTIONS_A_PERIOD.search(_NO_SEASON.sub("", text)):  # a period stated in any words: left as it is
         return text
     x = np.asarray(values, dtype=np.float64)
     univariate = x.ndim == 1 or x.shape[0] == 1
